@@ -1,0 +1,96 @@
+"""Settings from BOTMESH_* environment variables, with defaults that run embedded.
+
+Defaults are for `make run` on a laptop: SQLite in the state folder, the local Redis, the
+exchange stand-in. Secrets (API-key pepper, internal token) default to random values kept in
+the state folder, so a fresh checkout is safe without configuration, and production sets them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"BOTMESH_{name}", default)
+
+
+def _state_secret(state_dir: Path, name: str) -> str:
+    """A random secret persisted in the state folder, created on first use (mode 0600)."""
+    path = state_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+@dataclass(frozen=True)
+class ServiceAddress:
+    host: str
+    port: int
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+    database_url: str
+    redis_url: str
+    api_key_pepper: str = field(repr=False)
+    internal_token: str = field(repr=False)
+    credential: ServiceAddress
+    trading: ServiceAddress
+    analysis: ServiceAddress
+    envoy_port: int
+    envoy_admin_port: int
+    metrics_port: int
+    log_level: str
+    auth_cache_ttl_s: float
+    grace_period_s: float
+    exchange_sim_url: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings() -> Settings:
+    state_dir = Path(_env("STATE_DIR", str(ROOT / ".state"))).resolve()
+    pepper = os.environ.get("BOTMESH_API_KEY_PEPPER") or _state_secret(state_dir, "pepper")
+    internal = os.environ.get("BOTMESH_INTERNAL_TOKEN") or _state_secret(
+        state_dir, "internal-token"
+    )
+    return Settings(
+        state_dir=state_dir,
+        database_url=_env("DATABASE_URL", f"sqlite+aiosqlite:///{state_dir / 'botmesh.db'}"),
+        redis_url=_env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        api_key_pepper=pepper,
+        internal_token=internal,
+        credential=ServiceAddress(
+            _env("CREDENTIAL_HOST", "127.0.0.1"), int(_env("CREDENTIAL_PORT", "50051"))
+        ),
+        trading=ServiceAddress(
+            _env("TRADING_HOST", "127.0.0.1"), int(_env("TRADING_PORT", "50052"))
+        ),
+        analysis=ServiceAddress(
+            _env("ANALYSIS_HOST", "127.0.0.1"), int(_env("ANALYSIS_PORT", "50053"))
+        ),
+        envoy_port=int(_env("ENVOY_PORT", "8080")),
+        envoy_admin_port=int(_env("ENVOY_ADMIN_PORT", "9901")),
+        metrics_port=int(_env("METRICS_PORT", "0")),
+        log_level=_env("LOG_LEVEL", "INFO"),
+        auth_cache_ttl_s=float(_env("AUTH_CACHE_TTL", "2.0")),
+        grace_period_s=float(_env("GRACE_PERIOD", "10")),
+        exchange_sim_url=_env("EXCHANGE_SIM_URL", "http://127.0.0.1:8090"),
+    )

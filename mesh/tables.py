@@ -1,0 +1,66 @@
+"""Tables the kit owns: API keys, the audit log and idempotency records."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from mesh.db import FixedBytes, UtcDateTime, metadata
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("secret_hash", FixedBytes(32), nullable=False),
+    sa.Column("scopes", sa.String(128), nullable=False),
+    sa.Column("create_time", UtcDateTime(), nullable=False),
+    sa.Column("expire_time", UtcDateTime(), nullable=True),
+    sa.Column("revoke_time", UtcDateTime(), nullable=True),
+    sa.Column("last_used_time", UtcDateTime(), nullable=True),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("time", UtcDateTime(), nullable=False),
+    sa.Column("actor_key_id", sa.String(32), nullable=True),
+    sa.Column("principal", sa.String(64), nullable=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("resource", sa.String(128), nullable=False),
+    sa.Column("detail", sa.JSON(), nullable=False),
+    # SHA-256 over the previous row's hash and this row's content: editing any row breaks
+    # every link after it.
+    sa.Column("prev_hash", FixedBytes(32), nullable=False),
+    sa.Column("row_hash", FixedBytes(32), nullable=False),
+)
+
+idempotency_records = sa.Table(
+    "idempotency_records",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    # Scoped to the API key: two keys never share a record.
+    sa.Column("api_key_id", sa.String(32), nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=False),
+    sa.Column("method", sa.String(255), nullable=False),
+    sa.Column("request_hash", FixedBytes(32), nullable=False),
+    sa.Column("status_code", sa.Integer(), nullable=True),
+    sa.Column(
+        "response",
+        sa.LargeBinary().with_variant(sa.dialects.mysql.MEDIUMBLOB(), "mysql"),
+        nullable=True,
+    ),
+    sa.Column("create_time", UtcDateTime(), nullable=False),
+    sa.Column("expire_time", UtcDateTime(), nullable=False, index=True),
+    sa.UniqueConstraint("api_key_id", "idempotency_key"),
+)

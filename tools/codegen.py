@@ -1,0 +1,61 @@
+"""Generates everything derived from protos/: Python messages, gRPC stubs, .pyi types and the
+descriptor set Envoy's transcoder loads. One command (`make gen`), so nothing is edited by hand.
+
+Generated code lives in gen/ and is not committed: every setup regenerates it, so it cannot
+go stale.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import grpc_tools
+from grpc_tools import protoc
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOS = ROOT / "protos"
+THIRD_PARTY = PROTOS / "third_party"
+GEN = ROOT / "gen"
+DESCRIPTOR_SET = GEN / "botmesh.binpb"
+
+
+def our_protos() -> list[str]:
+    return sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "botmesh").rglob("*.proto"))
+
+
+def main() -> int:
+    wkt = Path(grpc_tools.__file__).parent / "_proto"
+    if GEN.exists():
+        shutil.rmtree(GEN)
+    GEN.mkdir()
+    files = our_protos()
+    plugin = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
+    args = [
+        "grpc_tools.protoc",
+        f"-I{PROTOS}",
+        f"-I{THIRD_PARTY}",
+        f"-I{wkt}",
+        f"--python_out={GEN}",
+        f"--pyi_out={GEN}",
+        f"--grpc_python_out={GEN}",
+        f"--plugin=protoc-gen-mypy_grpc={plugin}",
+        f"--mypy_grpc_out={GEN}",
+        f"--descriptor_set_out={DESCRIPTOR_SET}",
+        "--include_imports",
+        *files,
+    ]
+    if protoc.main(args) != 0:
+        print("protoc failed", file=sys.stderr)
+        return 1
+    for folder in [GEN / "botmesh", *(GEN / "botmesh").rglob("*")]:
+        if folder.is_dir():
+            (folder / "__init__.py").touch()
+    (GEN / "botmesh" / "py.typed").touch()
+    print(f"generated {len(files)} protos into {GEN.relative_to(ROOT)}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Tables of trading_svc: orders, fills and the performance log."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from mesh.db import Money, UtcDateTime, metadata
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column(
+        "subscription_id",
+        sa.String(64),
+        sa.ForeignKey("subscriptions.subscription_id"),
+        nullable=False,
+    ),
+    # The exchange account (credential) the order lives on.
+    sa.Column("credential_id", sa.String(64), nullable=False),
+    sa.Column("exchange", sa.String(32), nullable=False),
+    # Deterministic, derived from order_id; unique per exchange account.
+    sa.Column("client_order_id", sa.String(36), nullable=False),
+    sa.Column("exchange_order_id", sa.String(64), nullable=True),
+    sa.Column("market", sa.String(32), nullable=False),
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("type", sa.String(8), nullable=False),
+    sa.Column("quantity", Money(), nullable=False),
+    sa.Column("price", Money(), nullable=True),
+    sa.Column("filled_quantity", Money(), nullable=False),
+    sa.Column("average_price", Money(), nullable=True),
+    sa.Column("fee", Money(), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, index=True),
+    sa.Column("source", sa.String(8), nullable=False),
+    # The (subscription, candle) tick that placed it, so a replayed tick places nothing new.
+    sa.Column("tick_key", sa.String(96), nullable=True, unique=True),
+    sa.Column("reject_reason", sa.String(255), nullable=False, server_default=""),
+    sa.Column("create_time", UtcDateTime(), nullable=False),
+    sa.Column("update_time", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("credential_id", "client_order_id"),
+    sa.Index(None, "subscription_id", "create_time"),
+)
+
+trades = sa.Table(
+    "trades",
+    metadata,
+    sa.Column("trade_id", sa.String(64), primary_key=True),
+    sa.Column(
+        "order_id", sa.String(64), sa.ForeignKey("orders.order_id"), nullable=False, index=True
+    ),
+    sa.Column("subscription_id", sa.String(64), nullable=False),
+    sa.Column("exchange", sa.String(32), nullable=False),
+    sa.Column("market", sa.String(32), nullable=False),
+    sa.Column("exchange_trade_id", sa.String(64), nullable=False),
+    sa.Column("side", sa.String(4), nullable=False),
+    sa.Column("price", Money(), nullable=False),
+    sa.Column("quantity", Money(), nullable=False),
+    sa.Column("fee", Money(), nullable=False),
+    sa.Column("fee_asset", sa.String(16), nullable=False),
+    sa.Column("time", UtcDateTime(), nullable=False),
+    # A fill is counted once, however often the exchange reports it.
+    sa.UniqueConstraint("exchange", "market", "exchange_trade_id"),
+    sa.Index(None, "subscription_id", "time"),
+)
+
+performance_logs = sa.Table(
+    "performance_logs",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column(
+        "subscription_id",
+        sa.String(64),
+        sa.ForeignKey("subscriptions.subscription_id"),
+        nullable=False,
+    ),
+    sa.Column("time", UtcDateTime(), nullable=False),
+    sa.Column("equity", Money(), nullable=False),
+    sa.Column("realized_pnl", Money(), nullable=False),
+    sa.Column("unrealized_pnl", Money(), nullable=False),
+    sa.Column("position", Money(), nullable=False),
+    sa.Index(None, "subscription_id", "time"),
+)
