@@ -95,3 +95,13 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
 def sync_url(url: str) -> str:
     """The synchronous driver URL for Alembic: pymysql and pysqlite."""
     return url.replace("+aiomysql", "+pymysql").replace("+aiosqlite", "")
+
+
+def keyset_after(table: sa.Table, id_column: str, after: tuple[datetime, str] | None) -> Any:
+    """The page condition `(create_time, id) < after` for newest-first keyset pagination,
+    in the expanded form every dialect plans well."""
+    if after is None:
+        return sa.true()
+    when, row_id = after
+    created, ident = table.c.create_time, table.c[id_column]
+    return sa.or_(created < when, sa.and_(created == when, ident < row_id))

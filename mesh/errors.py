@@ -84,6 +84,18 @@ class Unavailable(DomainError):
     default_reason = "UNAVAILABLE"
 
 
+class Unimplemented(DomainError):
+    code = "UNIMPLEMENTED"
+    default_reason = "NOT_IMPLEMENTED"
+
+
+class Internal(DomainError):
+    """An unexpected failure, as the caller sees it: never with the cause."""
+
+    code = "INTERNAL"
+    default_reason = "INTERNAL"
+
+
 class ResourceExhausted(DomainError):
     code = "RESOURCE_EXHAUSTED"
     default_reason = "RATE_LIMITED"

@@ -31,22 +31,33 @@ def main() -> int:
         shutil.rmtree(GEN)
     GEN.mkdir()
     files = our_protos()
-    plugin = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
+    bindir = Path(sys.executable).parent
     args = [
         "grpc_tools.protoc",
         f"-I{PROTOS}",
         f"-I{THIRD_PARTY}",
         f"-I{wkt}",
         f"--python_out={GEN}",
-        f"--pyi_out={GEN}",
+        f"--plugin=protoc-gen-mypy={bindir / 'protoc-gen-mypy'}",
+        f"--mypy_out=quiet:{GEN}",
         f"--grpc_python_out={GEN}",
-        f"--plugin=protoc-gen-mypy_grpc={plugin}",
-        f"--mypy_grpc_out={GEN}",
+        f"--plugin=protoc-gen-mypy_grpc={bindir / 'protoc-gen-mypy_grpc'}",
+        f"--mypy_grpc_out=quiet:{GEN}",
+        *files,
+    ]
+    # Envoy's transcoder also needs google.rpc's error details, to print them as JSON.
+    descriptor_args = [
+        "grpc_tools.protoc",
+        f"-I{PROTOS}",
+        f"-I{THIRD_PARTY}",
+        f"-I{wkt}",
         f"--descriptor_set_out={DESCRIPTOR_SET}",
         "--include_imports",
         *files,
+        "google/rpc/status.proto",
+        "google/rpc/error_details.proto",
     ]
-    if protoc.main(args) != 0:
+    if protoc.main(args) != 0 or protoc.main(descriptor_args) != 0:
         print("protoc failed", file=sys.stderr)
         return 1
     for folder in [GEN / "botmesh", *(GEN / "botmesh").rglob("*")]:

@@ -1,0 +1,1 @@
+"""The `botmesh` command line."""

@@ -1,0 +1,156 @@
+"""`botmesh`: run the mesh and administer it.
+
+botmesh up                      start Redis (if needed), migrations, services and Envoy
+botmesh migrate                 upgrade the database to the latest schema
+botmesh apikey create --name N --scopes a,b [--expires-in-days D]
+botmesh apikey list
+botmesh apikey revoke KEY_ID
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cli.launcher import Mesh, mesh_env
+from mesh.settings import Settings, load_settings
+
+ADMIN_KEY_FILE = "admin-key"
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+
+
+async def _bootstrap_admin_key(settings: Settings) -> Path | None:
+    """On first run, a development admin key, saved (0600) in the state folder."""
+    from mesh.apikey_admin import issue_key
+    from mesh.apikey_store import ApiKeyStore
+    from mesh.db import make_engine
+
+    path = settings.state_dir / ADMIN_KEY_FILE
+    if path.exists():
+        return None
+    engine = make_engine(settings.database_url)
+    try:
+        _, key = await issue_key(
+            ApiKeyStore(engine),
+            pepper=settings.api_key_pepper,
+            name="development admin",
+            scopes=["admin", "bots:write", "marketplace", "read"],
+        )
+    finally:
+        await engine.dispose()
+    _write_secret(path, key)
+    return path
+
+
+def cmd_up(_: argparse.Namespace) -> int:
+    settings = load_settings()
+    mesh = Mesh(settings, mesh_env())
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        mesh.up()
+        created = asyncio.run(_bootstrap_admin_key(settings))
+        key_path = settings.state_dir / ADMIN_KEY_FILE
+        print(f"botmesh is up: REST and gRPC at {mesh.rest_url}", flush=True)
+        if created:
+            print(f"created a development admin key, saved in {key_path}", flush=True)
+        else:
+            print(f"development admin key: {key_path}", flush=True)
+        print(f"logs: {mesh.log_dir}   stop: Ctrl-C", flush=True)
+        while not stop:
+            for name, proc in mesh.processes.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; stopping", file=sys.stderr)
+                    stop = True
+            time.sleep(0.5)
+    finally:
+        mesh.stop()
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    Mesh(load_settings(), mesh_env()).migrate()
+    print("database is at the latest revision")
+    return 0
+
+
+def _admin_key(settings: Settings) -> str:
+    key = os.environ.get("BOTMESH_API_KEY")
+    if key:
+        return key
+    path = settings.state_dir / ADMIN_KEY_FILE
+    if not path.exists():
+        raise SystemExit("no admin key: set BOTMESH_API_KEY or run `botmesh up` once")
+    return path.read_text().strip()
+
+
+def cmd_apikey(args: argparse.Namespace) -> int:
+    from cli.admin_client import create_key, list_keys, revoke_key
+
+    settings = load_settings()
+    admin = _admin_key(settings)
+    if args.action == "create":
+        expires = (
+            datetime.now(UTC) + timedelta(days=args.expires_in_days)
+            if args.expires_in_days
+            else None
+        )
+        key_id, key = asyncio.run(
+            create_key(settings, admin, args.name, args.scopes.split(","), expires)
+        )
+        print(f"created key {key_id}. It is shown once; store it now:\n{key}")
+    elif args.action == "list":
+        for line in asyncio.run(list_keys(settings, admin)):
+            print(line)
+    else:
+        print(asyncio.run(revoke_key(settings, admin, args.key_id)))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="botmesh", description=__doc__.splitlines()[0])
+    sub = root.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run the whole mesh with Envoy").set_defaults(run=cmd_up)
+    sub.add_parser("migrate", help="upgrade the database").set_defaults(run=cmd_migrate)
+    keys = sub.add_parser("apikey", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    create = keys.add_parser("create", help="create a key (printed once)")
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--scopes", required=True, help="comma-separated: admin,bots:write,marketplace,read"
+    )
+    create.add_argument("--expires-in-days", type=int, default=0)
+    keys.add_parser("list", help="list keys")
+    revoke = keys.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("key_id")
+    for p in (create, revoke, *[keys.choices["list"]]):
+        p.set_defaults(run=cmd_apikey)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

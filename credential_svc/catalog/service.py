@@ -1,0 +1,142 @@
+"""Catalog use cases: publish, read, page and update bots; list them on marketplaces.
+
+Reads of single bots go through a Redis cache (the catalog is read far more than written);
+an update rewrites the cached copy after committing, so other processes see it at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import datetime
+
+from redis.asyncio import Redis
+from sqlalchemy.exc import IntegrityError
+
+from credential_svc.catalog.bots import BotChanges, BotRecord, apply_changes, check_mask
+from credential_svc.catalog.store import CatalogStore, ListingRecord
+from mesh.db import utcnow
+from mesh.errors import AlreadyExists, NotFound
+from mesh.ids import new_id
+from mesh.pagination import decode_token, next_page_token, page_size
+
+CACHE_TTL_S = 300
+
+
+def _cache_key(bot_id: str) -> str:
+    return f"botmesh:bot:{bot_id}"
+
+
+def _dump(bot: BotRecord) -> bytes:
+    data = asdict(bot)
+    data["create_time"] = bot.create_time.isoformat()
+    data["update_time"] = bot.update_time.isoformat()
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _load(raw: bytes | str) -> BotRecord:
+    data = json.loads(raw)
+    data["markets"] = tuple(data["markets"])
+    data["create_time"] = datetime.fromisoformat(data["create_time"])
+    data["update_time"] = datetime.fromisoformat(data["update_time"])
+    return BotRecord(**data)
+
+
+class Catalog:
+    def __init__(self, store: CatalogStore, redis: Redis) -> None:
+        self._store = store
+        self._redis = redis
+
+    async def create_bot(
+        self,
+        *,
+        author_key_id: str,
+        name: str,
+        description: str,
+        strategy: str,
+        strategy_params: Mapping[str, str],
+        markets: tuple[str, ...],
+        timeframe: str,
+        risk_limits: Mapping[str, str | int],
+        advisor_enabled: bool,
+    ) -> BotRecord:
+        now = utcnow()
+        bot = BotRecord(
+            bot_id=new_id("bot"),
+            name=name,
+            description=description,
+            strategy=strategy,
+            strategy_params=dict(strategy_params),
+            markets=tuple(dict.fromkeys(markets)),
+            timeframe=timeframe,
+            risk_limits=dict(risk_limits),
+            advisor_enabled=advisor_enabled,
+            author_key_id=author_key_id,
+            create_time=now,
+            update_time=now,
+        )
+        await self._store.insert_bot(bot)
+        return bot
+
+    async def get_bot(self, bot_id: str) -> BotRecord:
+        cached = await self._redis.get(_cache_key(bot_id))
+        if cached is not None:
+            return _load(cached)
+        bot = await self._store.get_bot(bot_id)
+        if bot is None:
+            raise NotFound(f"bot {bot_id} does not exist", reason="BOT_NOT_FOUND")
+        await self._redis.set(_cache_key(bot_id), _dump(bot), ex=CACHE_TTL_S)
+        return bot
+
+    async def list_bots(self, requested_size: int, token: str) -> tuple[list[BotRecord], str]:
+        size = page_size(requested_size)
+        rows = await self._store.list_bots(limit=size + 1, after=decode_token(token))
+        return rows[:size], next_page_token(rows, size, lambda b: (b.create_time, b.bot_id))
+
+    async def update_bot(
+        self, bot_id: str, paths: list[str], values: dict[str, object]
+    ) -> BotRecord:
+        mask = check_mask(paths)
+        current = await self._store.get_bot(bot_id)
+        if current is None:
+            raise NotFound(f"bot {bot_id} does not exist", reason="BOT_NOT_FOUND")
+        updated = apply_changes(current, BotChanges(mask, values), utcnow())
+        await self._store.update_bot(updated)
+        await self._redis.set(_cache_key(bot_id), _dump(updated), ex=CACHE_TTL_S)
+        return updated
+
+    async def create_listing(
+        self,
+        *,
+        bot_id: str,
+        canister_id: str,
+        marketplace_listing_id: str,
+        price_e8s: int,
+        period_days: int,
+    ) -> ListingRecord:
+        await self.get_bot(bot_id)
+        listing = ListingRecord(
+            listing_id=new_id("lst"),
+            bot_id=bot_id,
+            canister_id=canister_id,
+            marketplace_listing_id=marketplace_listing_id,
+            price_e8s=price_e8s,
+            period_days=period_days,
+            create_time=utcnow(),
+        )
+        try:
+            await self._store.insert_listing(listing)
+        except IntegrityError:  # unique (canister_id, marketplace_listing_id)
+            raise AlreadyExists(
+                "this marketplace listing is already recorded", reason="LISTING_EXISTS"
+            ) from None
+        return listing
+
+    async def list_listings(
+        self, bot_id: str, requested_size: int, token: str
+    ) -> tuple[list[ListingRecord], str]:
+        await self.get_bot(bot_id)
+        size = page_size(requested_size)
+        rows = await self._store.list_listings(bot_id, limit=size + 1, after=decode_token(token))
+        return rows[:size], next_page_token(rows, size, lambda r: (r.create_time, r.listing_id))

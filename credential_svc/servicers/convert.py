@@ -1,0 +1,87 @@
+"""Domain records to protobuf messages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from botmesh.credential.v1 import resources_pb2 as pb
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from credential_svc.catalog.bots import BotRecord
+from credential_svc.catalog.store import ListingRecord
+from mesh.apikeys import ApiKeyRecord
+
+SCOPE_TO_PB = {
+    "admin": pb.API_KEY_SCOPE_ADMIN,
+    "bots:write": pb.API_KEY_SCOPE_BOTS_WRITE,
+    "marketplace": pb.API_KEY_SCOPE_MARKETPLACE,
+    "read": pb.API_KEY_SCOPE_READ,
+}
+PB_TO_SCOPE = {v: k for k, v in SCOPE_TO_PB.items()}
+RISK_FIELDS = (
+    "stop_loss_pct",
+    "take_profit_pct",
+    "max_drawdown_pct",
+    "daily_loss_limit",
+    "cooldown_seconds",
+    "max_allocation",
+)
+
+
+def ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    out = Timestamp()
+    out.FromDatetime(value)
+    return out
+
+
+def risk_to_dict(limits: pb.RiskLimits) -> dict[str, str | int]:
+    """Only the limits that are set, so an unset limit means "no limit"."""
+    return {name: getattr(limits, name) for name in RISK_FIELDS if getattr(limits, name)}
+
+
+def risk_to_pb(limits: Mapping[str, str | int]) -> pb.RiskLimits:
+    return pb.RiskLimits(**{k: v for k, v in limits.items() if k in RISK_FIELDS})  # type: ignore[arg-type]
+
+
+def bot_to_pb(bot: BotRecord) -> pb.Bot:
+    return pb.Bot(
+        bot_id=bot.bot_id,
+        name=bot.name,
+        description=bot.description,
+        strategy=bot.strategy,
+        strategy_params=dict(bot.strategy_params),
+        markets=list(bot.markets),
+        timeframe=bot.timeframe,
+        risk_limits=risk_to_pb(bot.risk_limits),
+        advisor_enabled=bot.advisor_enabled,
+        author_key_id=bot.author_key_id,
+        create_time=ts(bot.create_time),
+        update_time=ts(bot.update_time),
+    )
+
+
+def listing_to_pb(listing: ListingRecord) -> pb.Listing:
+    return pb.Listing(
+        listing_id=listing.listing_id,
+        bot_id=listing.bot_id,
+        canister_id=listing.canister_id,
+        marketplace_listing_id=listing.marketplace_listing_id,
+        price_e8s=listing.price_e8s,
+        period_days=listing.period_days,
+        create_time=ts(listing.create_time),
+    )
+
+
+def api_key_to_pb(record: ApiKeyRecord) -> pb.ApiKey:
+    return pb.ApiKey(
+        key_id=record.key_id,
+        name=record.name,
+        scopes=sorted(SCOPE_TO_PB[s] for s in record.scopes if s in SCOPE_TO_PB),
+        create_time=ts(record.create_time),
+        expire_time=ts(record.expire_time),
+        revoke_time=ts(record.revoke_time),
+        last_used_time=ts(record.last_used_time),
+    )

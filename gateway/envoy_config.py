@@ -1,0 +1,289 @@
+"""Renders Envoy's bootstrap from typed envoy-data-plane messages, so a misspelt field fails
+here, in Python, rather than as a proxy that will not start.
+
+What it sets up:
+- one dual-stack listener (IPv6 with IPv4-mapped addresses: ICP outcalls arrive over IPv6);
+- REST transcoding of every public service, with gRPC passing through on the same port;
+- routes per public service; streaming methods without a route timeout;
+- internal-only identity headers stripped from outside requests;
+- a Lua REST guard: unknown JSON fields refused, gateway errors as JSON, no grpc-* headers
+  on REST responses;
+- a local rate limit, a request-body limit, JSON access logs carrying x-request-id;
+- admin on loopback only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from envoy_data_plane.envoy.config.accesslog.v3 import AccessLog
+from envoy_data_plane.envoy.config.bootstrap.v3 import Admin, Bootstrap, BootstrapStaticResources
+from envoy_data_plane.envoy.config.cluster.v3 import (
+    CircuitBreakers,
+    CircuitBreakersThresholds,
+    Cluster,
+    ClusterDiscoveryType,
+)
+from envoy_data_plane.envoy.config.core.v3 import (
+    Address,
+    DataSource,
+    HealthCheck,
+    HealthCheckGrpcHealthCheck,
+    Http2ProtocolOptions,
+    RuntimeFractionalPercent,
+    SocketAddress,
+    SubstitutionFormatString,
+)
+from envoy_data_plane.envoy.config.endpoint.v3 import (
+    ClusterLoadAssignment,
+    Endpoint,
+    LbEndpoint,
+    LocalityLbEndpoints,
+)
+from envoy_data_plane.envoy.config.listener.v3 import Filter, FilterChain, Listener
+from envoy_data_plane.envoy.config.route.v3 import (
+    Route,
+    RouteAction,
+    RouteConfiguration,
+    RouteMatch,
+    VirtualHost,
+)
+from envoy_data_plane.envoy.extensions.access_loggers.stream.v3 import StdoutAccessLog
+from envoy_data_plane.envoy.extensions.filters.http.grpc_json_transcoder.v3 import (
+    GrpcJsonTranscoder,
+    GrpcJsonTranscoderPrintOptions,
+    GrpcJsonTranscoderRequestValidationOptions,
+)
+from envoy_data_plane.envoy.extensions.filters.http.local_ratelimit.v3 import LocalRateLimit
+from envoy_data_plane.envoy.extensions.filters.http.lua.v3 import Lua
+from envoy_data_plane.envoy.extensions.filters.http.router.v3 import Router
+from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v3 import (
+    HttpConnectionManager,
+    HttpFilter,
+)
+from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
+    HttpProtocolOptions,
+    HttpProtocolOptionsExplicitHttpConfig,
+)
+from envoy_data_plane.envoy.type.v3 import (
+    FractionalPercent,
+    FractionalPercentDenominatorType,
+    TokenBucket,
+)
+from envoy_data_plane.google.protobuf import Any as AnyPb
+from envoy_data_plane.google.protobuf import Struct
+
+from gateway.contract import PublicService
+from mesh.auth import INTERNAL_HEADER
+
+# Headers only our own services may set. Envoy drops them from every outside request.
+INTERNAL_ONLY_HEADERS = (INTERNAL_HEADER,)
+ACCESS_LOG_FORMAT = {
+    "time": "%START_TIME%",
+    "request_id": "%REQ(X-REQUEST-ID)%",
+    "method": "%REQ(:METHOD)%",
+    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "protocol": "%PROTOCOL%",
+    "status": "%RESPONSE_CODE%",
+    "grpc_status": "%GRPC_STATUS(NUMBER)%",
+    "flags": "%RESPONSE_FLAGS%",
+    "bytes_in": "%BYTES_RECEIVED%",
+    "bytes_out": "%BYTES_SENT%",
+    "duration_ms": "%DURATION%",
+    "upstream": "%UPSTREAM_HOST%",
+    "client": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+}
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    listen_port: int
+    admin_port: int
+    descriptor_set: Path
+    services: list[PublicService]
+    # cluster name -> [(host, port)], one entry per service process.
+    upstreams: dict[str, list[tuple[str, int]]]
+    # Lua source of the REST guard (schema tables + gateway/rest_guard.lua).
+    rest_guard_lua: str = ""
+    listen_address: str = "::"
+    request_timeout_s: int = 15
+    max_request_body_bytes: int = 64 * 1024
+    # Whole-gateway token bucket: a guard against floods, not per-key fairness.
+    rate_limit_per_s: int = 20_000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _socket(host: str, port: int, *, dual_stack: bool = False) -> Address:
+    return Address(
+        socket_address=SocketAddress(address=host, port_value=port, ipv4_compat=dual_stack)
+    )
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+def _routes(config: GatewayConfig) -> list[Route]:
+    routes: list[Route] = []
+    for service in config.services:
+        for method in service.streaming_methods:
+            routes.append(
+                Route(
+                    match=RouteMatch(path=f"/{service.full_name}/{method}"),
+                    route=RouteAction(cluster=service.cluster, timeout=_seconds(0)),
+                )
+            )
+    for service in config.services:
+        routes.append(
+            Route(
+                match=RouteMatch(prefix=f"/{service.full_name}/"),
+                route=RouteAction(
+                    cluster=service.cluster, timeout=_seconds(config.request_timeout_s)
+                ),
+            )
+        )
+    return routes
+
+
+def _http_filters(config: GatewayConfig) -> list[HttpFilter]:
+    always = RuntimeFractionalPercent(
+        default_value=FractionalPercent(
+            numerator=100, denominator=FractionalPercentDenominatorType.HUNDRED
+        ),
+        runtime_key="local_rate_limit_enabled",
+    )
+    rate_limit = LocalRateLimit(
+        stat_prefix="gateway_rate_limit",
+        token_bucket=TokenBucket(
+            max_tokens=config.rate_limit_per_s,
+            tokens_per_fill=config.rate_limit_per_s,
+            fill_interval=_seconds(1),
+        ),
+        filter_enabled=always,
+        filter_enforced=always,
+    )
+    transcoder = GrpcJsonTranscoder(
+        proto_descriptor=str(config.descriptor_set),
+        services=[s.full_name for s in config.services],
+        print_options=GrpcJsonTranscoderPrintOptions(
+            always_print_primitive_fields=True,
+            preserve_proto_field_names=True,
+            stream_sse_style_delimited=True,
+        ),
+        convert_grpc_status=True,
+        request_validation_options=GrpcJsonTranscoderRequestValidationOptions(
+            reject_unknown_method=True,
+            reject_unknown_query_parameters=True,
+            reject_binding_body_field_collisions=True,
+        ),
+        max_request_body_size=config.max_request_body_bytes,
+        query_param_unescape_plus=True,
+    )
+    guard = Lua(default_source_code=DataSource(inline_string=config.rest_guard_lua))
+    return [
+        HttpFilter(name="envoy.filters.http.lua", typed_config=AnyPb.pack(guard)),
+        HttpFilter(name="envoy.filters.http.local_ratelimit", typed_config=AnyPb.pack(rate_limit)),
+        HttpFilter(
+            name="envoy.filters.http.grpc_json_transcoder", typed_config=AnyPb.pack(transcoder)
+        ),
+        HttpFilter(name="envoy.filters.http.router", typed_config=AnyPb.pack(Router())),
+    ]
+
+
+def _listener(config: GatewayConfig) -> Listener:
+    access_log = AccessLog(
+        name="envoy.access_loggers.stdout",
+        typed_config=AnyPb.pack(
+            StdoutAccessLog(
+                log_format=SubstitutionFormatString(json_format=Struct.from_dict(ACCESS_LOG_FORMAT))
+            )
+        ),
+    )
+    route_config = RouteConfiguration(
+        name="botmesh",
+        internal_only_headers=list(INTERNAL_ONLY_HEADERS),
+        request_headers_to_remove=list(INTERNAL_ONLY_HEADERS),
+        virtual_hosts=[VirtualHost(name="botmesh", domains=["*"], routes=_routes(config))],
+    )
+    manager = HttpConnectionManager(
+        stat_prefix="ingress",
+        use_remote_address=True,
+        route_config=route_config,
+        http_filters=_http_filters(config),
+        access_log=[access_log],
+        http2_protocol_options=Http2ProtocolOptions(max_concurrent_streams=1024),
+    )
+    return Listener(
+        name="public",
+        address=_socket(config.listen_address, config.listen_port, dual_stack=True),
+        filter_chains=[
+            FilterChain(
+                filters=[
+                    Filter(
+                        name="envoy.filters.network.http_connection_manager",
+                        typed_config=AnyPb.pack(manager),
+                    )
+                ]
+            )
+        ],
+    )
+
+
+def _cluster(name: str, endpoints: list[tuple[str, int]]) -> Cluster:
+    http2 = HttpProtocolOptions(
+        explicit_http_config=HttpProtocolOptionsExplicitHttpConfig(
+            http2_protocol_options=Http2ProtocolOptions(max_concurrent_streams=1024)
+        )
+    )
+    return Cluster(
+        name=name,
+        type=ClusterDiscoveryType.STATIC,
+        connect_timeout=_seconds(1),
+        typed_extension_protocol_options={
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": AnyPb.pack(http2)
+        },
+        load_assignment=ClusterLoadAssignment(
+            cluster_name=name,
+            endpoints=[
+                LocalityLbEndpoints(
+                    lb_endpoints=[
+                        LbEndpoint(endpoint=Endpoint(address=_socket(host, port)))
+                        for host, port in endpoints
+                    ]
+                )
+            ],
+        ),
+        health_checks=[
+            HealthCheck(
+                timeout=_seconds(1),
+                interval=_seconds(5),
+                unhealthy_threshold=2,
+                healthy_threshold=1,
+                grpc_health_check=HealthCheckGrpcHealthCheck(),
+            )
+        ],
+        circuit_breakers=CircuitBreakers(
+            thresholds=[
+                CircuitBreakersThresholds(max_requests=100_000, max_pending_requests=100_000)
+            ]
+        ),
+    )
+
+
+def build_bootstrap(config: GatewayConfig) -> Bootstrap:
+    return Bootstrap(
+        admin=Admin(address=_socket("127.0.0.1", config.admin_port)),
+        static_resources=BootstrapStaticResources(
+            listeners=[_listener(config)],
+            clusters=[_cluster(name, eps) for name, eps in sorted(config.upstreams.items())],
+        ),
+    )
+
+
+def render(config: GatewayConfig) -> str:
+    """The bootstrap as JSON (which Envoy reads as YAML)."""
+    return json.dumps(build_bootstrap(config).to_dict(), indent=2, sort_keys=True)

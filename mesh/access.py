@@ -1,0 +1,45 @@
+"""Access rules of methods, read from the (botmesh.rules.v1.access) option in the protos, so
+the contract says who may call what and no service can forget to check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from botmesh.rules.v1 import rules_pb2
+from google.protobuf import descriptor_pool
+
+
+@dataclass(frozen=True)
+class Access:
+    scopes: frozenset[str]
+    principal: bool
+    internal: bool
+    dashboard_token: bool
+
+
+# A method without an access option is refused to everyone.
+DENY_ALL = Access(scopes=frozenset(), principal=False, internal=True, dashboard_token=False)
+
+
+@cache
+def access_for(full_method: str) -> Access | None:
+    """The rule for "/pkg.Service/Method"; None for methods outside our contract (health,
+    reflection), which are open like any gRPC infrastructure service."""
+    service, _, method = full_method.lstrip("/").partition("/")
+    if not service.startswith("botmesh."):
+        return None
+    try:
+        desc = descriptor_pool.Default().FindMethodByName(f"{service}.{method}")
+    except KeyError:
+        return DENY_ALL
+    options = desc.GetOptions()
+    if not options.HasExtension(rules_pb2.access):
+        return DENY_ALL
+    rule = options.Extensions[rules_pb2.access]
+    return Access(
+        scopes=frozenset(rule.scopes),
+        principal=rule.principal,
+        internal=rule.internal,
+        dashboard_token=rule.dashboard_token,
+    )

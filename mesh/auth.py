@@ -1,0 +1,138 @@
+"""Authentication and authorization of every call, in every service.
+
+An API key is checked against a short-lived in-process cache of its row (TTL a few seconds),
+so a revocation takes effect within that TTL everywhere without a database read per request.
+Identity metadata a client sends itself is never trusted: the internal identity is a shared
+secret that Envoy strips from outside requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from mesh.access import Access
+from mesh.apikey_store import ApiKeyStore
+from mesh.apikeys import ApiKeyRecord, parse_key, secret_matches
+from mesh.errors import PermissionDenied, Unauthenticated
+from mesh.principal import parse_principal
+
+API_KEY_HEADER = "x-api-key"
+PRINCIPAL_HEADER = "x-principal-id"
+INTERNAL_HEADER = "x-botmesh-internal"
+_CACHE_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str | None
+    scopes: frozenset[str]
+    principal: str | None
+    internal: bool
+
+
+current_caller: ContextVar[Caller | None] = ContextVar("current_caller", default=None)
+
+
+def caller() -> Caller:
+    """The authenticated caller of the current RPC."""
+    value = current_caller.get()
+    if value is None:
+        raise RuntimeError("no authenticated caller in this context")
+    return value
+
+
+class Authenticator:
+    def __init__(
+        self, store: ApiKeyStore, *, pepper: str, internal_token: str, cache_ttl_s: float
+    ) -> None:
+        self._store = store
+        self._pepper = pepper
+        self._internal = internal_token.encode()
+        self._ttl = cache_ttl_s
+        self._cache: dict[str, tuple[float, ApiKeyRecord | None]] = {}
+        self._loading: dict[str, asyncio.Future[ApiKeyRecord | None]] = {}
+        self._last_used: dict[str, datetime] = {}
+
+    async def authenticate(self, access: Access, md: Mapping[str, str]) -> Caller:
+        internal = self._is_internal(md)
+        if access.internal and not internal:
+            raise PermissionDenied("this method is internal", reason="INTERNAL_ONLY")
+        if not access.scopes:
+            return Caller(key_id=None, scopes=frozenset(), principal=None, internal=True)
+        record = await self._key(md.get(API_KEY_HEADER))
+        if not record.scopes & access.scopes:
+            raise PermissionDenied(
+                "the API key lacks the scope this method needs",
+                reason="SCOPE_MISSING",
+                metadata={"required_scopes": ",".join(sorted(access.scopes))},
+            )
+        principal = md.get(PRINCIPAL_HEADER) or None
+        if principal is not None:
+            if "marketplace" not in record.scopes:
+                raise PermissionDenied(
+                    "only a marketplace key may name a principal", reason="PRINCIPAL_NOT_ALLOWED"
+                )
+            parse_principal(principal)
+        elif access.principal:
+            raise Unauthenticated(
+                "this method acts for a principal: send x-principal-id", reason="PRINCIPAL_MISSING"
+            )
+        return Caller(
+            key_id=record.key_id, scopes=record.scopes, principal=principal, internal=internal
+        )
+
+    def _is_internal(self, md: Mapping[str, str]) -> bool:
+        token = md.get(INTERNAL_HEADER)
+        return token is not None and hmac.compare_digest(token.encode(), self._internal)
+
+    async def _key(self, presented: str | None) -> ApiKeyRecord:
+        if not presented:
+            raise Unauthenticated("send an API key in x-api-key", reason="API_KEY_MISSING")
+        parsed = parse_key(presented)
+        if parsed is None:
+            raise Unauthenticated("the API key is malformed", reason="API_KEY_INVALID")
+        record = await self._lookup(parsed.key_id)
+        if record is None or not secret_matches(self._pepper, parsed.secret, record.secret_hash):
+            raise Unauthenticated("the API key is not valid", reason="API_KEY_INVALID")
+        now = datetime.now(UTC)
+        if record.revoke_time is not None:
+            raise Unauthenticated("the API key was revoked", reason="API_KEY_REVOKED")
+        if not record.usable_at(now):
+            raise Unauthenticated("the API key has expired", reason="API_KEY_EXPIRED")
+        self._last_used[record.key_id] = now
+        return record
+
+    async def _lookup(self, key_id: str) -> ApiKeyRecord | None:
+        hit = self._cache.get(key_id)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        pending = self._loading.get(key_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[ApiKeyRecord | None] = asyncio.get_running_loop().create_future()
+        self._loading[key_id] = future
+        try:
+            record = await self._store.get(key_id)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key_id] = (time.monotonic(), record)
+            future.set_result(record)
+            return record
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._loading[key_id]
+
+    async def flush_usage(self) -> None:
+        """Writes the last-use times gathered since the previous flush."""
+        pending, self._last_used = self._last_used, {}
+        await self._store.touch(pending)

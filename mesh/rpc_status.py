@@ -1,0 +1,57 @@
+"""Maps domain errors to canonical gRPC statuses carrying google.rpc.ErrorInfo (and BadRequest
+or RetryInfo where they apply). Envoy's convert_grpc_status turns the details into JSON for
+REST callers."""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from mesh.errors import DomainError, Internal, ResourceExhausted
+
+ERROR_DOMAIN = "botmesh.dev"
+
+
+def to_status(error: DomainError) -> grpc.Status:
+    code = getattr(code_pb2, error.code)
+    details = [
+        error_details_pb2.ErrorInfo(
+            reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
+        )
+    ]
+    extra: list[object] = []
+    if error.violations:
+        extra.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in error.violations
+                ]
+            )
+        )
+    if isinstance(error, ResourceExhausted):
+        seconds = max(0.0, error.retry_after_s)
+        extra.append(
+            error_details_pb2.RetryInfo(
+                retry_delay=duration_pb2.Duration(
+                    seconds=int(seconds), nanos=int((seconds - math.floor(seconds)) * 1e9)
+                )
+            )
+        )
+    packed = []
+    for detail in [*details, *extra]:
+        item = any_pb2.Any()
+        item.Pack(detail)  # type: ignore[arg-type]
+        packed.append(item)
+    return rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=packed))
+
+
+def internal_status() -> grpc.Status:
+    """What a caller sees of an unexpected failure: no trace, no detail beyond the reason."""
+    return to_status(Internal("internal error"))

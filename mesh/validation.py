@@ -1,0 +1,221 @@
+"""Enforces the (botmesh.rules.v1.field) rules declared in the protos.
+
+Each message type's rules are compiled once into a list of small checks, so validating a
+request costs a few attribute reads. Checks recurse into set sub-messages that have rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from functools import cache
+
+from botmesh.rules.v1 import rules_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from mesh.errors import InvalidArgument
+
+Check = Callable[[Message, str], None]
+_DECIMAL = re.compile(r"^[0-9]{1,30}(\.[0-9]{1,18})?$")
+
+
+def validate(message: Message) -> None:
+    """Raises InvalidArgument naming the first field that breaks its rules."""
+    for check in _checks(message.DESCRIPTOR):
+        check(message, "")
+
+
+def _fail(path: str, description: str) -> None:
+    raise InvalidArgument.for_field(path, description)
+
+
+@cache
+def _checks(descriptor: Descriptor) -> tuple[Check, ...]:
+    checks: list[Check] = []
+    for field in descriptor.fields:
+        options = field.GetOptions()
+        if options.HasExtension(rules_pb2.field):
+            checks.extend(_field_checks(field, options.Extensions[rules_pb2.field]))
+        if (
+            field.type == FieldDescriptor.TYPE_MESSAGE
+            and not _is_repeated(field)
+            and _checks(field.message_type)
+        ):
+            checks.append(_nested(field))
+    return tuple(checks)
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    return bool(field.is_repeated)
+
+
+def _nested(field: FieldDescriptor) -> Check:
+    name = field.name
+    sub_checks = _checks(field.message_type)
+
+    def check(msg: Message, prefix: str) -> None:
+        if msg.HasField(name):
+            sub = getattr(msg, name)
+            for c in sub_checks:
+                c(sub, f"{prefix}{name}.")
+
+    return check
+
+
+def _field_checks(field: FieldDescriptor, rules: rules_pb2.FieldRules) -> list[Check]:
+    name = field.name
+    checks: list[Check] = []
+    repeated = _is_repeated(field)
+    is_message = field.type == FieldDescriptor.TYPE_MESSAGE
+
+    if rules.required:
+        if repeated:
+            checks.append(
+                lambda m, p: None if len(getattr(m, name)) else _fail(p + name, "is required")
+            )
+        elif is_message:
+            checks.append(lambda m, p: None if m.HasField(name) else _fail(p + name, "is required"))
+        else:
+            checks.append(lambda m, p: None if getattr(m, name) else _fail(p + name, "is required"))
+
+    if rules.HasField("max_items"):
+        limit = rules.max_items
+        checks.append(
+            lambda m, p: (
+                None
+                if len(getattr(m, name)) <= limit
+                else _fail(p + name, f"has more than {limit} items")
+            )
+        )
+    if field.type == FieldDescriptor.TYPE_STRING and not repeated:
+        checks.extend(_string_checks(name, rules))
+    if repeated and field.type == FieldDescriptor.TYPE_STRING:
+        checks.extend(_item_checks(name, rules))
+    if field.cpp_type in (FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64):
+        checks.extend(_int_checks(name, rules))
+    if field.cpp_type in (FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT):
+        checks.extend(_double_checks(name, rules))
+    if rules.defined_enum and field.type == FieldDescriptor.TYPE_ENUM:
+        assert field.enum_type is not None
+        defined = frozenset(v.number for v in field.enum_type.values if v.number != 0)
+        if repeated:
+            checks.append(
+                lambda m, p: (
+                    None
+                    if all(v in defined for v in getattr(m, name))
+                    else _fail(p + name, "holds an unknown value")
+                )
+            )
+        else:
+            checks.append(
+                lambda m, p: (
+                    None
+                    if getattr(m, name) in defined or getattr(m, name) == 0
+                    else _fail(p + name, "is not a known value")
+                )
+            )
+    return checks
+
+
+def _string_checks(name: str, rules: rules_pb2.FieldRules) -> list[Check]:
+    checks: list[Check] = []
+    if rules.HasField("min_len"):
+        lo = rules.min_len
+        checks.append(
+            lambda m, p: (
+                None
+                if not getattr(m, name) or len(getattr(m, name)) >= lo
+                else _fail(p + name, f"must be at least {lo} characters")
+            )
+        )
+    if rules.HasField("max_len"):
+        hi = rules.max_len
+        checks.append(
+            lambda m, p: (
+                None
+                if len(getattr(m, name)) <= hi
+                else _fail(p + name, f"must be at most {hi} characters")
+            )
+        )
+    if rules.pattern:
+        rx = re.compile(rules.pattern)
+        checks.append(
+            lambda m, p: (
+                None
+                if not getattr(m, name) or rx.fullmatch(getattr(m, name))
+                else _fail(p + name, "has an invalid format")
+            )
+        )
+    if rules.decimal:
+        positive = rules.positive
+
+        def check_decimal(m: Message, p: str) -> None:
+            value = getattr(m, name)
+            if not value:
+                return
+            if not _DECIMAL.fullmatch(value):
+                _fail(p + name, 'must be a decimal string such as "0.0015"')
+            if positive:
+                try:
+                    if Decimal(value) <= 0:
+                        _fail(p + name, "must be greater than zero")
+                except InvalidOperation:
+                    _fail(p + name, "must be a decimal string")
+
+        checks.append(check_decimal)
+    return checks
+
+
+def _item_checks(name: str, rules: rules_pb2.FieldRules) -> list[Check]:
+    checks: list[Check] = []
+    if rules.HasField("item_max_len"):
+        hi = rules.item_max_len
+        checks.append(
+            lambda m, p: (
+                None
+                if all(len(v) <= hi for v in getattr(m, name))
+                else _fail(p + name, f"items must be at most {hi} characters")
+            )
+        )
+    if rules.item_pattern:
+        rx = re.compile(rules.item_pattern)
+        checks.append(
+            lambda m, p: (
+                None
+                if all(rx.fullmatch(v) for v in getattr(m, name))
+                else _fail(p + name, "has an item with an invalid format")
+            )
+        )
+    return checks
+
+
+def _int_checks(name: str, rules: rules_pb2.FieldRules) -> list[Check]:
+    checks: list[Check] = []
+    if rules.HasField("gte"):
+        lo = rules.gte
+        checks.append(
+            lambda m, p: None if getattr(m, name) >= lo else _fail(p + name, f"must be >= {lo}")
+        )
+    if rules.HasField("lte"):
+        hi = rules.lte
+        checks.append(
+            lambda m, p: None if getattr(m, name) <= hi else _fail(p + name, f"must be <= {hi}")
+        )
+    return checks
+
+
+def _double_checks(name: str, rules: rules_pb2.FieldRules) -> list[Check]:
+    checks: list[Check] = []
+    if rules.HasField("gte_double"):
+        lo = rules.gte_double
+        checks.append(
+            lambda m, p: None if getattr(m, name) >= lo else _fail(p + name, f"must be >= {lo}")
+        )
+    if rules.HasField("lte_double"):
+        hi = rules.lte_double
+        checks.append(
+            lambda m, p: None if getattr(m, name) <= hi else _fail(p + name, f"must be <= {hi}")
+        )
+    return checks
