@@ -11,9 +11,9 @@ from pathlib import Path
 from gateway.contract import DESCRIPTOR_SET, load_descriptor_set, public_services
 from gateway.envoy_config import GatewayConfig, render
 from gateway.rest_schema import render_lua_tables
+from mesh.settings import Settings
 
 REST_GUARD = Path(__file__).with_name("rest_guard.lua")
-from mesh.settings import Settings
 
 
 def envoy_binary() -> str:

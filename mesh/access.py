@@ -22,17 +22,22 @@ class Access:
 DENY_ALL = Access(scopes=frozenset(), principal=False, internal=True, dashboard_token=False)
 
 
-@cache
 def access_for(full_method: str) -> Access | None:
     """The rule for "/pkg.Service/Method"; None for methods outside our contract (health,
-    reflection), which are open like any gRPC infrastructure service."""
+    reflection), which are open like any gRPC infrastructure service. A method the process
+    does not know (its module not imported) is denied, and not remembered."""
     service, _, method = full_method.lstrip("/").partition("/")
     if not service.startswith("botmesh."):
         return None
     try:
-        desc = descriptor_pool.Default().FindMethodByName(f"{service}.{method}")
+        return _known_access(f"{service}.{method}")
     except KeyError:
         return DENY_ALL
+
+
+@cache
+def _known_access(full_name: str) -> Access:
+    desc = descriptor_pool.Default().FindMethodByName(full_name)
     options = desc.GetOptions()
     if not options.HasExtension(rules_pb2.access):
         return DENY_ALL

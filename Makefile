@@ -1,0 +1,69 @@
+# botmesh: `make run` sets everything up and runs the mesh; `make test` sets everything up and
+# runs every check. Both work on a fresh machine with Python 3.11+ and Node.js (for buf).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BUF    := node_modules/.bin/buf
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+PROTOS := $(shell find protos -name '*.proto')
+SITE    = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+
+.PHONY: run test setup gen lint typecheck proto-lint proto-breaking services pytest bench clean
+
+run: setup
+	$(VENV)/bin/botmesh up
+
+test: setup services lint typecheck proto-lint proto-breaking pytest
+
+setup: $(STAMP) $(BUF) gen/.stamp
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/gen" > "$(SITE)/botmesh-gen.pth"
+	rm -f $(VENV)/.installed-* && touch $@
+
+$(BUF): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# One command generates everything derived from the protos (Python, stubs, types, descriptors).
+gen: $(STAMP)
+	$(PY) tools/codegen.py
+	touch gen/.stamp
+
+gen/.stamp: $(PROTOS) tools/codegen.py $(STAMP)
+	$(PY) tools/codegen.py
+	touch $@
+
+services:
+	bash tools/ensure_services.sh
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy .
+
+proto-lint: setup
+	$(BUF) lint
+	$(BUF) format --diff --exit-code protos/botmesh
+
+# Compares the contract with main's (a no-op on main itself; meaningful on branches).
+proto-breaking: setup
+	@if git rev-parse --verify -q main >/dev/null && git cat-file -e main:buf.yaml 2>/dev/null; then \
+		$(BUF) breaking --against '.git#branch=main'; \
+	else echo "buf breaking: no committed contract on main yet"; fi
+
+pytest: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/getbot.py
+
+clean:
+	rm -rf $(VENV) node_modules gen .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,114 @@
+"""Shared fixtures: a private MariaDB database and Redis DB for this run, migrated with the
+project's own migrations, and the whole mesh (services + Envoy) started by the same launcher
+`botmesh up` uses. Nothing of ours is mocked."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_sync
+
+from cli.launcher import Mesh, free_port, mesh_env
+from mesh.settings import Settings, load_settings
+from tests.support import TEST_REDIS_DB, admin_sql, alembic, mariadb_url
+
+
+@pytest.fixture(scope="session")
+def scratch_database() -> Iterator[str]:
+    """Makes empty MariaDB databases on demand; drops them at the end of the run."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"botmesh_t_{secrets.token_hex(4)}"
+        admin_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        made.append(name)
+        return name
+
+    yield make  # type: ignore[misc]
+    for name in made:
+        admin_sql(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture(scope="session")
+def settings(scratch_database, tmp_path_factory: pytest.TempPathFactory) -> Settings:  # type: ignore[no-untyped-def]
+    """Settings of this run, exported as BOTMESH_* so the mesh processes share them."""
+    database = scratch_database()
+    url = mariadb_url(database)
+    result = alembic(url, "upgrade", "head")
+    assert result.returncode == 0, result.stderr
+    state = tmp_path_factory.mktemp("state")
+    overrides = {
+        "BOTMESH_STATE_DIR": str(state),
+        "BOTMESH_DATABASE_URL": url,
+        "BOTMESH_REDIS_URL": f"redis://127.0.0.1:6379/{TEST_REDIS_DB}",
+        "BOTMESH_CREDENTIAL_PORT": str(free_port()),
+        "BOTMESH_TRADING_PORT": str(free_port()),
+        "BOTMESH_ANALYSIS_PORT": str(free_port()),
+        "BOTMESH_ENVOY_PORT": str(free_port()),
+        "BOTMESH_ENVOY_ADMIN_PORT": str(free_port()),
+        "BOTMESH_API_KEY_PEPPER": secrets.token_urlsafe(32),
+        "BOTMESH_INTERNAL_TOKEN": secrets.token_urlsafe(32),
+        "BOTMESH_AUTH_CACHE_TTL": "2",
+        "BOTMESH_GRACE_PERIOD": "3",
+        "BOTMESH_LOG_LEVEL": "INFO",
+    }
+    os.environ.update(overrides)
+    redis_sync.Redis.from_url(overrides["BOTMESH_REDIS_URL"]).flushdb()
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def mesh(settings: Settings) -> Iterator[Mesh]:
+    """The running mesh: credential_svc, trading_svc, analysis_svc and Envoy."""
+    running = Mesh(settings, mesh_env())
+    try:
+        running.start_services()
+        running.start_gateway()
+        yield running
+    except Exception:
+        _dump_logs(settings.state_dir / "logs")
+        raise
+    finally:
+        running.stop()
+
+
+def _dump_logs(folder: Path) -> None:
+    for log in sorted(folder.glob("*.log")):
+        print(f"--- {log.name}\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[object]:
+    from mesh.db import make_engine
+
+    eng = make_engine(settings.database_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+async def issue_key(settings: Settings, engine):  # type: ignore[no-untyped-def]
+    """Issues a real API key in the run's database: issue_key("read", "bots:write")."""
+    from mesh.apikey_admin import issue_key as issue
+    from mesh.apikey_store import ApiKeyStore
+
+    store = ApiKeyStore(engine)
+
+    async def make(*scopes: str, name: str = "test") -> tuple[str, str]:
+        record, key = await issue(store, pepper=settings.api_key_pepper, name=name, scopes=scopes)
+        return record.key_id, key
+
+    return make
+
+
+@pytest.fixture(scope="session")
+async def keys(issue_key) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """One key per scope, plus one with every scope."""
+    made = {}
+    for scope in ("admin", "bots:write", "marketplace", "read"):
+        made[scope] = (await issue_key(scope, name=f"e2e {scope}"))[1]
+    return made

@@ -1,0 +1,60 @@
+"""Helpers shared by tests: the run's MariaDB and the project's own Alembic."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pymysql
+
+from cli.launcher import mesh_env
+from mesh.settings import ROOT, Settings
+
+MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+TEST_REDIS_DB = 9
+
+
+def admin_sql(sql: str) -> None:
+    conn = pymysql.connect(**MARIADB, autocommit=True)  # type: ignore[arg-type]
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def mariadb_url(database: str) -> str:
+    return f"mysql+aiomysql://root@127.0.0.1:3306/{database}"
+
+
+def alembic(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(ROOT / "alembic.ini"),
+            "-x",
+            f"url={url}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=mesh_env(),
+        check=False,
+    )
+
+
+def count_rows(settings: Settings, table: str) -> int:
+    database = settings.database_url.rsplit("/", 1)[1]
+    conn = pymysql.connect(**MARIADB, database=database)  # type: ignore[arg-type]
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM {table}")
+            row: Any = cur.fetchone()
+            return int(row[0])
+    finally:
+        conn.close()
