@@ -7,7 +7,6 @@ PY     := $(VENV)/bin/python
 BUF    := node_modules/.bin/buf
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PROTOS := $(shell find protos -name '*.proto')
-SITE    = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
 .PHONY: run test setup gen lint typecheck proto-lint proto-breaking services pytest bench clean
 
@@ -23,7 +22,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
-	printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/gen" > "$(SITE)/botmesh-gen.pth"
+	$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "botmesh-gen.pth").write_text("$(CURDIR)\n$(CURDIR)/gen\n")'
 	rm -f $(VENV)/.installed-* && touch $@
 
 $(BUF): package.json package-lock.json

@@ -1,0 +1,4 @@
+"""Analysis domain: indicators, strategies, advisor, decision cache and backtests.
+
+Plain Python and numpy: no grpc or protobuf here. Import from the submodules.
+"""

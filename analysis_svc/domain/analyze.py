@@ -1,0 +1,144 @@
+"""Analyze, minus the transport: run a strategy on the latest closed candle, optionally
+ask the advisor, and package a cacheable Decision.
+
+The servicer's flow: fetch closed candles -> `resolve_strategy` -> `decision_key_for`
+-> `single_flight(redis, redis_key(key), lambda: analyze(...) as bytes, ...)` ->
+`Decision.from_bytes`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from analysis_svc.domain.advisor import PROMPT_VERSION, Advisor, AdvisorContext
+from analysis_svc.domain.advisor.result import ADVISOR_NONE
+from analysis_svc.domain.candles import Candles
+from analysis_svc.domain.decision_cache import decision_cache_key
+from analysis_svc.domain.errors import InvalidParameter, NotEnoughCandles
+from analysis_svc.domain.signal import Signal
+from analysis_svc.domain.strategies import BoundStrategy
+from quant.periods import TIMEFRAME_MS
+
+OUTCOME_ADVISOR_NOT_REQUESTED = "ADVISOR_NOT_REQUESTED"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An Analyze answer for one candle; what the decision cache stores."""
+
+    market: str
+    timeframe: str
+    candle_time_ms: int  # open time of the analysed (latest closed) candle
+    strategy: str
+    strategy_params: str
+    signal: Signal  # final, after the advisor and clamps
+    strategy_signal: Signal  # the strategy's own
+    advisor: str  # endpoint name, "none", "fallback:strategy" or "fallback:hold"
+    outcome: str  # AdvisorOutcome value or ADVISOR_NOT_REQUESTED
+    prompt_version: str  # "" when the advisor was not consulted
+
+    @property
+    def indicators(self) -> dict[str, float]:
+        """The indicator values the strategy decided on (AnalyzeResponse.indicators)."""
+        return dict(self.strategy_signal.indicators)
+
+    def to_bytes(self) -> bytes:
+        data: dict[str, Any] = {
+            "market": self.market,
+            "timeframe": self.timeframe,
+            "candle_time_ms": self.candle_time_ms,
+            "strategy": self.strategy,
+            "strategy_params": self.strategy_params,
+            "signal": self.signal.to_json_dict(),
+            "strategy_signal": self.strategy_signal.to_json_dict(),
+            "advisor": self.advisor,
+            "outcome": self.outcome,
+            "prompt_version": self.prompt_version,
+        }
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Decision:
+        data = json.loads(raw)
+        return cls(
+            market=data["market"],
+            timeframe=data["timeframe"],
+            candle_time_ms=int(data["candle_time_ms"]),
+            strategy=data["strategy"],
+            strategy_params=data["strategy_params"],
+            signal=Signal.from_json_dict(data["signal"]),
+            strategy_signal=Signal.from_json_dict(data["strategy_signal"]),
+            advisor=data["advisor"],
+            outcome=data["outcome"],
+            prompt_version=data["prompt_version"],
+        )
+
+
+async def analyze(
+    candles: Candles,
+    strategy: BoundStrategy,
+    *,
+    market: str,
+    timeframe: str,
+    advisor: Advisor | None = None,
+) -> Decision:
+    """Strategy signal on the last candle of `candles` (all closed), reviewed by `advisor`
+    when given. Raises NotEnoughCandles/InvalidParameter; never an advisor error."""
+    strategy_signal = strategy.signal(candles)
+    candle_time_ms = int(candles.time_ms[-1])
+    params = strategy.canonical_params()
+    if advisor is None:
+        return Decision(
+            market,
+            timeframe,
+            candle_time_ms,
+            strategy.name,
+            params,
+            strategy_signal,
+            strategy_signal,
+            ADVISOR_NONE,
+            OUTCOME_ADVISOR_NOT_REQUESTED,
+            "",
+        )
+    context = AdvisorContext(market, timeframe, candle_time_ms, strategy.name, params)
+    result = await advisor.advise(context, strategy_signal)
+    return Decision(
+        market,
+        timeframe,
+        candle_time_ms,
+        strategy.name,
+        params,
+        result.signal,
+        strategy_signal,
+        result.advisor,
+        result.outcome.value,
+        result.prompt_version,
+    )
+
+
+def decision_key_for(
+    *,
+    market: str,
+    timeframe: str,
+    candles: Candles,
+    strategy: BoundStrategy,
+    advisor: Advisor | None,
+) -> str:
+    """The decision cache key of analysing the last candle of `candles`."""
+    if len(candles) == 0:
+        raise NotEnoughCandles(strategy.min_candles, 0, f"strategy {strategy.name}")
+    try:
+        close_ms = int(candles.time_ms[-1]) + TIMEFRAME_MS[timeframe]
+    except KeyError:
+        raise InvalidParameter("timeframe", "INVALID_TIMEFRAME", timeframe) from None
+    return decision_cache_key(
+        market=market,
+        timeframe=timeframe,
+        candle_close_time_ms=close_ms,
+        strategy_name=strategy.name,
+        strategy_params=strategy.canonical_params(),
+        advisor_identity=advisor.identity() if advisor is not None else ADVISOR_NONE,
+        prompt_version=PROMPT_VERSION if advisor is not None else "",
+    )

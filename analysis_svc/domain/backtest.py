@@ -1,0 +1,260 @@
+"""Vectorised backtest of a strategy's signal series over candles.
+
+Convention (long-only, all-in/all-out, no look-ahead):
+- A signal is decided on bar i's close; it executes at bar i+1's open. A signal on the
+  last bar does not execute.
+- BUY opens a position with the whole quote balance if flat; SELL closes it if long;
+  repeated signals in the same direction are no-ops.
+- Fills pay slippage against us (buy at open * (1 + bps/1e4), sell at open * (1 - bps/1e4))
+  and `fee_rate` on the filled notional, in quote. The entry quantity is sized so that
+  notional + fee equals the balance.
+- A position still open when the data ends is closed at the last bar's close (with
+  slippage and fee) and flagged `forced_exit`, so the final equity is realised.
+- The equity curve is marked to market at each bar's close (exit costs not deducted
+  while open); its last point is the realised final balance.
+Trade sizes compound from one trade to the next, which is a cumulative product over
+trades, so nothing here loops over bars in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from analysis_svc.domain.candles import Candles, FloatArray, IntArray
+from analysis_svc.domain.decimal_text import parse_decimal
+from analysis_svc.domain.errors import BacktestCancelled, InvalidParameter, NotEnoughCandles
+from analysis_svc.domain.signal import SignalSeries
+from analysis_svc.domain.strategies import BoundStrategy
+from quant import PerformanceMetrics, compute_metrics
+
+MAX_FEE_RATE = 0.1  # 10 % per fill: anything above is a typo, not an exchange
+MAX_SLIPPAGE_BPS = 1000.0
+DEFAULT_FEE_RATE = 0.001
+REASON = "INVALID_BACKTEST_PARAMETER"
+
+ProgressCallback = Callable[[float], None]
+
+
+class CancelFlag(Protocol):
+    """threading.Event or asyncio.Event both fit; checked between chunks."""
+
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestSettings:
+    initial_balance: float
+    fee_rate: float = DEFAULT_FEE_RATE
+    slippage_bps: float = 0.0
+    periods_per_year: float | None = None  # None: inferred from candle spacing
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.initial_balance) and self.initial_balance > 0):
+            raise InvalidParameter("initial_balance", REASON, "initial_balance must be > 0")
+        if not (np.isfinite(self.fee_rate) and 0.0 <= self.fee_rate <= MAX_FEE_RATE):
+            raise InvalidParameter("fee_rate", REASON, f"fee_rate must be in [0, {MAX_FEE_RATE}]")
+        if not (np.isfinite(self.slippage_bps) and 0 <= self.slippage_bps <= MAX_SLIPPAGE_BPS):
+            raise InvalidParameter(
+                "slippage_bps", REASON, f"slippage_bps must be in [0, {MAX_SLIPPAGE_BPS:g}]"
+            )
+
+    @classmethod
+    def from_wire(
+        cls,
+        initial_balance: str,
+        fee_rate: str = "",
+        slippage_bps: int = 0,
+        periods_per_year: float | None = None,
+    ) -> BacktestSettings:
+        """From CreateBacktestRequest's strings; an empty fee_rate means DEFAULT_FEE_RATE."""
+        return cls(
+            parse_decimal(initial_balance, "initial_balance", REASON),
+            parse_decimal(fee_rate, "fee_rate", REASON) if fee_rate.strip() else DEFAULT_FEE_RATE,
+            float(slippage_bps),
+            periods_per_year,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestTrade:
+    entry_time_ms: int  # open time of the entry bar (filled at its open)
+    exit_time_ms: int  # open time of the exit bar; the last bar's for a forced exit
+    entry_price: float  # after slippage
+    exit_price: float  # after slippage
+    quantity: float
+    pnl: float  # net of both fees
+    fee: float  # entry + exit fees, in quote
+    forced_exit: bool = False
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BacktestResult:
+    trades: tuple[BacktestTrade, ...]
+    time_ms: IntArray
+    equity: FloatArray  # one point per candle, marked at its close
+    metrics: PerformanceMetrics
+    candle_count: int
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity[-1])
+
+    def equity_points(self, max_points: int = 1000) -> list[tuple[int, float]]:
+        """An evenly thinned equity curve (first and last points kept) for responses."""
+        n = self.equity.shape[0]
+        idx = np.unique(np.linspace(0, n - 1, min(n, max(2, max_points))).round().astype(int))
+        return list(zip(self.time_ms[idx].tolist(), self.equity[idx].tolist(), strict=True))
+
+
+def validate_time_range(start_ms: int, end_ms: int) -> None:
+    if end_ms <= start_ms:
+        raise InvalidParameter(
+            "end_time", "INVALID_TIME_RANGE", "end_time must be after start_time"
+        )
+
+
+def run_backtest(
+    candles: Candles,
+    strategy: BoundStrategy,
+    settings: BacktestSettings,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+    chunk_size: int = 65_536,
+) -> BacktestResult:
+    """Replays `strategy` over `candles`. CPU-bound and synchronous: run it in a thread.
+
+    `progress(fraction)` is called from the running thread; `cancel.is_set()` is checked
+    between stages and equity chunks and raises BacktestCancelled.
+    """
+    if len(candles) == 0:
+        raise InvalidParameter("candles", "EMPTY_BACKTEST_RANGE", "no candles in the range")
+    if len(candles) < strategy.min_candles:
+        raise NotEnoughCandles(strategy.min_candles, len(candles), f"strategy {strategy.name}")
+    report = _Reporter(progress, cancel)
+    report(0.0)
+
+    held = held_positions(strategy.signal_series(candles))
+    report(0.2)
+
+    book = _trades(candles, held, settings)
+    report(0.3)
+
+    n = len(candles)
+    equity = np.empty(n, dtype=np.float64)
+    cash_after_completed = np.concatenate([[settings.initial_balance], book.cash_after])
+    for start in range(0, n, chunk_size):
+        stop = min(n, start + chunk_size)
+        bars = np.arange(start, stop)
+        trade_idx = np.searchsorted(book.entry_bar, bars, side="right") - 1
+        completed = np.searchsorted(book.exit_bar, bars, side="right")
+        if book.quantity.size == 0:  # never entered: flat all along
+            equity[start:stop] = settings.initial_balance
+        else:
+            equity[start:stop] = np.where(
+                held[start:stop] == 1,
+                book.quantity[np.maximum(trade_idx, 0)] * candles.close[start:stop],
+                cash_after_completed[completed],
+            )
+        report(0.3 + 0.6 * stop / n)
+    if book.forced_exit:
+        equity[-1] = book.cash_after[-1]
+
+    metrics = compute_metrics(
+        equity,
+        book.pnl,
+        periods_per_year=settings.periods_per_year,
+        timestamps=candles.time_ms if settings.periods_per_year is None else None,
+    )
+    trades = book.as_trades(candles.time_ms)
+    report(1.0)
+    return BacktestResult(trades, candles.time_ms, equity, metrics, n)
+
+
+def held_positions(signals: SignalSeries) -> SignalSeries:
+    """Position (0/1) held during each bar: the last BUY/SELL up to the previous bar."""
+    n = signals.shape[0]
+    last_signal_at = np.where(signals != 0, np.arange(n), -1)
+    np.maximum.accumulate(last_signal_at, out=last_signal_at)
+    last_signal = np.where(last_signal_at >= 0, signals[np.maximum(last_signal_at, 0)], -1)
+    held = np.zeros(n, dtype=np.int8)
+    held[1:] = last_signal[:-1] > 0
+    return held
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Book:
+    entry_bar: IntArray
+    exit_bar: IntArray  # n - 1 for a forced exit
+    entry_price: FloatArray
+    exit_price: FloatArray
+    quantity: FloatArray
+    fee: FloatArray
+    pnl: FloatArray
+    cash_after: FloatArray
+    forced_exit: bool
+
+    def as_trades(self, time_ms: IntArray) -> tuple[BacktestTrade, ...]:
+        count = self.entry_bar.shape[0]
+        forced = [False] * count
+        if self.forced_exit:
+            forced[-1] = True
+        columns = zip(
+            time_ms[self.entry_bar].tolist(),
+            time_ms[self.exit_bar].tolist(),
+            self.entry_price.tolist(),
+            self.exit_price.tolist(),
+            self.quantity.tolist(),
+            self.pnl.tolist(),
+            self.fee.tolist(),
+            forced,
+            strict=True,
+        )
+        return tuple(BacktestTrade(*c) for c in columns)
+
+
+def _trades(candles: Candles, held: SignalSeries, settings: BacktestSettings) -> _Book:
+    change = np.diff(held.astype(np.int8))
+    entry_bar = np.flatnonzero(change > 0) + 1
+    exit_bar = np.flatnonzero(change < 0) + 1
+    slip = settings.slippage_bps / 10_000.0
+    fee = settings.fee_rate
+    exit_price = candles.open[exit_bar] * (1.0 - slip)
+    forced = bool(held[-1] == 1)
+    if forced:
+        exit_bar = np.append(exit_bar, held.shape[0] - 1)
+        exit_price = np.append(exit_price, candles.close[-1] * (1.0 - slip))
+    entry_price = candles.open[entry_bar] * (1.0 + slip)
+
+    growth = (exit_price * (1.0 - fee)) / (entry_price * (1.0 + fee))
+    cash_after = np.asarray(settings.initial_balance * np.cumprod(growth), dtype=np.float64)
+    cash_before = np.concatenate([[settings.initial_balance], cash_after[:-1]])
+    quantity = cash_before / (entry_price * (1.0 + fee))
+    fees = quantity * (entry_price + exit_price) * fee
+    return _Book(
+        entry_bar,
+        exit_bar,
+        entry_price,
+        exit_price,
+        quantity,
+        fees,
+        cash_after - cash_before,
+        cash_after,
+        forced,
+    )
+
+
+class _Reporter:
+    def __init__(self, progress: ProgressCallback | None, cancel: CancelFlag | None) -> None:
+        self._progress = progress
+        self._cancel = cancel
+
+    def __call__(self, fraction: float) -> None:
+        if self._cancel is not None and self._cancel.is_set():
+            raise BacktestCancelled()
+        if self._progress is not None:
+            self._progress(fraction)
