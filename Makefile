@@ -50,7 +50,7 @@ typecheck: setup
 
 proto-lint: setup
 	$(BUF) lint
-	$(BUF) format --diff --exit-code protos/botmesh
+	$(BUF) format --diff --exit-code --path protos/botmesh
 
 # Compares the contract with main's (a no-op on main itself; meaningful on branches).
 proto-breaking: setup
