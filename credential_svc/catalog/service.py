@@ -1,7 +1,8 @@
 """Catalog use cases: publish, read, page and update bots; list them on marketplaces.
 
-Reads of single bots go through a Redis cache (the catalog is read far more than written);
-an update rewrites the cached copy after committing, so other processes see it at once.
+Reads of single bots go through a process-local near cache, then Redis, then the database
+(the catalog is read far more than written). An update rewrites the Redis copy after
+committing and invalidates every process's near copy.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from credential_svc.catalog.store import CatalogStore, ListingRecord
 from mesh.db import utcnow
 from mesh.errors import AlreadyExists, NotFound
 from mesh.ids import new_id
+from mesh.near_cache import NearCache
 from mesh.pagination import decode_token, next_page_token, page_size
 
 CACHE_TTL_S = 300
@@ -47,6 +49,7 @@ class Catalog:
     def __init__(self, store: CatalogStore, redis: Redis) -> None:
         self._store = store
         self._redis = redis
+        self._near: NearCache[BotRecord] = NearCache(redis, "botmesh:bot-invalidations")
 
     async def create_bot(
         self,
@@ -80,13 +83,20 @@ class Catalog:
         return bot
 
     async def get_bot(self, bot_id: str) -> BotRecord:
+        near = self._near.get(bot_id)
+        if near is not None:
+            return near
+        token = self._near.read_token()
         cached = await self._redis.get(_cache_key(bot_id))
         if cached is not None:
-            return _load(cached)
-        bot = await self._store.get_bot(bot_id)
-        if bot is None:
-            raise NotFound(f"bot {bot_id} does not exist", reason="BOT_NOT_FOUND")
-        await self._redis.set(_cache_key(bot_id), _dump(bot), ex=CACHE_TTL_S)
+            bot = _load(cached)
+        else:
+            found = await self._store.get_bot(bot_id)
+            if found is None:
+                raise NotFound(f"bot {bot_id} does not exist", reason="BOT_NOT_FOUND")
+            bot = found
+            await self._redis.set(_cache_key(bot_id), _dump(bot), ex=CACHE_TTL_S)
+        self._near.put(bot_id, bot, token)
         return bot
 
     async def list_bots(self, requested_size: int, token: str) -> tuple[list[BotRecord], str]:
@@ -104,6 +114,7 @@ class Catalog:
         updated = apply_changes(current, BotChanges(mask, values), utcnow())
         await self._store.update_bot(updated)
         await self._redis.set(_cache_key(bot_id), _dump(updated), ex=CACHE_TTL_S)
+        await self._near.invalidate(bot_id)
         return updated
 
     async def create_listing(
