@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mesh.apikey_store import ApiKeyStore
 from mesh.auth import Authenticator
 from mesh.db import make_engine
-from mesh.interceptor import MeshInterceptor
+from mesh.interceptor import InterceptingServer
 from mesh.logs import setup_logging
 from mesh.redis import make_redis
 from mesh.settings import ServiceAddress, Settings, load_settings
@@ -93,10 +93,9 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         cache_ttl_s=settings.auth_cache_ttl_s,
     )
     ctx = ServiceContext(settings=settings, engine=engine, redis=redis, auth=auth)
-    server = grpc.aio.server(
-        interceptors=[MeshInterceptor(spec.name, auth)], options=SERVER_OPTIONS
-    )
-    names = list(spec.register(server, ctx))
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    # Servicers register through the interceptor, which wraps each method once.
+    names = list(spec.register(InterceptingServer(server, spec.name, auth), ctx))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
