@@ -190,7 +190,11 @@ def _http_filters(config: GatewayConfig) -> list[HttpFilter]:
         HttpFilter(
             name="envoy.filters.http.grpc_json_transcoder", typed_config=AnyPb.pack(transcoder)
         ),
-        HttpFilter(name="envoy.filters.http.router", typed_config=AnyPb.pack(Router())),
+        # No x-envoy-upstream-service-time: copies of one ICP outcall must get identical answers.
+        HttpFilter(
+            name="envoy.filters.http.router",
+            typed_config=AnyPb.pack(Router(suppress_envoy_headers=True)),
+        ),
     ]
 
 

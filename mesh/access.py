@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from botmesh.rules.v1 import rules_pb2
-from google.protobuf import descriptor_pool
+from google.api import annotations_pb2
+from google.protobuf import descriptor_pool, message_factory
+from google.protobuf.message import Message
 
 
 @dataclass(frozen=True)
@@ -48,3 +50,22 @@ def _known_access(full_name: str) -> Access:
         internal=rule.internal,
         dashboard_token=rule.dashboard_token,
     )
+
+
+# REST verbs whose calls honour Idempotency-Key (and gRPC's idempotency-key metadata).
+MUTATING_VERBS = frozenset({"post", "delete", "patch"})
+
+
+def is_mutation(full_method: str) -> bool:
+    """Whether the method's REST binding is a POST, DELETE or PATCH."""
+    try:
+        desc = descriptor_pool.Default().FindMethodByName(full_method.lstrip("/").replace("/", "."))
+    except KeyError:
+        return False
+    rule = desc.GetOptions().Extensions[annotations_pb2.http]
+    return rule.WhichOneof("pattern") in MUTATING_VERBS
+
+
+def response_class(full_method: str) -> type[Message]:
+    desc = descriptor_pool.Default().FindMethodByName(full_method.lstrip("/").replace("/", "."))
+    return message_factory.GetMessageClass(desc.output_type)

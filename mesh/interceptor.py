@@ -1,5 +1,5 @@
 """The interceptor: the kit's stages around every RPC, in order
-request id -> metrics -> auth -> validation -> handler -> error mapping.
+request id -> metrics -> auth -> validation -> idempotency -> handler -> error mapping.
 
 The stages live in their own modules (logs, metrics, auth, validation, rpc_status). They run
 from one wrapper per method, built when the service registers its servicers: grpc.aio's own
@@ -19,15 +19,21 @@ import grpc
 from google.protobuf.message import Message
 
 from mesh import metrics
-from mesh.access import access_for
+from mesh.access import access_for, is_mutation, response_class
 from mesh.auth import Authenticator, current_caller
 from mesh.errors import DomainError
+from mesh.idempotency import HEADER as IDEMPOTENCY_HEADER
+from mesh.idempotency import IdempotencyStore, Outcome, check_key, request_fingerprint
 from mesh.logs import request_id
-from mesh.rpc_status import internal_status, to_status
+from mesh.rpc_status import from_status_bytes, internal_status, status_proto, to_status
 from mesh.validation import validate
 
 log = logging.getLogger("botmesh.rpc")
 Handler = Any  # grpc.RpcMethodHandler; grpc ships no type information
+
+
+def code_number(error: DomainError) -> int:
+    return int(getattr(grpc.StatusCode, error.code).value[0])
 
 
 class InterceptingServer:
@@ -36,10 +42,17 @@ class InterceptingServer:
     as a generic handler and as a registered method handler; the registered ones take
     precedence, so the generic registration is rebuilt here from the wrapped handlers."""
 
-    def __init__(self, server: grpc.aio.Server, service: str, auth: Authenticator) -> None:
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        service: str,
+        auth: Authenticator,
+        idempotency: IdempotencyStore | None = None,
+    ) -> None:
         self._server = server
         self._service = service
         self._auth = auth
+        self._idempotency = idempotency
 
     def add_generic_rpc_handlers(self, handlers: object) -> None:
         """Ignored: add_registered_method_handlers() registers the wrapped equivalent."""
@@ -48,7 +61,9 @@ class InterceptingServer:
         self, service_name: str, handlers: dict[str, Handler]
     ) -> None:
         wrapped = {
-            name: wrap_handler(f"/{service_name}/{name}", handler, self._service, self._auth)
+            name: wrap_handler(
+                f"/{service_name}/{name}", handler, self._service, self._auth, self._idempotency
+            )
             for name, handler in handlers.items()
         }
         self._server.add_registered_method_handlers(service_name, wrapped)
@@ -57,11 +72,18 @@ class InterceptingServer:
         )
 
 
-def wrap_handler(method: str, handler: Handler, service: str, auth: Authenticator) -> Handler:
+def wrap_handler(
+    method: str,
+    handler: Handler,
+    service: str,
+    auth: Authenticator,
+    idempotency: IdempotencyStore | None = None,
+) -> Handler:
     access = access_for(method)
     if access is None:  # health, reflection: infrastructure, left as they are
         return handler
     name = method.rsplit("/", 1)[-1]
+    idempotent = idempotency is not None and is_mutation(method)
     latency = metrics.RPC_LATENCY.labels(service, name)
     in_flight = metrics.RPC_IN_FLIGHT.labels(service, name)
     counters: dict[str, Any] = {}
@@ -72,11 +94,12 @@ def wrap_handler(method: str, handler: Handler, service: str, auth: Authenticato
             counter = counters[code] = metrics.RPC_TOTAL.labels(service, name, code)
         counter.inc()
 
-    async def begin(request: Message, context: grpc.aio.ServicerContext) -> None:
+    async def begin(request: Message, context: grpc.aio.ServicerContext) -> dict[str, str]:
         md = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         request_id.set(md.get("x-request-id") or uuid.uuid4().hex)
         current_caller.set(await auth.authenticate(access, md))
         validate(request)
+        return md
 
     async def fail(exc: BaseException, context: grpc.aio.ServicerContext) -> str:
         if isinstance(exc, DomainError):
@@ -91,13 +114,45 @@ def wrap_handler(method: str, handler: Handler, service: str, auth: Authenticato
 
     if handler.unary_unary is not None:
         behavior = handler.unary_unary
+        response_type = response_class(method) if idempotent else None
+
+        async def once(request: Message, context: grpc.aio.ServicerContext) -> Outcome:
+            """Runs the handler, turning its answer or domain error into storable bytes."""
+            try:
+                response = await behavior(request, context)
+            except DomainError as exc:
+                return Outcome(code=code_number(exc), payload=status_proto(exc).SerializeToString())
+            return Outcome(code=0, payload=response.SerializeToString(deterministic=True))
+
+        async def replayable(
+            request: Message, context: grpc.aio.ServicerContext, key: str
+        ) -> Message:
+            assert idempotency is not None and response_type is not None
+            check_key(key)
+            who = current_caller.get()
+            outcome = await idempotency.run(
+                api_key_id=(who.key_id if who and who.key_id else "internal"),
+                key=key,
+                method=method,
+                fingerprint=request_fingerprint(
+                    method, request.SerializeToString(deterministic=True)
+                ),
+                execute=lambda: once(request, context),
+            )
+            if outcome.code != 0:
+                await context.abort_with_status(from_status_bytes(outcome.payload))
+            # Every copy, the first included, answers with the same recorded bytes.
+            return response_type.FromString(outcome.payload)
 
         async def unary(request: Message, context: grpc.aio.ServicerContext) -> Message:
             start = time.perf_counter()
             in_flight.inc()
             code = "OK"
             try:
-                await begin(request, context)
+                md = await begin(request, context)
+                key = md.get(IDEMPOTENCY_HEADER) if idempotent else None
+                if key is not None:
+                    return await replayable(request, context, key)
                 return await behavior(request, context)
             except grpc.aio.AbortError:
                 code = "ABORTED_BY_HANDLER"

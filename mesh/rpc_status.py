@@ -17,6 +17,15 @@ ERROR_DOMAIN = "botmesh.dev"
 
 
 def to_status(error: DomainError) -> grpc.Status:
+    return rpc_status.to_status(status_proto(error))
+
+
+def from_status_bytes(payload: bytes) -> grpc.Status:
+    """A status recorded earlier (by idempotency), replayed as it was."""
+    return rpc_status.to_status(status_pb2.Status.FromString(payload))
+
+
+def status_proto(error: DomainError) -> status_pb2.Status:
     code = getattr(code_pb2, error.code)
     details = [
         error_details_pb2.ErrorInfo(
@@ -49,7 +58,7 @@ def to_status(error: DomainError) -> grpc.Status:
         item = any_pb2.Any()
         item.Pack(detail)  # type: ignore[arg-type]
         packed.append(item)
-    return rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=packed))
+    return status_pb2.Status(code=code, message=error.message, details=packed)
 
 
 def internal_status() -> grpc.Status:

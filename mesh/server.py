@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mesh.apikey_store import ApiKeyStore
 from mesh.auth import Authenticator
 from mesh.db import make_engine
+from mesh.idempotency import IdempotencyStore
 from mesh.interceptor import InterceptingServer
 from mesh.logs import setup_logging
 from mesh.redis import make_redis
@@ -81,6 +83,16 @@ async def _usage_flusher(auth: Authenticator) -> None:
             log.warning("could not record API key use", exc_info=True)
 
 
+async def _idempotency_purger(store: IdempotencyStore) -> None:
+    """Drops idempotency records past their 24 h; jittered so replicas do not align."""
+    while True:
+        await asyncio.sleep(3600 * (0.5 + random.random()))
+        try:
+            await store.purge_expired()
+        except Exception:
+            log.warning("could not purge idempotency records", exc_info=True)
+
+
 async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     settings = settings or load_settings()
     setup_logging(spec.name, settings.log_level)
@@ -95,7 +107,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     ctx = ServiceContext(settings=settings, engine=engine, redis=redis, auth=auth)
     server = grpc.aio.server(options=SERVER_OPTIONS)
     # Servicers register through the interceptor, which wraps each method once.
-    names = list(spec.register(InterceptingServer(server, spec.name, auth), ctx))
+    idempotency = IdempotencyStore(engine)
+    names = list(spec.register(InterceptingServer(server, spec.name, auth, idempotency), ctx))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -114,6 +127,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     ctx.background.append(asyncio.create_task(_usage_flusher(auth)))
+    ctx.background.append(asyncio.create_task(_idempotency_purger(idempotency)))
     if spec.on_start is not None:
         await spec.on_start(ctx)
     log.info("serving", extra={"fields": {"address": f"{address.host}:{bound}"}})
