@@ -199,6 +199,7 @@ async def _prepare(settings) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     from credential_svc.catalog.store import CatalogStore
     from mesh.apikey_admin import issue_key
     from mesh.apikey_store import ApiKeyStore
+    from mesh.audit import AuditLog
     from mesh.db import make_engine
     from mesh.redis import make_redis
 
@@ -211,7 +212,7 @@ async def _prepare(settings) -> tuple[str, str]:  # type: ignore[no-untyped-def]
         name="bench",
         scopes=["read", "bots:write"],
     )
-    bot = await Catalog(CatalogStore(engine), redis).create_bot(
+    bot = await Catalog(CatalogStore(engine, AuditLog(settings.api_key_pepper)), redis).create_bot(
         author_key_id="bench",
         name="bench bot",
         description="",

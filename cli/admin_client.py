@@ -64,3 +64,17 @@ async def revoke_key(settings: Settings, admin_key: str, key_id: str) -> str:
             timeout=10,
         )
     return f"revoked {reply.api_key.key_id}"
+
+
+async def rotate_encryption_key(settings: Settings, admin_key: str, retire_previous: bool) -> str:
+    async with grpc.aio.insecure_channel(settings.credential.target) as channel:
+        reply = await rpc.AdminServiceStub(channel).RotateEncryptionKey(
+            api.RotateEncryptionKeyRequest(retire_previous=retire_previous),
+            metadata=_metadata(settings, admin_key),
+            timeout=30,
+        )
+    return (
+        f"keyring version {reply.key_version} is active; rewrapping "
+        f"{reply.pending_rewrap} data keys in the background"
+        + ("; older versions are retired when it finishes" if retire_previous else "")
+    )

@@ -18,28 +18,58 @@ from botmesh.credential.v1 import (
 
 from credential_svc.catalog.service import Catalog
 from credential_svc.catalog.store import CatalogStore
+from credential_svc.identity.resolve import PrincipalResolver
+from credential_svc.identity.service import Users
+from credential_svc.identity.store import UserStore
 from credential_svc.servicers.admin import AdminServicer
+from credential_svc.servicers.credentials import CredentialServicer
+from credential_svc.servicers.internal import InternalServicer
 from credential_svc.servicers.marketplace import MarketplaceServicer
+from credential_svc.vault.crypto import Envelope
+from credential_svc.vault.exchange_check import ExchangeCheck
+from credential_svc.vault.keyring import Keyring
+from credential_svc.vault.rotation import Rotator
+from credential_svc.vault.service import Vault
+from credential_svc.vault.store import VaultStore
 from mesh.apikey_store import ApiKeyStore
+from mesh.audit import AuditLog
 from mesh.server import ServiceContext, ServiceSpec, unimplemented
 
 
 def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
+    settings = ctx.settings
+    audit = AuditLog(settings.api_key_pepper)
+    keyring = Keyring.load(settings.keyring_json, settings.keyring_file)
+    envelope = Envelope(keyring)
+    vault_store = VaultStore(ctx.engine, audit)
+    vault = Vault(
+        vault_store,
+        envelope,
+        ExchangeCheck(settings.exchange_venue, settings.exchange_sim_url),
+        allow_withdrawal=settings.allow_withdrawal_keys,
+    )
+    resolver = PrincipalResolver(ctx.engine, ctx.redis)
+    users = Users(UserStore(ctx.engine, audit), resolver)
     marketplace_service_pb2_grpc.add_MarketplaceServiceServicer_to_server(
-        MarketplaceServicer(Catalog(CatalogStore(ctx.engine), ctx.redis)), server
+        MarketplaceServicer(Catalog(CatalogStore(ctx.engine, audit), ctx.redis)), server
     )
     internal_service_pb2_grpc.add_AdminServiceServicer_to_server(
-        AdminServicer(ApiKeyStore(ctx.engine), ctx.settings.api_key_pepper), server
+        AdminServicer(
+            ApiKeyStore(ctx.engine),
+            settings.api_key_pepper,
+            Rotator(vault_store, envelope, keyring),
+        ),
+        server,
     )
-    # Owned by the vault and subscription work; they answer UNIMPLEMENTED until it lands.
     credential_service_pb2_grpc.add_CredentialServiceServicer_to_server(
-        unimplemented(credential_service_pb2_grpc.CredentialServiceServicer), server
+        CredentialServicer(users, vault, settings.api_key_pepper), server
     )
+    # Owned by the subscription work; it answers UNIMPLEMENTED until it lands.
     subscription_service_pb2_grpc.add_SubscriptionServiceServicer_to_server(
         unimplemented(subscription_service_pb2_grpc.SubscriptionServiceServicer), server
     )
     internal_service_pb2_grpc.add_InternalCredentialServiceServicer_to_server(
-        unimplemented(internal_service_pb2_grpc.InternalCredentialServiceServicer), server
+        InternalServicer(vault, resolver), server
     )
     return [
         marketplace_service_pb2.DESCRIPTOR.services_by_name["MarketplaceService"].full_name,

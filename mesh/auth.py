@@ -4,6 +4,15 @@ An API key is checked against a short-lived in-process cache of its row (TTL a f
 so a revocation takes effect within that TTL everywhere without a database read per request.
 Identity metadata a client sends itself is never trusted: the internal identity is a shared
 secret that Envoy strips from outside requests.
+
+Dashboard tokens (mesh/dashboard_tokens.py) replace the API key on methods whose access rule
+says `dashboard_token: true` (the streaming routes). They come from `x-access-token` or
+`authorization: Bearer` metadata, or, for browsers whose EventSource cannot set headers, in
+the request message's `access_token` field (Envoy's transcoder puts query parameters into the
+message, not into headers). The interceptor authenticates before the handler sees the
+message, so for such a call it admits a *pending* caller, and the streaming servicer must
+call `authenticate_stream(request.access_token)` first. Until it does, `caller()` raises
+UNAUTHENTICATED, so a servicer that forgets fails closed.
 """
 
 from __future__ import annotations
@@ -11,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from mesh import dashboard_tokens
 from mesh.access import Access
 from mesh.apikey_store import ApiKeyStore
 from mesh.apikeys import ApiKeyRecord, parse_key, secret_matches
@@ -25,6 +35,8 @@ from mesh.principal import parse_principal
 API_KEY_HEADER = "x-api-key"
 PRINCIPAL_HEADER = "x-principal-id"
 INTERNAL_HEADER = "x-botmesh-internal"
+ACCESS_TOKEN_HEADER = "x-access-token"
+DASHBOARD_SCOPE = "dashboard"
 _CACHE_LIMIT = 10_000
 
 
@@ -34,6 +46,11 @@ class Caller:
     scopes: frozenset[str]
     principal: str | None
     internal: bool
+    # A dashboard token's caller: read-only, bound to `principal`.
+    dashboard: bool = False
+    # A dashboard-token method called with neither key nor token in metadata: the servicer
+    # must call authenticate_stream() with the message's access_token.
+    pending_token: bool = False
 
 
 current_caller: ContextVar[Caller | None] = ContextVar("current_caller", default=None)
@@ -44,7 +61,53 @@ def caller() -> Caller:
     value = current_caller.get()
     if value is None:
         raise RuntimeError("no authenticated caller in this context")
+    if value.pending_token:
+        raise Unauthenticated(
+            "send an API key, or an access token for this stream", reason="API_KEY_MISSING"
+        )
     return value
+
+
+def authenticate_stream(access_token: str) -> Caller:
+    """For streaming servicers whose method accepts dashboard tokens: checks the token the
+    request message carries (the `access_token` query parameter of SSE routes) when the
+    metadata carried none, and makes it the current caller. Call it before anything else."""
+    value = current_caller.get()
+    if value is None or not value.pending_token:
+        return caller()
+    verifier = _token_verifier.get()
+    if not access_token or verifier is None:
+        raise Unauthenticated(
+            "send an API key, or an access token for this stream", reason="API_KEY_MISSING"
+        )
+    resolved = _dashboard_caller(verifier(access_token), internal=value.internal)
+    current_caller.set(resolved)
+    return resolved
+
+
+def _dashboard_caller(principal: str, *, internal: bool) -> Caller:
+    return Caller(
+        key_id=None,
+        scopes=frozenset({DASHBOARD_SCOPE}),
+        principal=principal,
+        internal=internal,
+        dashboard=True,
+    )
+
+
+def _bearer(md: Mapping[str, str]) -> str | None:
+    token = md.get(ACCESS_TOKEN_HEADER)
+    if token:
+        return token
+    header = md.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return None
+
+
+_token_verifier: ContextVar[Callable[[str], str] | None] = ContextVar(
+    "dashboard_token_verifier", default=None
+)
 
 
 class Authenticator:
@@ -65,6 +128,8 @@ class Authenticator:
             raise PermissionDenied("this method is internal", reason="INTERNAL_ONLY")
         if not access.scopes:
             return Caller(key_id=None, scopes=frozenset(), principal=None, internal=True)
+        if access.dashboard_token and not md.get(API_KEY_HEADER):
+            return self._token_caller(md, internal)
         record = await self._key(md.get(API_KEY_HEADER))
         if not record.scopes & access.scopes:
             raise PermissionDenied(
@@ -85,6 +150,19 @@ class Authenticator:
             )
         return Caller(
             key_id=record.key_id, scopes=record.scopes, principal=principal, internal=internal
+        )
+
+    def verify_token(self, token: str) -> str:
+        """The principal of a valid dashboard token."""
+        return dashboard_tokens.verify(self._pepper, token, datetime.now(UTC))
+
+    def _token_caller(self, md: Mapping[str, str], internal: bool) -> Caller:
+        token = _bearer(md)
+        if token is not None:
+            return _dashboard_caller(self.verify_token(token), internal=internal)
+        _token_verifier.set(self.verify_token)
+        return Caller(
+            key_id=None, scopes=frozenset(), principal=None, internal=internal, pending_token=True
         )
 
     def _is_internal(self, md: Mapping[str, str]) -> bool:

@@ -59,6 +59,17 @@ class Settings:
     auth_cache_ttl_s: float
     grace_period_s: float
     exchange_sim_url: str
+    # Key-encryption keyring: JSON in BOTMESH_KEYRING (fixed; rotation refuses), else a file
+    # (created 0600 on first run) that rotation rewrites. Never in the database.
+    keyring_json: str | None = field(repr=False)
+    keyring_file: Path
+    # Verify refuses keys that can withdraw unless this is set.
+    allow_withdrawal_keys: bool
+    # "sim": every exchange id is served by exchange_sim (dev, tests); "live": the real venues.
+    exchange_venue: str
+    # The LLM advisor chain as JSON (analysis_svc/advisor_settings.py); "" means no advisor.
+    # Keys are referenced by environment-variable name, never inlined.
+    llm_endpoints: str = ""
 
     @property
     def is_sqlite(self) -> bool:
@@ -93,4 +104,10 @@ def load_settings() -> Settings:
         auth_cache_ttl_s=float(_env("AUTH_CACHE_TTL", "2.0")),
         grace_period_s=float(_env("GRACE_PERIOD", "10")),
         exchange_sim_url=_env("EXCHANGE_SIM_URL", "http://127.0.0.1:8090"),
+        keyring_json=os.environ.get("BOTMESH_KEYRING") or None,
+        keyring_file=Path(_env("KEYRING_FILE", str(state_dir / "keyring.json"))).resolve(),
+        allow_withdrawal_keys=_env("ALLOW_WITHDRAWAL_KEYS", "false").lower()
+        in ("1", "true", "yes"),
+        exchange_venue=_env("EXCHANGE_VENUE", "sim"),
+        llm_endpoints=_env("LLM_ENDPOINTS", ""),
     )

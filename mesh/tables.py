@@ -40,6 +40,17 @@ audit_log = sa.Table(
     sa.Column("row_hash", FixedBytes(32), nullable=False),
 )
 
+# One row (id 1): the chain head. Every append first UPDATEs it, which takes a row lock on
+# MariaDB/MySQL and the write lock on SQLite, so appends are serialised and the chain cannot
+# fork, and the head's hash is read under that lock in the mutation's own transaction.
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("row_hash", FixedBytes(32), nullable=False),
+)
+
 idempotency_records = sa.Table(
     "idempotency_records",
     metadata,

@@ -55,6 +55,13 @@ def settings(scratch_database, tmp_path_factory: pytest.TempPathFactory) -> Sett
         "BOTMESH_AUTH_CACHE_TTL": "2",
         "BOTMESH_GRACE_PERIOD": "3",
         "BOTMESH_LOG_LEVEL": "INFO",
+        # The venue of this run: the `exchange_sim` fixture serves it on this port.
+        "BOTMESH_EXCHANGE_SIM_URL": f"http://127.0.0.1:{free_port()}",
+        "BOTMESH_EXCHANGE_VENUE": "sim",
+        # trading_svc: short exchange timeouts and heartbeats keep the fault tests quick.
+        "BOTMESH_EXCHANGE_TIMEOUT_MS": "2000",
+        "BOTMESH_EXCHANGE_RECV_WINDOW_MS": "3000",
+        "BOTMESH_STREAM_HEARTBEAT_S": "2",
     }
     os.environ.update(overrides)
     redis_sync.Redis.from_url(overrides["BOTMESH_REDIS_URL"]).flushdb()
@@ -79,6 +86,20 @@ def mesh(settings: Settings) -> Iterator[Mesh]:
 def _dump_logs(folder: Path) -> None:
     for log in sorted(folder.glob("*.log")):
         print(f"--- {log.name}\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+async def exchange_sim(settings: Settings) -> AsyncIterator[object]:
+    """exchange_sim on the run's venue URL, served in the test loop, for the services to
+    call (verification, trading)."""
+    from urllib.parse import urlparse
+
+    from exchange_sim import SimConfig, start_sim
+
+    port = urlparse(settings.exchange_sim_url).port
+    server = await start_sim(SimConfig(seed=3), port=port or 0)
+    yield server
+    await server.close()
 
 
 @pytest.fixture(scope="session")

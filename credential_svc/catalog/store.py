@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from credential_svc.catalog.bots import BotRecord
 from credential_svc.tables import bot_listings, bots
+from mesh.audit import AuditLog
 from mesh.db import keyset_after
 
 
@@ -57,8 +58,11 @@ def _bot_values(bot: BotRecord) -> dict[str, Any]:
 
 
 class CatalogStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """Mutations append their audit row in their own transaction (actor from the RPC)."""
+
+    def __init__(self, engine: AsyncEngine, audit: AuditLog) -> None:
         self._engine = engine
+        self._audit = audit
 
     async def insert_bot(self, bot: BotRecord) -> None:
         async with self._engine.begin() as conn:
@@ -70,6 +74,7 @@ class CatalogStore:
                     **_bot_values(bot),
                 )
             )
+            await self._audit.append(conn, "bot.create", bot.bot_id)
 
     async def get_bot(self, bot_id: str) -> BotRecord | None:
         async with self._engine.connect() as conn:
@@ -92,10 +97,14 @@ class CatalogStore:
             await conn.execute(
                 bots.update().where(bots.c.bot_id == bot.bot_id).values(**_bot_values(bot))
             )
+            await self._audit.append(conn, "bot.update", bot.bot_id)
 
     async def insert_listing(self, listing: ListingRecord) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(bot_listings.insert().values(**listing.__dict__))
+            await self._audit.append(
+                conn, "listing.create", listing.listing_id, {"bot_id": listing.bot_id}
+            )
 
     async def list_listings(
         self, bot_id: str, *, limit: int, after: tuple[datetime, str] | None

@@ -1,4 +1,4 @@
-"""AdminService: API keys for the botmesh CLI. Encryption-key rotation comes with the vault."""
+"""AdminService: API keys and encryption-key rotation, for the botmesh CLI."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from botmesh.credential.v1 import internal_service_pb2 as api
 from botmesh.credential.v1 import internal_service_pb2_grpc as rpc
 
 from credential_svc.servicers.convert import PB_TO_SCOPE, api_key_to_pb
+from credential_svc.vault.rotation import Rotator
 from mesh.apikey_admin import issue_key, list_keys, revoke_key
 from mesh.apikey_store import ApiKeyStore
-from mesh.errors import InvalidArgument, Unimplemented
+from mesh.errors import InvalidArgument
 
 
 class AdminServicer(rpc.AdminServiceServicer):
-    def __init__(self, store: ApiKeyStore, pepper: str) -> None:
+    def __init__(self, store: ApiKeyStore, pepper: str, rotator: Rotator) -> None:
         self._store = store
         self._pepper = pepper
+        self._rotator = rotator
 
     async def CreateApiKey(
         self, request: api.CreateApiKeyRequest, context: grpc.aio.ServicerContext
@@ -53,5 +55,7 @@ class AdminServicer(rpc.AdminServiceServicer):
     async def RotateEncryptionKey(
         self, request: api.RotateEncryptionKeyRequest, context: grpc.aio.ServicerContext
     ) -> api.RotateEncryptionKeyResponse:
-        # Owned by the credential-vault work (envelope encryption and its keyring).
-        raise Unimplemented("encryption-key rotation arrives with the credential vault")
+        rotation = await self._rotator.rotate(request.retire_previous)
+        return api.RotateEncryptionKeyResponse(
+            key_version=rotation.version, pending_rewrap=rotation.pending
+        )

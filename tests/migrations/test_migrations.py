@@ -30,6 +30,7 @@ EXPECTED = {
     "performance_logs",
     "decisions",
     "backtests",
+    "audit_head",
     "audit_log",
     "idempotency_records",
 }

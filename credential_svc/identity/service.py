@@ -1,0 +1,50 @@
+"""User use cases: register the acting principal, read it, erase it.
+
+Every user-scoped use case in credential_svc starts from `acting_user(principal)`, so the
+acting principal's user is the root of every query: an object that is not theirs is simply
+not found, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from credential_svc.identity.resolve import PrincipalResolver
+from credential_svc.identity.store import ACTIVE, Erasure, UserRecord, UserStore
+from mesh.audit import Event
+from mesh.db import utcnow
+from mesh.errors import NotFound
+from mesh.ids import new_id
+
+
+class Users:
+    def __init__(self, store: UserStore, resolver: PrincipalResolver) -> None:
+        self._store = store
+        self._resolver = resolver
+
+    async def create(self, principal: str, display_name: str, email: str) -> UserRecord:
+        now = utcnow()
+        user = UserRecord(
+            user_id=new_id("usr"),
+            principal=principal,
+            display_name=display_name,
+            email=email,
+            state=ACTIVE,
+            create_time=now,
+            update_time=now,
+        )
+        await self._store.insert(user, Event("user.create", user.user_id))
+        return user
+
+    async def acting_user(self, principal: str) -> UserRecord:
+        user = await self._store.by_principal(principal)
+        if user is None:
+            raise NotFound(
+                "the acting principal has no user; register it with CreateUser first",
+                reason="USER_NOT_FOUND",
+            )
+        return user
+
+    async def erase(self, principal: str) -> Erasure:
+        user = await self.acting_user(principal)
+        erased = await self._store.erase(user, utcnow(), Event("user.erase", user.user_id))
+        await self._resolver.forget(principal)
+        return erased

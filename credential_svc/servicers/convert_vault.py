@@ -1,0 +1,71 @@
+"""Users, credentials and subscriptions to protobuf. Credentials map from the record's
+masked fields only: the sealed secret has no protobuf counterpart at all."""
+
+from __future__ import annotations
+
+from botmesh.credential.v1 import resources_pb2 as pb
+
+from credential_svc.identity.resolve import SubscriptionView
+from credential_svc.identity.store import UserRecord
+from credential_svc.servicers.convert import risk_to_pb, ts
+from credential_svc.vault.store import CredentialRecord
+
+USER_STATES = {"ACTIVE": pb.USER_STATE_ACTIVE, "ERASED": pb.USER_STATE_ERASED}
+CREDENTIAL_STATES = {
+    "UNVERIFIED": pb.CREDENTIAL_STATE_UNVERIFIED,
+    "ACTIVE": pb.CREDENTIAL_STATE_ACTIVE,
+    "REFUSED": pb.CREDENTIAL_STATE_REFUSED,
+    "DELETED": pb.CREDENTIAL_STATE_DELETED,
+}
+SUBSCRIPTION_STATES = {
+    "ACTIVE": pb.SUBSCRIPTION_STATE_ACTIVE,
+    "PAUSED": pb.SUBSCRIPTION_STATE_PAUSED,
+    "CANCELED": pb.SUBSCRIPTION_STATE_CANCELED,
+    "EXPIRED": pb.SUBSCRIPTION_STATE_EXPIRED,
+}
+
+
+def user_to_pb(user: UserRecord) -> pb.User:
+    return pb.User(
+        user_id=user.user_id,
+        principal=user.principal or "",
+        display_name=user.display_name,
+        email=user.email,
+        state=USER_STATES.get(user.state, pb.USER_STATE_UNSPECIFIED),
+        create_time=ts(user.create_time),
+        update_time=ts(user.update_time),
+    )
+
+
+def credential_to_pb(record: CredentialRecord) -> pb.ExchangeCredential:
+    return pb.ExchangeCredential(
+        credential_id=record.credential_id,
+        exchange=record.exchange,
+        label=record.label,
+        key_hint=record.key_hint,
+        fingerprint=record.fingerprint,
+        state=CREDENTIAL_STATES.get(record.state, pb.CREDENTIAL_STATE_UNSPECIFIED),
+        permissions=pb.CredentialPermissions(
+            verified=record.verified,
+            can_trade=record.can_trade,
+            can_withdraw=record.can_withdraw,
+            verify_time=ts(record.verify_time),
+        ),
+        create_time=ts(record.create_time),
+        update_time=ts(record.update_time),
+    )
+
+
+def subscription_to_pb(sub: SubscriptionView) -> pb.Subscription:
+    return pb.Subscription(
+        subscription_id=sub.subscription_id,
+        bot_id=sub.bot_id,
+        credential_id=sub.credential_id,
+        market=sub.market,
+        allocation=sub.allocation,
+        risk_overrides=risk_to_pb(sub.risk_overrides),
+        state=SUBSCRIPTION_STATES.get(sub.state, pb.SUBSCRIPTION_STATE_UNSPECIFIED),
+        paid_until=ts(sub.paid_until),
+        create_time=ts(sub.create_time),
+        update_time=ts(sub.update_time),
+    )

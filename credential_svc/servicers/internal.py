@@ -1,0 +1,42 @@
+"""InternalCredentialService, for trading_svc only: the access rule in the proto admits only
+callers with the internal service identity. ReleaseCredential's response holds plaintext
+secrets; it is built here and serialised by gRPC, and nothing logs it."""
+
+from __future__ import annotations
+
+import grpc
+from botmesh.credential.v1 import internal_service_pb2 as api
+from botmesh.credential.v1 import internal_service_pb2_grpc as rpc
+
+from credential_svc.identity.resolve import PrincipalResolver
+from credential_svc.servicers.convert_vault import subscription_to_pb, user_to_pb
+from credential_svc.vault.service import Vault
+from mesh.principal import parse_principal
+
+
+class InternalServicer(rpc.InternalCredentialServiceServicer):
+    def __init__(self, vault: Vault, resolver: PrincipalResolver) -> None:
+        self._vault = vault
+        self._resolver = resolver
+
+    async def ReleaseCredential(
+        self, request: api.ReleaseCredentialRequest, context: grpc.aio.ServicerContext
+    ) -> api.ReleaseCredentialResponse:
+        release = await self._vault.release(request.subscription_id)
+        return api.ReleaseCredentialResponse(
+            credential_id=release.credential_id,
+            exchange=release.exchange,
+            api_key=release.bundle.api_key,
+            api_secret=release.bundle.api_secret,
+            passphrase=release.bundle.passphrase,
+        )
+
+    async def ResolvePrincipal(
+        self, request: api.ResolvePrincipalRequest, context: grpc.aio.ServicerContext
+    ) -> api.ResolvePrincipalResponse:
+        parse_principal(request.principal, field="principal")
+        resolved = await self._resolver.resolve(request.principal)
+        return api.ResolvePrincipalResponse(
+            user=user_to_pb(resolved.user),
+            active_subscriptions=[subscription_to_pb(s) for s in resolved.subscriptions],
+        )

@@ -1,0 +1,74 @@
+"""Dashboard tokens: short-lived, read-only bearer tokens bound to one principal.
+
+A browser EventSource cannot set headers, so dashboards carry this token instead of an API
+key (which must never reach a browser). The token is self-contained, `bmd_<payload>.<mac>`
+with an HMAC-SHA256 over the payload, so every service can check it with the shared pepper
+and no database read: streams are long-lived and many, and must not cost a lookup each.
+A token cannot be revoked before it expires; that is why lifetimes are short (max one day).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime, timedelta
+
+from mesh.errors import Unauthenticated
+from mesh.principal import parse_principal
+
+PREFIX = "bmd_"
+DEFAULT_TTL_S = 900
+MAX_TTL_S = 86400
+
+
+def _key(pepper: str) -> bytes:
+    # A key of its own, derived from the pepper, so a token MAC is never an API-key hash.
+    return hmac.new(pepper.encode(), b"botmesh dashboard token v1", hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def issue(pepper: str, principal: str, ttl_s: int, now: datetime) -> tuple[str, datetime]:
+    """A token for `principal`, valid `ttl_s` seconds (0: the default); and its expiry."""
+    ttl = ttl_s or DEFAULT_TTL_S
+    if not 0 < ttl <= MAX_TTL_S:
+        raise ValueError("ttl out of range")
+    expires = (now + timedelta(seconds=ttl)).replace(microsecond=0)
+    payload = _b64(
+        json.dumps(
+            {"p": principal, "exp": int(expires.timestamp())}, separators=(",", ":")
+        ).encode()
+    )
+    mac = _b64(hmac.new(_key(pepper), payload.encode(), hashlib.sha256).digest())
+    return f"{PREFIX}{payload}.{mac}", expires
+
+
+def verify(pepper: str, token: str, now: datetime) -> str:
+    """The principal a valid, unexpired token is bound to; Unauthenticated otherwise."""
+    invalid = Unauthenticated("the access token is not valid", reason="ACCESS_TOKEN_INVALID")
+    if not token.startswith(PREFIX) or token.count(".") != 1 or len(token) > 1024:
+        raise invalid
+    payload, mac = token[len(PREFIX) :].split(".")
+    expected = hmac.new(_key(pepper), payload.encode(), hashlib.sha256).digest()
+    try:
+        if not hmac.compare_digest(_unb64(mac), expected):
+            raise invalid
+        claims = json.loads(_unb64(payload))
+        principal, exp = claims["p"], claims["exp"]
+        if not isinstance(principal, str) or not isinstance(exp, int):
+            raise invalid
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise invalid from None
+    if datetime.fromtimestamp(exp, UTC) <= now:
+        raise Unauthenticated("the access token has expired", reason="ACCESS_TOKEN_EXPIRED")
+    parse_principal(principal)
+    return principal
