@@ -20,12 +20,19 @@ def _metadata(settings: Settings, admin_key: str) -> tuple[tuple[str, str], ...]
 
 
 async def create_key(
-    settings: Settings, admin_key: str, name: str, scopes: list[str], expires: datetime | None
+    settings: Settings,
+    admin_key: str,
+    name: str,
+    scopes: list[str],
+    expires: datetime | None,
+    rate_limit_per_s: int = 0,
 ) -> tuple[str, str]:
     unknown = [s for s in scopes if s not in SCOPE_TO_PB]
     if unknown:
         raise SystemExit(f"unknown scopes: {', '.join(unknown)}; use {', '.join(SCOPE_TO_PB)}")
-    request = api.CreateApiKeyRequest(name=name, scopes=[SCOPE_TO_PB[s] for s in scopes])
+    request = api.CreateApiKeyRequest(
+        name=name, scopes=[SCOPE_TO_PB[s] for s in scopes], rate_limit_per_s=rate_limit_per_s
+    )
     if expires is not None:
         stamp = Timestamp()
         stamp.FromDatetime(expires)

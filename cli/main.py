@@ -116,7 +116,7 @@ def cmd_apikey(args: argparse.Namespace) -> int:
             else None
         )
         key_id, key = asyncio.run(
-            create_key(settings, admin, args.name, args.scopes.split(","), expires)
+            create_key(settings, admin, args.name, args.scopes.split(","), expires, args.rate_limit)
         )
         print(f"created key {key_id}. It is shown once; store it now:\n{key}")
     elif args.action == "list":
@@ -170,6 +170,9 @@ def parser() -> argparse.ArgumentParser:
         "--scopes", required=True, help="comma-separated: admin,bots:write,marketplace,read"
     )
     create.add_argument("--expires-in-days", type=int, default=0)
+    create.add_argument(
+        "--rate-limit", type=int, default=0, help="requests/s for this key (default: server's)"
+    )
     keys.add_parser("list", help="list keys")
     revoke = keys.add_parser("revoke", help="revoke a key")
     revoke.add_argument("key_id")

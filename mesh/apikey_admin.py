@@ -20,6 +20,7 @@ async def issue_key(
     name: str,
     scopes: Iterable[str],
     expire_time: datetime | None = None,
+    rate_limit_per_s: int | None = None,
 ) -> tuple[ApiKeyRecord, str]:
     """Creates a key; returns its record and the full key text, which is never stored."""
     wanted = frozenset(scopes)
@@ -41,6 +42,7 @@ async def issue_key(
         expire_time=expire_time,
         revoke_time=None,
         last_used_time=None,
+        rate_limit_per_s=rate_limit_per_s or None,
     )
     await store.insert(record)
     return record, text

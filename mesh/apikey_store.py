@@ -24,6 +24,7 @@ def _record(row: Any) -> ApiKeyRecord:
         expire_time=row.expire_time,
         revoke_time=row.revoke_time,
         last_used_time=row.last_used_time,
+        rate_limit_per_s=row.rate_limit_per_s,
     )
 
 
@@ -48,6 +49,7 @@ class ApiKeyStore:
                     scopes=",".join(sorted(record.scopes)),
                     create_time=record.create_time,
                     expire_time=record.expire_time,
+                    rate_limit_per_s=record.rate_limit_per_s,
                 )
             )
 

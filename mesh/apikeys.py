@@ -29,6 +29,8 @@ class ApiKeyRecord:
     expire_time: datetime | None
     revoke_time: datetime | None
     last_used_time: datetime | None
+    # Token-bucket rate in requests/s; None means the server default.
+    rate_limit_per_s: int | None = None
 
     def usable_at(self, now: datetime) -> bool:
         if self.revoke_time is not None:

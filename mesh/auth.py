@@ -31,6 +31,7 @@ from mesh.apikey_store import ApiKeyStore
 from mesh.apikeys import ApiKeyRecord, parse_key, secret_matches
 from mesh.errors import PermissionDenied, Unauthenticated
 from mesh.principal import parse_principal
+from mesh.ratelimit import RateLimiter
 
 API_KEY_HEADER = "x-api-key"
 PRINCIPAL_HEADER = "x-principal-id"
@@ -112,9 +113,16 @@ _token_verifier: ContextVar[Callable[[str], str] | None] = ContextVar(
 
 class Authenticator:
     def __init__(
-        self, store: ApiKeyStore, *, pepper: str, internal_token: str, cache_ttl_s: float
+        self,
+        store: ApiKeyStore,
+        *,
+        pepper: str,
+        internal_token: str,
+        cache_ttl_s: float,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._store = store
+        self._limiter = limiter
         self._pepper = pepper
         self._internal = internal_token.encode()
         self._ttl = cache_ttl_s
@@ -184,6 +192,8 @@ class Authenticator:
         if not record.usable_at(now):
             raise Unauthenticated("the API key has expired", reason="API_KEY_EXPIRED")
         self._last_used[record.key_id] = now
+        if self._limiter is not None:
+            await self._limiter.acquire(record.key_id, record.rate_limit_per_s)
         return record
 
     async def _lookup(self, key_id: str) -> ApiKeyRecord | None:

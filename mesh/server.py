@@ -26,6 +26,7 @@ from mesh.db import make_engine
 from mesh.idempotency import IdempotencyStore
 from mesh.interceptor import InterceptingServer
 from mesh.logs import setup_logging
+from mesh.ratelimit import RateLimiter
 from mesh.redis import make_redis
 from mesh.settings import ServiceAddress, Settings, load_settings
 
@@ -103,6 +104,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         pepper=settings.api_key_pepper,
         internal_token=settings.internal_token,
         cache_ttl_s=settings.auth_cache_ttl_s,
+        limiter=RateLimiter(redis, default_rate_per_s=settings.rate_limit_per_s),
     )
     ctx = ServiceContext(settings=settings, engine=engine, redis=redis, auth=auth)
     server = grpc.aio.server(options=SERVER_OPTIONS)

@@ -57,6 +57,8 @@ class Settings:
     metrics_port: int
     log_level: str
     auth_cache_ttl_s: float
+    # Default requests/s per API key (a key's own rate_limit_per_s overrides it).
+    rate_limit_per_s: int
     grace_period_s: float
     exchange_sim_url: str
     # Key-encryption keyring: JSON in BOTMESH_KEYRING (fixed; rotation refuses), else a file
@@ -102,6 +104,7 @@ def load_settings() -> Settings:
         metrics_port=int(_env("METRICS_PORT", "0")),
         log_level=_env("LOG_LEVEL", "INFO"),
         auth_cache_ttl_s=float(_env("AUTH_CACHE_TTL", "2.0")),
+        rate_limit_per_s=int(_env("RATE_LIMIT_PER_S", "500")),
         grace_period_s=float(_env("GRACE_PERIOD", "10")),
         exchange_sim_url=_env("EXCHANGE_SIM_URL", "http://127.0.0.1:8090"),
         keyring_json=os.environ.get("BOTMESH_KEYRING") or None,

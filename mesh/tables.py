@@ -17,6 +17,8 @@ api_keys = sa.Table(
     sa.Column("expire_time", UtcDateTime(), nullable=True),
     sa.Column("revoke_time", UtcDateTime(), nullable=True),
     sa.Column("last_used_time", UtcDateTime(), nullable=True),
+    # Token-bucket rate in requests/s; null means the server default.
+    sa.Column("rate_limit_per_s", sa.Integer(), nullable=True),
 )
 
 audit_log = sa.Table(

@@ -53,6 +53,9 @@ def settings(scratch_database, tmp_path_factory: pytest.TempPathFactory) -> Sett
         "BOTMESH_API_KEY_PEPPER": secrets.token_urlsafe(32),
         "BOTMESH_INTERNAL_TOKEN": secrets.token_urlsafe(32),
         "BOTMESH_AUTH_CACHE_TTL": "2",
+        # Load tests (1,000 concurrent calls on one key) stay under it; rate-limit tests give
+        # their keys a low rate of their own.
+        "BOTMESH_RATE_LIMIT_PER_S": "5000",
         "BOTMESH_GRACE_PERIOD": "3",
         "BOTMESH_LOG_LEVEL": "INFO",
         # The venue of this run: the `exchange_sim` fixture serves it on this port.

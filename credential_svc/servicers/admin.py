@@ -34,6 +34,7 @@ class AdminServicer(rpc.AdminServiceServicer):
             expire_time=request.expire_time.ToDatetime(tzinfo=UTC)
             if request.HasField("expire_time")
             else None,
+            rate_limit_per_s=request.rate_limit_per_s or None,
         )
         return api.CreateApiKeyResponse(api_key=api_key_to_pb(record), key=key)
 

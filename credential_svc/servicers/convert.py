@@ -84,4 +84,5 @@ def api_key_to_pb(record: ApiKeyRecord) -> pb.ApiKey:
         expire_time=ts(record.expire_time),
         revoke_time=ts(record.revoke_time),
         last_used_time=ts(record.last_used_time),
+        rate_limit_per_s=record.rate_limit_per_s or 0,
     )

@@ -251,3 +251,27 @@ async def test_rest_answers_over_ipv6_loopback(mesh: Mesh, keys: dict[str, str])
     ) as v6:
         resp = await v6.get("/v1/bots", params={"page_size": 1}, headers=h(keys["read"]))
     assert resp.status_code == 200, resp.text
+
+
+async def test_a_rate_limited_key_gets_429_with_a_retry_delay(
+    rest: httpx.AsyncClient, settings: Settings, engine
+) -> None:  # type: ignore[no-untyped-def]
+    from mesh.apikey_admin import issue_key
+    from mesh.apikey_store import ApiKeyStore
+
+    _, key = await issue_key(
+        ApiKeyStore(engine),
+        pepper=settings.api_key_pepper,
+        name="slow",
+        scopes=["read"],
+        rate_limit_per_s=2,
+    )
+    statuses = [
+        (await rest.get("/v1/bots", params={"page_size": 1}, headers=h(key))) for _ in range(8)
+    ]
+    assert [r.status_code for r in statuses[:4]] == [200] * 4  # the burst: twice the rate
+    limited = [r for r in statuses if r.status_code == 429]
+    assert limited, [r.status_code for r in statuses]
+    body = assert_error(limited[0], 429, reason="RATE_LIMITED")
+    retry = next(d for d in body["details"] if d["@type"].endswith("google.rpc.RetryInfo"))
+    assert retry["retry_delay"].endswith("s") and float(retry["retry_delay"][:-1]) > 0
