@@ -211,6 +211,7 @@ async def _prepare(settings) -> tuple[str, str]:  # type: ignore[no-untyped-def]
         pepper=settings.api_key_pepper,
         name="bench",
         scopes=["read", "bots:write"],
+        rate_limit_per_s=1_000_000,
     )
     bot = await Catalog(CatalogStore(engine, AuditLog(settings.api_key_pepper)), redis).create_bot(
         author_key_id="bench",
