@@ -90,6 +90,21 @@ class Mesh:
         )
         self._wait(lambda: port_open(host, port), "redis", 10)
 
+    def ensure_exchange_sim(self) -> None:
+        """Starts exchange_sim, the default venue, where the settings point, unless something
+        already listens there or a live venue is configured."""
+        if self.settings.exchange_venue != "sim":
+            return
+        url = urlparse(self.settings.exchange_sim_url)
+        host, port = url.hostname or "127.0.0.1", url.port or 8090
+        if port_open(host, port):
+            return
+        self._spawn(
+            "exchange_sim",
+            [sys.executable, "-m", "exchange_sim", "--host", host, "--port", str(port)],
+        )
+        self._wait(lambda: port_open(host, port), "exchange_sim", 15)
+
     def migrate(self) -> None:
         subprocess.run(
             [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini"), "upgrade", "head"],
@@ -130,6 +145,7 @@ class Mesh:
 
     def up(self) -> None:
         self.ensure_redis()
+        self.ensure_exchange_sim()
         self.migrate()
         self.start_services()
         self.start_gateway()
