@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import re
-import secrets
 import shutil
 import struct
 import subprocess
@@ -30,7 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 import pymysql  # noqa: E402
 from botmesh.credential.v1 import marketplace_service_pb2 as api  # noqa: E402
 
-from cli.launcher import Mesh, free_port, mesh_env, service_address  # noqa: E402
+from cli.launcher import Mesh, isolated_env, mesh_env, service_address  # noqa: E402
 
 DATABASE = "botmesh_bench"
 
@@ -115,19 +114,12 @@ def main() -> int:
         cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
         cur.execute(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     state = Path(tempfile.mkdtemp(prefix="botmesh-bench-"))
-    overrides = {
-        "BOTMESH_STATE_DIR": str(state),
-        "BOTMESH_DATABASE_URL": f"mysql+aiomysql://root@127.0.0.1:3306/{DATABASE}",
-        "BOTMESH_REDIS_URL": "redis://127.0.0.1:6379/10",
-        "BOTMESH_CREDENTIAL_PORT": str(free_port()),
-        "BOTMESH_TRADING_PORT": str(free_port()),
-        "BOTMESH_ANALYSIS_PORT": str(free_port()),
-        "BOTMESH_ENVOY_PORT": str(free_port()),
-        "BOTMESH_ENVOY_ADMIN_PORT": str(free_port()),
-        "BOTMESH_API_KEY_PEPPER": secrets.token_urlsafe(32),
-        "BOTMESH_INTERNAL_TOKEN": secrets.token_urlsafe(32),
-        "BOTMESH_LOG_LEVEL": "WARNING",
-    }
+    overrides = isolated_env(
+        state_dir=state,
+        database_url=f"mysql+aiomysql://root@127.0.0.1:3306/{DATABASE}",
+        redis_url="redis://127.0.0.1:6379/10",
+    )
+    overrides["BOTMESH_LOG_LEVEL"] = "WARNING"
     os.environ.update(overrides)
     from mesh.settings import load_settings
 

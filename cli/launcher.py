@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -197,6 +198,24 @@ def _healthy(host: str, port: int) -> bool:
         return asyncio.run(check())
     except grpc.RpcError:
         return False
+
+
+def isolated_env(*, state_dir: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    """BOTMESH_* settings for a private mesh beside any other: free ports, fresh secrets,
+    its own state folder, database and Redis DB. Tests and benchmarks start from these."""
+    return {
+        "BOTMESH_STATE_DIR": str(state_dir),
+        "BOTMESH_DATABASE_URL": database_url,
+        "BOTMESH_REDIS_URL": redis_url,
+        "BOTMESH_CREDENTIAL_PORT": str(free_port()),
+        "BOTMESH_TRADING_PORT": str(free_port()),
+        "BOTMESH_ANALYSIS_PORT": str(free_port()),
+        "BOTMESH_ENVOY_PORT": str(free_port()),
+        "BOTMESH_ENVOY_ADMIN_PORT": str(free_port()),
+        "BOTMESH_EXCHANGE_SIM_URL": f"http://127.0.0.1:{free_port()}",
+        "BOTMESH_API_KEY_PEPPER": secrets.token_urlsafe(32),
+        "BOTMESH_INTERNAL_TOKEN": secrets.token_urlsafe(32),
+    }
 
 
 def mesh_env(overrides: dict[str, str] | None = None) -> dict[str, str]:

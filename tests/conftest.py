@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis as redis_sync
 
-from cli.launcher import Mesh, free_port, mesh_env
+from cli.launcher import Mesh, isolated_env, mesh_env
 from mesh.settings import Settings, load_settings
 from tests.support import TEST_REDIS_DB, admin_sql, alembic, mariadb_url
 
@@ -41,25 +41,17 @@ def settings(scratch_database, tmp_path_factory: pytest.TempPathFactory) -> Sett
     result = alembic(url, "upgrade", "head")
     assert result.returncode == 0, result.stderr
     state = tmp_path_factory.mktemp("state")
-    overrides = {
-        "BOTMESH_STATE_DIR": str(state),
-        "BOTMESH_DATABASE_URL": url,
-        "BOTMESH_REDIS_URL": f"redis://127.0.0.1:6379/{TEST_REDIS_DB}",
-        "BOTMESH_CREDENTIAL_PORT": str(free_port()),
-        "BOTMESH_TRADING_PORT": str(free_port()),
-        "BOTMESH_ANALYSIS_PORT": str(free_port()),
-        "BOTMESH_ENVOY_PORT": str(free_port()),
-        "BOTMESH_ENVOY_ADMIN_PORT": str(free_port()),
-        "BOTMESH_API_KEY_PEPPER": secrets.token_urlsafe(32),
-        "BOTMESH_INTERNAL_TOKEN": secrets.token_urlsafe(32),
+    overrides = isolated_env(
+        state_dir=state, database_url=url, redis_url=f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
+    )
+    overrides |= {
         "BOTMESH_AUTH_CACHE_TTL": "2",
         # Load tests (1,000 concurrent calls on one key) stay under it; rate-limit tests give
         # their keys a low rate of their own.
         "BOTMESH_RATE_LIMIT_PER_S": "5000",
         "BOTMESH_GRACE_PERIOD": "3",
         "BOTMESH_LOG_LEVEL": "INFO",
-        # The venue of this run: the `exchange_sim` fixture serves it on this port.
-        "BOTMESH_EXCHANGE_SIM_URL": f"http://127.0.0.1:{free_port()}",
+        # The venue of this run: the `exchange_sim` fixture serves BOTMESH_EXCHANGE_SIM_URL.
         "BOTMESH_EXCHANGE_VENUE": "sim",
         # trading_svc: short exchange timeouts and heartbeats keep the fault tests quick.
         "BOTMESH_EXCHANGE_TIMEOUT_MS": "2000",
