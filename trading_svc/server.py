@@ -1,8 +1,11 @@
-"""trading_svc wiring: exchange access, market data, orders, bot runtime."""
+"""trading_svc wiring: exchange access, market data, orders. No behaviour lives here."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import grpc
 from botmesh.trading.v1 import (
@@ -12,21 +15,99 @@ from botmesh.trading.v1 import (
     trading_service_pb2_grpc,
 )
 
-from mesh.server import ServiceContext, ServiceSpec, unimplemented
+from mesh.server import ServiceContext, ServiceSpec
+from trading_svc.config import TradingConfig
+from trading_svc.credentials import InternalCredentialClient
+from trading_svc.events import EventLog
+from trading_svc.exchange.factory import ClientFactory
+from trading_svc.exchange.pool import ExchangePool
+from trading_svc.marketdata.feed import FeedManager
+from trading_svc.marketdata.hub import PriceHub
+from trading_svc.marketdata.service import MarketData
+from trading_svc.orders.execution import Executor
+from trading_svc.orders.reconciler import Reconciler
+from trading_svc.orders.service import OrderService
+from trading_svc.orders.status import StatusReader
+from trading_svc.orders.store import OrderStore
+from trading_svc.orders.subscriptions import SubscriptionReader
+from trading_svc.servicers.market_data import MarketDataServicer
+from trading_svc.servicers.trading import TradingServicer
+
+# The venue of market data when a request names no exchange.
+MARKET_DATA_EXCHANGE = "binance"
 
 
-def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
-    # Owned by the exchange and orders work; they answer UNIMPLEMENTED until it lands.
-    trading_service_pb2_grpc.add_TradingServiceServicer_to_server(
-        unimplemented(trading_service_pb2_grpc.TradingServiceServicer), server
+@dataclass
+class Runtime:
+    config: TradingConfig
+    pool: ExchangePool
+    feeds: FeedManager
+    hub: PriceHub
+    reconciler: Reconciler
+
+    async def start(self, ctx: ServiceContext) -> None:
+        ctx.background.append(asyncio.create_task(self.reconciler.run()))
+        ctx.background.append(asyncio.create_task(self._housekeeping()))
+
+    async def _housekeeping(self) -> None:
+        """Closes idle exchange clients; on shutdown (cancellation) closes everything."""
+        try:
+            while True:
+                await asyncio.sleep(60)
+                await self.pool.close_idle()
+        finally:
+            with contextlib.suppress(Exception):
+                await self.hub.close()
+                await self.feeds.close()
+                await self.pool.close()
+
+
+def build(
+    ctx: ServiceContext, config: TradingConfig
+) -> tuple[Runtime, TradingServicer, MarketDataServicer]:
+    settings = ctx.settings
+    factory = ClientFactory(settings.exchange_venue, settings.exchange_sim_url, config)
+    credentials = InternalCredentialClient(settings.credential.target, settings.internal_token)
+    pool = ExchangePool(credentials, factory, config.client_idle_s)
+    events = EventLog(ctx.redis, config.event_stream_maxlen)
+    store = OrderStore(ctx.engine)
+    subs = SubscriptionReader(ctx.engine)
+    executor = Executor(store, events, config.recv_window_ms, config.abandon_after_s)
+    reconciler = Reconciler(ctx.engine, store, subs, pool, executor, config.reconcile_interval_s)
+    data = MarketData(ctx.redis, pool, MARKET_DATA_EXCHANGE)
+    executor.on_incomplete = reconciler.follow_up
+    orders = OrderService(
+        subs, store, pool, executor, config.inline_resolve_s, reconciler.follow_up, data
     )
-    market_data_service_pb2_grpc.add_MarketDataServiceServicer_to_server(
-        unimplemented(market_data_service_pb2_grpc.MarketDataServiceServicer), server
-    )
-    return [
-        trading_service_pb2.DESCRIPTOR.services_by_name["TradingService"].full_name,
-        market_data_service_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
-    ]
+    feeds = FeedManager(ctx.redis, factory, MARKET_DATA_EXCHANGE)
+    hub = PriceHub(ctx.redis, feeds.demand)
+    status = StatusReader(ctx.engine, subs, store)
+    trading = TradingServicer(orders, status, subs, events, config.heartbeat_interval_s)
+    market_data = MarketDataServicer(data, hub, config.heartbeat_interval_s)
+    return Runtime(config, pool, feeds, hub, reconciler), trading, market_data
 
 
-SPEC = ServiceSpec(name="trading_svc", address=lambda s: s.trading, register=register)
+class _Wiring:
+    runtime: Runtime | None = None
+
+    def register(self, server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
+        self.runtime, trading, market_data = build(ctx, TradingConfig.from_env())
+        trading_service_pb2_grpc.add_TradingServiceServicer_to_server(trading, server)
+        market_data_service_pb2_grpc.add_MarketDataServiceServicer_to_server(market_data, server)
+        return [
+            trading_service_pb2.DESCRIPTOR.services_by_name["TradingService"].full_name,
+            market_data_service_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
+        ]
+
+    async def start(self, ctx: ServiceContext) -> None:
+        assert self.runtime is not None
+        await self.runtime.start(ctx)
+
+
+_wiring = _Wiring()
+SPEC = ServiceSpec(
+    name="trading_svc",
+    address=lambda s: s.trading,
+    register=_wiring.register,
+    on_start=_wiring.start,
+)

@@ -4,7 +4,6 @@ service and Envoy, response bodies, every Redis key and value, exception texts."
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from credential_svc.vault.keyring import parse_keyring
 from mesh.settings import Settings
 from tests.e2e.vault_support import (
     add_credential,
-    insert_subscription,
     make_bot,
     new_principal,
     ph,
@@ -60,7 +58,7 @@ async def test_rotate_under_load_then_nothing_leaks(
     rest: httpx.AsyncClient, keys: dict[str, str], settings: Settings, engine, exchange_sim
 ) -> None:  # type: ignore[no-untyped-def]
     key, principal = keys["marketplace"], new_principal()
-    user = await register(rest, key, principal)
+    await register(rest, key, principal)
     async with exchange_sim.admin() as admin:
         account = await admin.create_account({"USDT": "1000"})
     secret = account.api_secret
@@ -68,7 +66,28 @@ async def test_rotate_under_load_then_nothing_leaks(
     cred = await add_credential(rest, key, principal, account.api_key, secret)
     cid = str(cred["credential_id"])
     bot = await make_bot(rest, keys["bots:write"])
-    sub = await insert_subscription(engine, str(user["user_id"]), bot, cid)
+    # Subscribe and pay through the API (a subscription needs a verified credential).
+    verified = await rest.post(f"/v1/credentials/{cid}:verify", json={}, headers=ph(key, principal))
+    assert verified.status_code == 200 and verified.json()["accepted"], verified.text
+    created = await rest.post(
+        "/v1/subscriptions",
+        json={"bot_id": bot, "credential_id": cid, "market": "BTC-USDT", "allocation": "100"},
+        headers=ph(key, principal),
+    )
+    assert created.status_code == 200, created.text
+    sub = created.json()["subscription"]["subscription_id"]
+    paid = await rest.post(
+        f"/v1/subscriptions/{sub}/payments",
+        json={
+            "ledger": "ryjl3-tyaaa-aaaaa-aaaba-cai",
+            "block_index": str(int.from_bytes(os.urandom(6), "big")),
+            "amount_e8s": "1",
+            "period_days": 30,
+        },
+        headers=ph(key, principal),
+    )
+    assert paid.status_code == 200, paid.text
+    seen += [verified.text, created.text, paid.text]
     for i in range(20):  # more rows to rewrap
         await add_credential(rest, key, principal, f"bulkkey{i:04d}", f"bulk-secret-{i:04d}")
     old = parse_keyring(settings.keyring_file.read_text())
@@ -139,6 +158,6 @@ async def test_rotate_under_load_then_nothing_leaks(
         async for name in redis.scan_iter(count=500):
             assert secret.encode() not in name
             value = await _redis_value(redis, name)
-            assert secret not in json.dumps(value, default=repr), f"secret in redis key {name!r}"
+            assert secret not in repr(value), f"secret in redis key {name!r}"
     finally:
         await redis.aclose()

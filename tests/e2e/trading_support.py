@@ -1,0 +1,69 @@
+"""Helpers for the trading e2e tests: a user with a real exchange_sim account, its key
+stored through the real CreateExchangeCredential, and a subscription row inserted through
+the real tables (SubscriptionService is built by a later change)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import httpx
+
+from credential_svc.tables import subscriptions
+from exchange_sim import AdminClient, Credentials
+from mesh.ids import new_id
+from tests.e2e.vault_support import add_credential, make_bot, new_principal, ph, register
+
+
+@dataclass
+class Account:
+    principal: str
+    subscription_id: str
+    sim: Credentials
+    headers: dict[str, str]
+
+    def path(self, suffix: str = "") -> str:
+        return f"/v1/subscriptions/{self.subscription_id}{suffix}"
+
+
+async def open_account(
+    rest: httpx.AsyncClient,
+    keys: dict[str, str],
+    engine,  # type: ignore[no-untyped-def]
+    admin: AdminClient,
+    *,
+    funds: dict[str, str] | None = None,
+    allocation: str = "1000",
+    market: str = "BTC-USDT",
+) -> Account:
+    principal = new_principal()
+    user = await register(rest, keys["marketplace"], principal)
+    sim = await admin.create_account(funds or {"USDT": "10000"})
+    credential = await add_credential(
+        rest, keys["marketplace"], principal, sim.api_key, sim.api_secret
+    )
+    bot_id = await make_bot(rest, keys["bots:write"])
+    sub_id = new_id("sub")
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(
+            subscriptions.insert().values(
+                subscription_id=sub_id,
+                user_id=user["user_id"],
+                bot_id=bot_id,
+                credential_id=credential["credential_id"],
+                market=market,
+                allocation=Decimal(allocation),
+                risk_overrides={},
+                state="ACTIVE",
+                paid_until=None,
+                create_time=now,
+                update_time=now,
+            )
+        )
+    return Account(principal, sub_id, sim, ph(keys["marketplace"], principal))
+
+
+def idem(headers: dict[str, str]) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": new_id("idem")}

@@ -1,0 +1,59 @@
+"""The price hub against the real Redis: one subscription per process whatever the number
+of streams, and a consumer that stops reading holds at most one ticker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from botmesh.trading.v1 import resources_pb2 as pb
+
+from mesh.redis import make_redis
+from mesh.settings import Settings
+from trading_svc.marketdata.hub import PriceHub, channel
+from trading_svc.marketdata.slot import LatestSlot
+
+MARKET = "HUBT-USDT"  # a channel no feed of the running mesh publishes on
+
+
+async def _wait_subscribed(redis, count: int) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(100):
+        numsub = dict(await redis.pubsub_numsub(channel(MARKET)))
+        if numsub.get(channel(MARKET).encode(), 0) == count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"expected {count} subscriptions, saw {numsub}")
+
+
+async def test_many_streams_one_subscription_and_bounded_queues(settings: Settings) -> None:
+    redis = make_redis(settings.redis_url)
+    demand: list[int] = []
+    hub = PriceHub(redis, lambda market, n: demand.append(n))
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            slots = [await stack.enter_async_context(hub.subscribe(MARKET)) for _ in range(50)]
+            await _wait_subscribed(redis, 1)
+            for i in range(1, 501):
+                ticker = pb.Ticker(market=MARKET, last=str(i))
+                await redis.publish(channel(MARKET), ticker.SerializeToString())
+            await asyncio.sleep(0.3)
+            # Nobody read: each consumer holds the newest ticker only.
+            assert hub.queue_sizes() == [1] * 50
+            assert all(s.conflated > 0 for s in slots)
+            latest = await slots[0].get(1)
+            assert latest is not None and latest.last == "500"
+            assert slots[0].qsize() == 0
+        await _wait_subscribed(redis, 0)
+        assert hub.consumer_count() == 0
+        assert demand[0] == 1 and demand[-1] == 0
+    finally:
+        await hub.close()
+        await redis.aclose()
+
+
+async def test_slot_returns_none_when_idle() -> None:
+    slot: LatestSlot[str] = LatestSlot()
+    assert await slot.get(0.05) is None
+    slot.put("a")
+    slot.put("b")
+    assert (await slot.get(0.05), slot.conflated, slot.qsize()) == ("b", 1, 0)

@@ -1,0 +1,49 @@
+"""trading_svc's own knobs, from BOTMESH_* environment variables.
+
+They live here rather than in mesh/settings.py because only trading_svc reads them. The
+defaults are production-shaped: the exchange timeout stays under Envoy's 15 s unary route
+timeout together with the inline resolution budget, and recvWindow is Binance's default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"BOTMESH_{name}", default)
+
+
+@dataclass(frozen=True)
+class TradingConfig:
+    # ccxt's per-request timeout. A request that outlives it leaves its order UNKNOWN.
+    exchange_timeout_ms: int = 5000
+    # Sent as recvWindow: the exchange refuses a signed request older than this, which is
+    # what lets us prove that a lost submission can no longer execute.
+    recv_window_ms: int = 5000
+    # ccxt's own client-side throttle (token bucket by the exchange's declared weights).
+    rate_limit: bool = True
+    # How long PlaceOrder itself keeps resolving an UNKNOWN order before answering.
+    inline_resolve_s: float = 2.0
+    reconcile_interval_s: float = 30.0
+    # Unsettled orders older than this whose submission is proven lost are rejected.
+    abandon_after_s: float = 600.0
+    heartbeat_interval_s: float = 10.0
+    # Clients of credentials unused this long are closed.
+    client_idle_s: float = 600.0
+    event_stream_maxlen: int = 10_000
+
+    @classmethod
+    def from_env(cls) -> TradingConfig:
+        return cls(
+            exchange_timeout_ms=int(_env("EXCHANGE_TIMEOUT_MS", "5000")),
+            recv_window_ms=int(_env("EXCHANGE_RECV_WINDOW_MS", "5000")),
+            rate_limit=_env("EXCHANGE_RATE_LIMIT", "true").lower() in ("1", "true", "yes"),
+            inline_resolve_s=float(_env("ORDER_INLINE_RESOLVE_S", "2.0")),
+            reconcile_interval_s=float(_env("RECONCILE_INTERVAL_S", "30")),
+            abandon_after_s=float(_env("ORDER_ABANDON_AFTER_S", "600")),
+            heartbeat_interval_s=float(_env("STREAM_HEARTBEAT_S", "10")),
+            client_idle_s=float(_env("EXCHANGE_CLIENT_IDLE_S", "600")),
+            event_stream_maxlen=int(_env("EVENT_STREAM_MAXLEN", "10000")),
+        )

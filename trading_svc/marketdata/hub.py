@@ -1,0 +1,137 @@
+"""Fan-out of live prices inside one process, from ONE Redis subscription.
+
+Feeds publish serialised Tickers on `botmesh:prices:<market>`. The hub holds a single
+pub/sub connection for the whole process and subscribes it to a market's channel while at
+least one local stream wants that market. Each message is parsed once and handed to every
+local consumer's LatestSlot, so ten thousand streams cost ten thousand slot writes per tick,
+not ten thousand Redis subscriptions, and a stalled stream holds at most one ticker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import cast
+
+from botmesh.trading.v1 import resources_pb2 as pb
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+from trading_svc.marketdata.slot import LatestSlot
+
+log = logging.getLogger("botmesh.trading.prices")
+CHANNEL_PREFIX = "botmesh:prices:"
+LATEST_PREFIX = "botmesh:ticker:"
+
+
+def channel(market: str) -> str:
+    return CHANNEL_PREFIX + market
+
+
+def latest_key(market: str) -> str:
+    return LATEST_PREFIX + market
+
+
+class PriceHub:
+    def __init__(self, redis: Redis, on_demand: Callable[[str, int], None] | None = None) -> None:
+        self._redis = redis
+        self._pubsub: PubSub | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._consumers: dict[str, set[LatestSlot[pb.Ticker]]] = {}
+        self._lock = asyncio.Lock()
+        # Told (market, local consumer count) when demand changes: starts/stops feeds.
+        self._on_demand = on_demand
+
+    def queue_sizes(self) -> list[int]:
+        """Per-consumer queue sizes (each 0 or 1, by construction)."""
+        return [slot.qsize() for slots in self._consumers.values() for slot in slots]
+
+    def consumer_count(self, market: str | None = None) -> int:
+        if market is not None:
+            return len(self._consumers.get(market, ()))
+        return sum(len(s) for s in self._consumers.values())
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, market: str) -> AsyncIterator[LatestSlot[pb.Ticker]]:
+        slot: LatestSlot[pb.Ticker] = LatestSlot()
+        await self._add(market, slot)
+        try:
+            cached = await self._redis.get(latest_key(market))
+            if cached is not None and slot.qsize() == 0:
+                slot.put(pb.Ticker.FromString(cast(bytes, cached)))
+            yield slot
+        finally:
+            await self._remove(market, slot)
+
+    async def _add(self, market: str, slot: LatestSlot[pb.Ticker]) -> None:
+        async with self._lock:
+            slots = self._consumers.setdefault(market, set())
+            slots.add(slot)
+            if len(slots) == 1:
+                pubsub = await self._ensure_pubsub()
+                await pubsub.subscribe(channel(market))
+            count = len(slots)
+        if self._on_demand is not None:
+            self._on_demand(market, count)
+
+    async def _remove(self, market: str, slot: LatestSlot[pb.Ticker]) -> None:
+        async with self._lock:
+            slots = self._consumers.get(market, set())
+            slots.discard(slot)
+            count = len(slots)
+            if not slots:
+                self._consumers.pop(market, None)
+                if self._pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await self._pubsub.unsubscribe(channel(market))
+        if self._on_demand is not None:
+            self._on_demand(market, count)
+
+    async def _ensure_pubsub(self) -> PubSub:
+        if self._pubsub is None:
+            self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read())
+        return self._pubsub
+
+    async def _read(self) -> None:
+        """The one reader of the one subscription; reconnects after Redis hiccups."""
+        while True:
+            pubsub = self._pubsub
+            if pubsub is None:
+                return
+            try:
+                if not pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                message = await pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("price subscription failed; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            if message is None or message.get("type") != "message":
+                continue
+            self._dispatch(message["channel"], message["data"])
+
+    def _dispatch(self, raw_channel: bytes | str, data: bytes) -> None:
+        name = raw_channel.decode() if isinstance(raw_channel, bytes) else raw_channel
+        slots = self._consumers.get(name[len(CHANNEL_PREFIX) :])
+        if not slots:
+            return
+        ticker = pb.Ticker.FromString(data)  # parsed once, shared read-only by every stream
+        for slot in slots:
+            slot.put(ticker)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+        self._pubsub = None

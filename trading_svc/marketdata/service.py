@@ -1,0 +1,119 @@
+"""GetTicker and ListCandles from the venue's public API.
+
+GetTicker answers from the market's latest streamed ticker when it is fresh (a feed is
+running), else asks the exchange and keeps the answer briefly, so a burst of dashboards
+costs the exchange one request. Candle pages are cursor pages over open time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from botmesh.trading.v1 import resources_pb2 as pb
+from redis.asyncio import Redis
+
+from mesh.errors import InvalidArgument
+from trading_svc.convert import ticker_pb, ts_ms
+from trading_svc.exchange.errors import to_domain
+from trading_svc.exchange.markets import dec_str, filters_for, to_symbol
+from trading_svc.exchange.pool import ExchangePool
+from trading_svc.marketdata.hub import latest_key
+
+FRESH_S = 2.0
+CACHE_MS = 2000
+DEFAULT_CANDLES = 500
+
+
+def _token(next_ms: int) -> str:
+    return base64.urlsafe_b64encode(str(next_ms).encode()).decode().rstrip("=")
+
+
+def _from_token(token: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidArgument.for_field(
+            "page_token", "is not a token from a previous page", reason="INVALID_PAGE_TOKEN"
+        ) from None
+
+
+class MarketData:
+    def __init__(self, redis: Redis, pool: ExchangePool, exchange: str) -> None:
+        self._redis = redis
+        self._pool = pool
+        self._exchange = exchange
+
+    @property
+    def exchange(self) -> str:
+        return self._exchange
+
+    async def _public(self, market: str) -> Any:
+        client = await self._pool.public(self._exchange)
+        filters_for(client, market)  # unknown market: a clear error, no exchange call
+        return client
+
+    async def check_market(self, market: str) -> None:
+        await self._public(market)
+
+    async def ticker(self, market: str) -> pb.Ticker:
+        cached = await self._redis.get(latest_key(market))
+        if cached is not None:
+            ticker = pb.Ticker.FromString(cast(bytes, cached))
+            if time.time() - ticker.time.ToSeconds() <= FRESH_S:
+                return ticker
+        client = await self._public(market)
+        try:
+            raw = await client.fetch_ticker(to_symbol(market))
+        except Exception as exc:
+            raise to_domain(exc, self._exchange) from None
+        ticker = ticker_pb(market, raw)
+        await self._redis.set(latest_key(market), ticker.SerializeToString(), px=CACHE_MS)
+        return ticker
+
+    async def candles(
+        self,
+        market: str,
+        timeframe: str,
+        start: datetime | None,
+        end: datetime | None,
+        requested: int,
+        token: str,
+    ) -> tuple[list[pb.Candle], str]:
+        client = await self._public(market)
+        size = requested or DEFAULT_CANDLES
+        since = _from_token(token) if token else (int(start.timestamp() * 1000) if start else None)
+        end_ms = int(end.timestamp() * 1000) if end else None
+        try:
+            rows = await client.fetch_ohlcv(to_symbol(market), timeframe, since, size + 1)
+        except Exception as exc:
+            raise to_domain(exc, self._exchange) from None
+        if end_ms is not None:
+            rows = [r for r in rows if r[0] < end_ms]
+        period_ms = client.parse_timeframe(timeframe) * 1000
+        now_ms = client.milliseconds()
+        page = rows[:size]
+        candles = [
+            pb.Candle(
+                open_time=ts_ms(r[0]),
+                open=dec_str(r[1]),
+                high=dec_str(r[2]),
+                low=dec_str(r[3]),
+                close=dec_str(r[4]),
+                volume=dec_str(r[5]),
+                closed=r[0] + period_ms <= now_ms,
+            )
+            for r in page
+        ]
+        more = since is not None and len(rows) > size
+        return candles, (_token(page[-1][0] + 1) if more else "")
+
+
+def utc(stamp: Any) -> datetime | None:
+    """A protobuf Timestamp field, or None when unset."""
+    if stamp is None or (stamp.seconds == 0 and stamp.nanos == 0):
+        return None
+    return datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, UTC)

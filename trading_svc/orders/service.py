@@ -1,0 +1,212 @@
+"""Order use cases: place (manual), cancel, list orders and fills.
+
+Every use case starts from the acting principal's subscription (NOT_FOUND for anyone else's).
+Checks that need no exchange order (market, filters, min notional, allocation) all run
+before the order row exists, so a bad order never reaches the exchange.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from mesh.db import utcnow
+from mesh.errors import DomainError, FailedPrecondition, InvalidArgument
+from mesh.ids import new_id
+from mesh.pagination import decode_token, encode_token, next_page_token, page_size
+from trading_svc.exchange import calls
+from trading_svc.exchange.errors import is_ambiguous, is_not_found, to_domain
+from trading_svc.exchange.markets import dec, filters_for, to_symbol
+from trading_svc.exchange.pool import ExchangePool
+from trading_svc.marketdata.service import MarketData
+from trading_svc.orders import allocation
+from trading_svc.orders.execution import Executor
+from trading_svc.orders.model import (
+    BUY,
+    LIMIT,
+    LIVE,
+    MANUAL,
+    PENDING_SUBMIT,
+    TERMINAL,
+    UNSETTLED,
+    Order,
+    Trade,
+    client_order_id,
+)
+from trading_svc.orders.store import OrderStore
+from trading_svc.orders.subscriptions import Subscription, SubscriptionReader
+
+log = logging.getLogger("botmesh.trading.orders")
+RESOLVE_BACKOFF_S = (0.1, 0.25, 0.5, 1.0)
+
+
+class OrderService:
+    def __init__(
+        self,
+        subscriptions: SubscriptionReader,
+        store: OrderStore,
+        pool: ExchangePool,
+        executor: Executor,
+        inline_resolve_s: float,
+        follow_up: Any,
+        prices: MarketData | None = None,
+    ) -> None:
+        self._subs = subscriptions
+        self._store = store
+        self._pool = pool
+        self._executor = executor
+        self._inline_s = inline_resolve_s
+        # Called with an order that stays unsettled, for the reconciler to finish.
+        self._follow_up = follow_up
+        self._prices = prices
+
+    async def place(
+        self,
+        principal: str | None,
+        subscription_id: str,
+        side: str,
+        order_type: str,
+        quantity: Decimal,
+        price: Decimal | None,
+    ) -> Order:
+        sub = await self._subs.for_principal(principal, subscription_id)
+        sub.require_active()
+        if order_type == LIMIT and price is None:
+            raise InvalidArgument.for_field("price", "is required for a limit order")
+        if order_type != LIMIT and price is not None:
+            raise InvalidArgument.for_field("price", "must be empty for a market order")
+        public = await self._pool.public(sub.exchange)
+        filters = filters_for(public, sub.market)
+        reference = price if price is not None else await self._reference(public, sub, side)
+        filters.check(quantity, price, reference)
+        client = await self._pool.trading(sub.subscription_id, sub.credential_id, sub.exchange)
+        order = self._new_order(sub, side, order_type, quantity, price)
+        await self._store.create(
+            order,
+            lambda exposure: allocation.check(
+                exposure, sub.allocation, side, order_type, quantity, reference
+            ),
+            reference,
+        )
+        placed, error = await self._executor.send(client, order)
+        if error is not None:
+            raise error
+        if placed.state in UNSETTLED:
+            placed = await self._settle_inline(client, placed)
+        return placed
+
+    async def _reference(self, public: Any, sub: Subscription, side: str) -> Decimal:
+        """The price a market order is judged by: the ask for a buy, the bid for a sell,
+        from the market data cache when it serves this exchange (a burst of orders costs
+        the exchange one ticker request)."""
+        if self._prices is not None and sub.exchange == self._prices.exchange:
+            cached = await self._prices.ticker(sub.market)
+            ticker: dict[str, Any] = {"ask": cached.ask, "bid": cached.bid, "last": cached.last}
+        else:
+            try:
+                ticker = await public.fetch_ticker(to_symbol(sub.market))
+            except Exception as exc:
+                raise to_domain(exc, sub.exchange) from None
+        quote = dec(ticker.get("ask" if side == BUY else "bid") or None) or dec(
+            ticker.get("last") or None
+        )
+        if not quote:
+            raise FailedPrecondition("the market has no price now", reason="MARKET_NO_PRICE")
+        return quote
+
+    def _new_order(
+        self, sub: Subscription, side: str, kind: str, quantity: Decimal, price: Decimal | None
+    ) -> Order:
+        order_id = new_id("ord")
+        now = utcnow()
+        return Order(
+            order_id=order_id,
+            subscription_id=sub.subscription_id,
+            credential_id=sub.credential_id,
+            exchange=sub.exchange,
+            client_order_id=client_order_id(order_id),
+            exchange_order_id=None,
+            market=sub.market,
+            side=side,
+            type=kind,
+            quantity=quantity,
+            price=price,
+            filled_quantity=Decimal(0),
+            average_price=None,
+            fee=Decimal(0),
+            state=PENDING_SUBMIT,
+            source=MANUAL,
+            tick_key=None,
+            reject_reason="",
+            create_time=now,
+            update_time=now,
+        )
+
+    async def _settle_inline(self, client: Any, order: Order) -> Order:
+        """A short, bounded effort to resolve an UNKNOWN order before answering; what is
+        still unknown goes to the reconciler, and the caller sees UNKNOWN."""
+        deadline = asyncio.get_running_loop().time() + self._inline_s
+        for delay in RESOLVE_BACKOFF_S:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                break
+            await asyncio.sleep(delay)
+            order = await self._executor.resolve(client, order)
+            if order.state not in UNSETTLED:
+                return order
+        self._follow_up(order)
+        return order
+
+    async def cancel(self, principal: str | None, subscription_id: str, order_id: str) -> Order:
+        sub = await self._subs.for_principal(principal, subscription_id)
+        order = await self._store.get(sub.subscription_id, order_id)
+        if order.state in TERMINAL:
+            raise FailedPrecondition(
+                f"order {order_id} is {order.state.lower()}", reason="ORDER_NOT_OPEN"
+            )
+        client = await self._pool.trading(sub.subscription_id, sub.credential_id, sub.exchange)
+        if order.state in UNSETTLED:
+            order = await self._executor.resolve(client, order)
+        if order.state not in LIVE or not order.exchange_order_id:
+            raise FailedPrecondition(
+                f"order {order_id} is {order.state.lower()}; cancel once the exchange confirms it",
+                reason="ORDER_NOT_OPEN",
+            )
+        try:
+            await calls.cancel(client, to_symbol(order.market), order.exchange_order_id)
+        except Exception as exc:
+            if not (is_not_found(exc) or is_ambiguous(exc)):
+                raise _tagged(to_domain(exc, sub.exchange), order_id) from None
+            # Already gone (filled, or a lost cancel that went through): the order's own
+            # state on the exchange says which.
+        return await self._executor.resolve(client, order)
+
+    async def orders(
+        self, principal: str | None, subscription_id: str, requested: int, token: str
+    ) -> tuple[list[Order], str]:
+        sub = await self._subs.for_principal(principal, subscription_id)
+        size = page_size(requested)
+        rows = await self._store.orders_page(sub.subscription_id, size + 1, decode_token(token))
+        return rows[:size], next_page_token(rows, size, lambda o: (o.create_time, o.order_id))
+
+    async def trades(
+        self, principal: str | None, subscription_id: str, requested: int, token: str
+    ) -> tuple[list[Trade], str]:
+        sub = await self._subs.for_principal(principal, subscription_id)
+        size = page_size(requested)
+        rows = await self._store.trades_page(sub.subscription_id, size + 1, decode_token(token))
+        return rows[:size], next_page_token(rows, size, _trade_key)
+
+
+def _trade_key(trade: Trade) -> tuple[datetime, str]:
+    return trade.time, trade.trade_id
+
+
+def _tagged(error: DomainError, order_id: str) -> DomainError:
+    error.metadata["order_id"] = order_id
+    return error
+
+
+__all__ = ["OrderService", "encode_token"]

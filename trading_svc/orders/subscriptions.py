@@ -1,0 +1,83 @@
+"""Subscriptions as trading_svc sees them, always through the acting principal.
+
+Every user-scoped read joins users on the principal, so another principal's subscription is
+NOT_FOUND, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from credential_svc.tables import exchange_credentials, subscriptions, users
+from mesh.errors import FailedPrecondition, NotFound
+
+ACTIVE = "ACTIVE"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subscription_id: str
+    user_id: str
+    credential_id: str
+    exchange: str
+    market: str
+    allocation: Decimal
+    state: str
+
+    def require_active(self) -> None:
+        if self.state != ACTIVE:
+            raise FailedPrecondition(
+                f"subscription {self.subscription_id} is {self.state.lower()}, not active",
+                reason="SUBSCRIPTION_NOT_ACTIVE",
+            )
+
+
+_COLUMNS = (
+    subscriptions.c.subscription_id,
+    subscriptions.c.user_id,
+    subscriptions.c.credential_id,
+    exchange_credentials.c.exchange,
+    subscriptions.c.market,
+    subscriptions.c.allocation,
+    subscriptions.c.state,
+)
+
+
+def _query() -> sa.Select[tuple[object, ...]]:
+    return sa.select(*_COLUMNS).join(
+        exchange_credentials,
+        exchange_credentials.c.credential_id == subscriptions.c.credential_id,
+    )
+
+
+class SubscriptionReader:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def for_principal(self, principal: str | None, subscription_id: str) -> Subscription:
+        query = (
+            _query()
+            .join(users, users.c.user_id == subscriptions.c.user_id)
+            .where(
+                subscriptions.c.subscription_id == subscription_id,
+                users.c.principal == principal,
+            )
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if principal is None or row is None:
+            raise NotFound(
+                f"subscription {subscription_id} does not exist", reason="SUBSCRIPTION_NOT_FOUND"
+            )
+        return Subscription(*row)  # type: ignore[arg-type, call-arg]
+
+    async def by_id(self, subscription_id: str) -> Subscription | None:
+        """For background work that acts for no caller (reconciliation)."""
+        query = _query().where(subscriptions.c.subscription_id == subscription_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else Subscription(*row)  # type: ignore[arg-type, call-arg]

@@ -1,0 +1,55 @@
+"""MarketDataService: thin; validation is the interceptor's, behaviour the domain's."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import grpc
+from botmesh.trading.v1 import market_data_service_pb2 as api
+from botmesh.trading.v1 import market_data_service_pb2_grpc as rpc
+from botmesh.trading.v1 import resources_pb2 as pb
+
+from mesh.auth import authenticate_stream
+from trading_svc.convert import ts
+from trading_svc.marketdata.hub import PriceHub
+from trading_svc.marketdata.service import MarketData, utc
+
+
+def heartbeat() -> pb.Heartbeat:
+    return pb.Heartbeat(time=ts(datetime.now(UTC)))
+
+
+class MarketDataServicer(rpc.MarketDataServiceServicer):
+    def __init__(self, data: MarketData, hub: PriceHub, heartbeat_s: float) -> None:
+        self._data = data
+        self._hub = hub
+        self._heartbeat_s = heartbeat_s
+
+    async def GetTicker(
+        self, request: api.GetTickerRequest, context: grpc.aio.ServicerContext
+    ) -> api.GetTickerResponse:
+        return api.GetTickerResponse(ticker=await self._data.ticker(request.market))
+
+    async def ListCandles(
+        self, request: api.ListCandlesRequest, context: grpc.aio.ServicerContext
+    ) -> api.ListCandlesResponse:
+        start = utc(request.start_time) if request.HasField("start_time") else None
+        end = utc(request.end_time) if request.HasField("end_time") else None
+        candles, token = await self._data.candles(
+            request.market, request.timeframe, start, end, request.page_size, request.page_token
+        )
+        return api.ListCandlesResponse(candles=candles, next_page_token=token)
+
+    async def StreamPrices(
+        self, request: api.StreamPricesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[api.StreamPricesResponse]:
+        authenticate_stream(request.access_token)
+        await self._data.check_market(request.market)
+        async with self._hub.subscribe(request.market) as slot:
+            while True:
+                ticker = await slot.get(self._heartbeat_s)
+                if ticker is None:
+                    yield api.StreamPricesResponse(heartbeat=heartbeat())
+                else:
+                    yield api.StreamPricesResponse(ticker=ticker)
