@@ -10,8 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import mesh.db
-
+import mesh.db  # noqa: F401 - autogenerate renders our column types as mesh.db.*
 
 revision = "0003"
 down_revision = "0002"
