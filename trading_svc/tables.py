@@ -58,8 +58,11 @@ trades = sa.Table(
     sa.Column("fee", Money(), nullable=False),
     sa.Column("fee_asset", sa.String(16), nullable=False),
     sa.Column("time", UtcDateTime(), nullable=False),
-    # A fill is counted once, however often the exchange reports it.
-    sa.UniqueConstraint("exchange", "market", "exchange_trade_id"),
+    # A fill is counted once, however often the exchange reports it. Keyed by our order (and so
+    # by exchange account), not by trade id alone: when two of our accounts trade with each
+    # other, both sides carry the exchange's one trade id.
+    sa.UniqueConstraint("order_id", "exchange_trade_id"),
+    sa.Index(None, "exchange", "market", "exchange_trade_id"),
     sa.Index(None, "subscription_id", "time"),
 )
 

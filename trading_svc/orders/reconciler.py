@@ -162,7 +162,7 @@ class Reconciler:
         since_ms = int((utcnow() - RECENT).timestamp() * 1000)
         reported = await client.fetch_my_trades(to_symbol(sub.market), since_ms)
         ids = {str(t["id"]): str(t.get("order")) for t in reported if t.get("id") is not None}
-        known = await self._store.known_trade_ids(sub.exchange, sub.market, ids)
+        known = await self._store.known_trade_ids(sub.credential_id, sub.market, ids)
         missing_orders = {ids[t] for t in ids if t not in known}
         ours = await self._store.by_exchange_ids(sub.credential_id, missing_orders)
         for order in ours:

@@ -4,8 +4,8 @@ Transitions made without the exchange's word (sending, UNKNOWN after a lost answ
 refusal) are compare-and-set on (state, update_time), so of two actors (a request and a
 reconciler, or two replicas) only one can resubmit an order. Recording the exchange's view
 locks the order row and only ever moves forward. Fills are inserted with INSERT IGNORE
-against the (exchange, market, exchange_trade_id) unique key, so a fill reported twice is
-stored once, and an order's filled quantity is recomputed as the sum of its distinct fills.
+against the (order_id, exchange_trade_id) unique key, so a fill reported twice is stored
+once, and an order's filled quantity is recomputed as the sum of its distinct fills.
 """
 
 from __future__ import annotations
@@ -262,14 +262,19 @@ class OrderStore:
             )
             return [_trade(r) for r in rows]
 
-    async def known_trade_ids(self, exchange: str, market: str, ids: Iterable[str]) -> set[str]:
+    async def known_trade_ids(
+        self, credential_id: str, market: str, ids: Iterable[str]
+    ) -> set[str]:
+        """Which of an exchange account's reported trade ids we have stored."""
         wanted = list(ids)
         if not wanted:
             return set()
         async with self._engine.connect() as conn:
             rows = await conn.execute(
-                sa.select(trades.c.exchange_trade_id).where(
-                    trades.c.exchange == exchange,
+                sa.select(trades.c.exchange_trade_id)
+                .join(orders, orders.c.order_id == trades.c.order_id)
+                .where(
+                    orders.c.credential_id == credential_id,
                     trades.c.market == market,
                     trades.c.exchange_trade_id.in_(wanted),
                 )
