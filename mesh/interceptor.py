@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 from mesh import metrics
 from mesh.access import access_for, is_mutation, response_class
 from mesh.auth import Authenticator, current_caller
-from mesh.errors import DomainError
+from mesh.errors import DomainError, Unimplemented
 from mesh.idempotency import HEADER as IDEMPOTENCY_HEADER
 from mesh.idempotency import IdempotencyStore, Outcome, check_key, request_fingerprint
 from mesh.logs import request_id
@@ -102,6 +102,8 @@ def wrap_handler(
         return md
 
     async def fail(exc: BaseException, context: grpc.aio.ServicerContext) -> str:
+        if isinstance(exc, NotImplementedError):  # a generated base servicer's placeholder
+            exc = Unimplemented(f"{name} is not available yet")
         if isinstance(exc, DomainError):
             log.info(
                 "rpc refused",
