@@ -2,20 +2,73 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 
 import grpc
 from botmesh.analysis.v1 import analysis_service_pb2, analysis_service_pb2_grpc
+from redis.asyncio import BlockingConnectionPool, Redis
 
-from mesh.server import ServiceContext, ServiceSpec, unimplemented
+from analysis_svc.advisor_settings import advisor_from_json
+from analysis_svc.backtest_runner import BacktestRunner
+from analysis_svc.backtest_store import BacktestStore
+from analysis_svc.backtests import Backtests
+from analysis_svc.candles_source import CandleSource, CcxtCandleSource
+from analysis_svc.closed_candles import ClosedCandles
+from analysis_svc.decision_store import DecisionStore
+from analysis_svc.service import Analysis
+from analysis_svc.servicers.analysis import AnalysisServicer
+from mesh.server import ServiceContext, ServiceSpec
+
+# Bursts (a thousand bots on one candle close) wait for a connection instead of failing:
+# the shared client's pool raises MaxConnectionsError past 100 concurrent commands.
+REDIS_CONNECTIONS = 64
 
 
 def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
-    # Owned by the analysis work; it answers UNIMPLEMENTED until it lands.
-    analysis_service_pb2_grpc.add_AnalysisServiceServicer_to_server(
-        unimplemented(analysis_service_pb2_grpc.AnalysisServiceServicer), server
+    settings = ctx.settings
+    redis = Redis(
+        connection_pool=BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=10
+        ),
+        health_check_interval=30,
     )
+    # Until trading_svc's ListCandles lands, candles come from the venue through ccxt.
+    source = CcxtCandleSource(settings.exchange_venue, settings.exchange_sim_url)
+    recorder = DecisionStore(ctx.engine)
+    ctx.background.append(asyncio.create_task(recorder.run()))
+    analysis = Analysis(
+        ClosedCandles(source, redis),
+        redis,
+        recorder,
+        advisor_from_json(settings.llm_endpoints),
+    )
+    runner = BacktestRunner(BacktestStore(ctx.engine), source, redis)
+    backtests = Backtests(BacktestStore(ctx.engine), runner, redis)
+    analysis_service_pb2_grpc.add_AnalysisServiceServicer_to_server(
+        AnalysisServicer(analysis, backtests), server
+    )
+    ctx.background.append(asyncio.create_task(_release_on_stop(runner, source, analysis, redis)))
     return [analysis_service_pb2.DESCRIPTOR.services_by_name["AnalysisService"].full_name]
+
+
+async def _release_on_stop(
+    runner: BacktestRunner, source: CandleSource, analysis: Analysis, redis: Redis
+) -> None:
+    """Waits for shutdown (the server cancels its background tasks after draining), then
+    stops running backtests and closes the exchange, LLM and Redis clients."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await runner.shutdown()
+        with contextlib.suppress(Exception):
+            await source.aclose()
+        with contextlib.suppress(Exception):
+            await analysis.aclose()
+        with contextlib.suppress(Exception):
+            await redis.aclose(close_connection_pool=True)
 
 
 SPEC = ServiceSpec(name="analysis_svc", address=lambda s: s.analysis, register=register)

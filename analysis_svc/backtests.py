@@ -1,0 +1,149 @@
+"""CreateBacktest, GetBacktest and CancelBacktest: the backtest use cases.
+
+Everything a caller can get wrong is checked before a row exists, so an invalid request is
+a clear INVALID_ARGUMENT naming the field rather than a FAILED backtest to poll for. The
+range is counted in closed candles up front: too few for the strategy, or more than one
+backtest may replay, is refused at once.
+
+Backtests belong to the API key that created them; any other key gets NOT_FOUND, exactly as
+for an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+
+from analysis_svc.backtest_runner import LEASE_MS, BacktestRunner, Job, lease_key
+from analysis_svc.backtest_store import CANCELED, RUNNING, BacktestRow, BacktestStore
+from analysis_svc.closed_candles import last_closed_open_ms
+from analysis_svc.domain.backtest import BacktestSettings, validate_time_range
+from analysis_svc.domain.strategies import resolve_strategy
+from analysis_svc.errors import domain_errors
+from mesh.errors import FailedPrecondition, InvalidArgument, NotFound
+from mesh.ids import new_id
+from quant.periods import TIMEFRAME_MS, periods_per_year_for_timeframe
+
+MAX_BACKTEST_CANDLES = 100_000
+ORPHANED = "the process running the backtest stopped; create it again"
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRequest:
+    """CreateBacktestRequest as plain values; stored as the row's `request` JSON."""
+
+    strategy: str
+    params: Mapping[str, str]
+    market: str
+    timeframe: str
+    start_ms: int
+    end_ms: int
+    initial_balance: str
+    fee_rate: str
+    slippage_bps: int
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["params"] = dict(self.params)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> BacktestRequest:
+        return cls(**data)  # type: ignore[arg-type]
+
+
+class Backtests:
+    def __init__(
+        self,
+        store: BacktestStore,
+        runner: BacktestRunner,
+        redis: Redis,
+    ) -> None:
+        self._store = store
+        self._runner = runner
+        self._redis = redis
+
+    async def create(self, api_key_id: str, request: BacktestRequest) -> BacktestRow:
+        job_id = new_id("bt")
+        job = self._validate(job_id, request)
+        await self._store.insert(job_id, api_key_id, request.to_json())
+        await self._runner.start(job)
+        return await self.get(api_key_id, job_id)
+
+    async def get(self, api_key_id: str, backtest_id: str) -> BacktestRow:
+        row = await self._store.get(backtest_id, api_key_id)
+        if row is None:
+            raise NotFound(
+                f"backtest {backtest_id} does not exist",
+                reason="BACKTEST_NOT_FOUND",
+                metadata={"backtest_id": backtest_id},
+            )
+        if row.state == RUNNING and await self._orphaned(row):
+            await self._store.fail(backtest_id, ORPHANED)
+            return await self.get(api_key_id, backtest_id)
+        return row
+
+    async def cancel(self, api_key_id: str, backtest_id: str) -> BacktestRow:
+        """Idempotent for a canceled backtest (ICP replicas repeat calls); a finished one
+        cannot be canceled any more."""
+        row = await self.get(api_key_id, backtest_id)
+        if row.state == RUNNING:
+            if await self._store.cancel(backtest_id):
+                self._runner.cancel_local(backtest_id)
+            row = await self.get(api_key_id, backtest_id)  # canceled, or it finished meanwhile
+        if row.state != CANCELED:
+            raise FailedPrecondition(
+                f"backtest {backtest_id} already finished ({row.state})",
+                reason="BACKTEST_FINISHED",
+                metadata={"backtest_id": backtest_id, "state": row.state},
+            )
+        return row
+
+    async def _orphaned(self, row: BacktestRow) -> bool:
+        if self._runner.is_local(row.backtest_id):
+            return False
+        young = datetime.now(UTC) - row.create_time < timedelta(milliseconds=LEASE_MS)
+        return not young and not await self._redis.exists(lease_key(row.backtest_id))
+
+    def _validate(self, backtest_id: str, request: BacktestRequest) -> Job:
+        with domain_errors():
+            bound = resolve_strategy(request.strategy, request.params)
+            settings = BacktestSettings.from_wire(
+                request.initial_balance,
+                request.fee_rate,
+                request.slippage_bps,
+                periods_per_year=periods_per_year_for_timeframe(request.timeframe),
+            )
+            validate_time_range(request.start_ms, request.end_ms)
+        step = TIMEFRAME_MS[request.timeframe]
+        first = -(-request.start_ms // step) * step  # the first candle opening in the range
+        last = min(request.end_ms - 1, last_closed_open_ms(request.timeframe, _now_ms()))
+        last = last // step * step
+        count = (last - first) // step + 1 if last >= first else 0
+        if count == 0:
+            raise InvalidArgument.for_field(
+                "start_time", "no closed candle in the range", reason="BACKTEST_RANGE_EMPTY"
+            )
+        if count > MAX_BACKTEST_CANDLES:
+            raise InvalidArgument.for_field(
+                "end_time",
+                f"the range holds {count} {request.timeframe} candles; "
+                f"at most {MAX_BACKTEST_CANDLES} per backtest",
+                reason="BACKTEST_RANGE_TOO_LONG",
+            )
+        if count < bound.min_candles:
+            raise InvalidArgument.for_field(
+                "start_time",
+                f"the range holds {count} {request.timeframe} candles; "
+                f"{bound.name} needs at least {bound.min_candles}",
+                reason="BACKTEST_RANGE_TOO_SHORT",
+            )
+        return Job(backtest_id, request.market, request.timeframe, first, last, bound, settings)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -1,0 +1,146 @@
+"""Analyze and GetIndicators: the use cases behind AnalysisService's read RPCs.
+
+Analyze is called by every bot on every candle close, so its answer is computed once per
+(market, timeframe, candle, strategy and parameters, advisor chain, prompt version) across
+the cluster (a Redis single-flight), and then served from this process's memory: a decision
+for a key never changes, because the key names the candle it was made on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from analysis_svc.closed_candles import DEFAULT_WINDOW, ClosedCandles
+from analysis_svc.coalesce import InFlight
+from analysis_svc.decision_store import DecisionStore
+from analysis_svc.domain.advisor import Advisor
+from analysis_svc.domain.analyze import Decision, analyze, decision_key_for
+from analysis_svc.domain.decision_cache import redis_key, single_flight
+from analysis_svc.domain.indicator_set import RECOMMENDED_INDICATOR_CANDLES, compute_indicators
+from analysis_svc.domain.strategies import resolve_strategy
+from analysis_svc.errors import domain_errors
+from analysis_svc.metrics import (
+    DECISIONS_COMPUTED,
+    SERVED_COMPUTED,
+    SERVED_LOCAL,
+    SERVED_SHARED,
+)
+from quant.periods import TIMEFRAME_MS
+
+INDICATOR_PREFIX = "botmesh:analysis:indicators:"
+_LOCAL_DECISIONS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzeResult:
+    decision: Decision
+    cached: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorsResult:
+    candle_time_ms: int
+    values: dict[str, float]
+
+
+class Analysis:
+    def __init__(
+        self,
+        candles: ClosedCandles,
+        redis: Redis,
+        decisions: DecisionStore,
+        advisor: Advisor | None,
+    ) -> None:
+        self._candles = candles
+        self._redis = redis
+        self._decisions = decisions
+        self._advisor = advisor
+        self._local: OrderedDict[str, bytes] = OrderedDict()
+        self._inflight: InFlight[str, tuple[bytes, bool]] = InFlight()
+        # The holder of a decision's lock may take every endpoint's timeout, plus margin.
+        budget = sum(e.timeout_s for e in advisor.config.endpoints) if advisor else 0.0
+        self._lock_ttl_s = budget + 10.0
+        self._wait_s = self._lock_ttl_s + 5.0
+
+    async def analyze(
+        self,
+        *,
+        market: str,
+        timeframe: str,
+        strategy: str,
+        params: Mapping[str, str],
+        use_advisor: bool,
+    ) -> AnalyzeResult:
+        """The decision on the latest closed candle. Without a configured chain, use_advisor
+        answers as if unset (advisor "none"): bots keep trading on deployments without LLM."""
+        with domain_errors():
+            bound = resolve_strategy(strategy, params)
+            advisor = self._advisor if use_advisor else None
+            candles = await self._candles.latest(market, timeframe, bound.recommended_candles)
+            key = decision_key_for(
+                market=market, timeframe=timeframe, candles=candles, strategy=bound, advisor=advisor
+            )
+            local = self._local.get(key)
+            if local is not None:
+                SERVED_LOCAL.inc()
+                return AnalyzeResult(Decision.from_bytes(local), True)
+
+            async def compute() -> bytes:
+                decision = await analyze(
+                    candles, bound, market=market, timeframe=timeframe, advisor=advisor
+                )
+                self._decisions.record(key, decision)
+                DECISIONS_COMPUTED.labels(decision.outcome).inc()
+                return decision.to_bytes()
+
+            async def across_cluster() -> tuple[bytes, bool]:
+                return await single_flight(
+                    self._redis,
+                    redis_key(key),
+                    compute,
+                    ttl_s=TIMEFRAME_MS[timeframe] / 1000 + 60,
+                    lock_ttl_s=self._lock_ttl_s,
+                    wait_timeout_s=self._wait_s,
+                )
+
+            (raw, cached), led = await self._inflight.run(key, across_cluster)
+        self._remember(key, raw)
+        # Only the one caller whose task computed the decision reports cached=false.
+        cached = cached or not led
+        (SERVED_SHARED if cached else SERVED_COMPUTED).inc()
+        return AnalyzeResult(Decision.from_bytes(raw), cached)
+
+    async def indicators(self, *, market: str, timeframe: str) -> IndicatorsResult:
+        """The default indicator set on the latest closed candle, cached per closed candle
+        in Redis: every process and caller shares one computation per candle."""
+        last_open = self._candles.last_closed_open_ms(timeframe)
+        key = f"{INDICATOR_PREFIX}{market}:{timeframe}:{last_open}"
+        raw = await self._redis.get(key)
+        if raw is not None:
+            data = json.loads(raw)
+            return IndicatorsResult(int(data["candle_time_ms"]), dict(data["values"]))
+        with domain_errors():
+            needed = max(RECOMMENDED_INDICATOR_CANDLES, DEFAULT_WINDOW)
+            candles = await self._candles.latest(market, timeframe, needed)
+            snapshot = compute_indicators(candles)
+        values = {k: v for k, v in snapshot.latest.items() if math.isfinite(v)}
+        result = IndicatorsResult(snapshot.candle_time_ms, values)
+        if snapshot.candle_time_ms == last_open:  # a lagging exchange's answer is not cached
+            body = json.dumps({"candle_time_ms": result.candle_time_ms, "values": values})
+            await self._redis.set(key, body, px=TIMEFRAME_MS[timeframe] + 60_000)
+        return result
+
+    def _remember(self, key: str, raw: bytes) -> None:
+        self._local[key] = raw
+        while len(self._local) > _LOCAL_DECISIONS:
+            self._local.popitem(last=False)
+
+    async def aclose(self) -> None:
+        if self._advisor is not None:
+            await self._advisor.aclose()

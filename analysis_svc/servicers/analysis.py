@@ -1,0 +1,65 @@
+"""AnalysisService: validated requests in (the interceptor checked the proto rules), use
+cases called, protobuf out. No rules live here."""
+
+from __future__ import annotations
+
+import grpc
+from botmesh.analysis.v1 import analysis_service_pb2 as api
+from botmesh.analysis.v1 import analysis_service_pb2_grpc as rpc
+
+from analysis_svc.backtests import Backtests
+from analysis_svc.service import Analysis
+from analysis_svc.servicers.convert import (
+    analyze_to_pb,
+    backtest_request,
+    backtest_to_pb,
+    indicators_response,
+)
+from mesh.auth import caller
+
+
+def _owner() -> str:
+    """Backtests belong to the API key that created them."""
+    return caller().key_id or "internal"
+
+
+class AnalysisServicer(rpc.AnalysisServiceServicer):
+    def __init__(self, analysis: Analysis, backtests: Backtests) -> None:
+        self._analysis = analysis
+        self._backtests = backtests
+
+    async def Analyze(
+        self, request: api.AnalyzeRequest, context: grpc.aio.ServicerContext
+    ) -> api.AnalyzeResponse:
+        result = await self._analysis.analyze(
+            market=request.market,
+            timeframe=request.timeframe,
+            strategy=request.strategy.name,
+            params=dict(request.strategy.params),
+            use_advisor=request.use_advisor,
+        )
+        return analyze_to_pb(result)
+
+    async def GetIndicators(
+        self, request: api.GetIndicatorsRequest, context: grpc.aio.ServicerContext
+    ) -> api.GetIndicatorsResponse:
+        result = await self._analysis.indicators(market=request.market, timeframe=request.timeframe)
+        return indicators_response(result)
+
+    async def CreateBacktest(
+        self, request: api.CreateBacktestRequest, context: grpc.aio.ServicerContext
+    ) -> api.CreateBacktestResponse:
+        row = await self._backtests.create(_owner(), backtest_request(request))
+        return api.CreateBacktestResponse(backtest=backtest_to_pb(row))
+
+    async def GetBacktest(
+        self, request: api.GetBacktestRequest, context: grpc.aio.ServicerContext
+    ) -> api.GetBacktestResponse:
+        row = await self._backtests.get(_owner(), request.backtest_id)
+        return api.GetBacktestResponse(backtest=backtest_to_pb(row))
+
+    async def CancelBacktest(
+        self, request: api.CancelBacktestRequest, context: grpc.aio.ServicerContext
+    ) -> api.CancelBacktestResponse:
+        row = await self._backtests.cancel(_owner(), request.backtest_id)
+        return api.CancelBacktestResponse(backtest=backtest_to_pb(row))

@@ -1,0 +1,74 @@
+"""Fixtures for analysis_svc's service layer: the use cases wired as server.py wires them,
+against the run's real exchange_sim (through ccxt), Redis and MariaDB."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from analysis_svc.advisor_settings import advisor_from_json
+from analysis_svc.candles_source import CcxtCandleSource
+from analysis_svc.closed_candles import ClosedCandles
+from analysis_svc.decision_store import DecisionStore
+from analysis_svc.llm_fake import FakeLLM, start_fake_llm
+from analysis_svc.service import Analysis
+from mesh.redis import make_redis
+from mesh.settings import Settings
+
+MakeAnalysis = Callable[..., Awaitable[Analysis]]
+
+
+@pytest.fixture(scope="session")
+async def sim_source(settings: Settings, exchange_sim: object) -> AsyncIterator[CcxtCandleSource]:
+    source = CcxtCandleSource("sim", settings.exchange_sim_url)
+    yield source
+    await source.aclose()
+
+
+@pytest.fixture(scope="session")
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = make_redis(settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[FakeLLM]:
+    server = await start_fake_llm()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def recorder(engine: AsyncEngine) -> AsyncIterator[DecisionStore]:
+    """The decisions writer; tests flush it (server.py runs it in the background)."""
+    store = DecisionStore(engine)
+    yield store
+    await store.flush()
+
+
+@pytest.fixture
+async def make_analysis(
+    sim_source: CcxtCandleSource, redis: Redis, recorder: DecisionStore
+) -> AsyncIterator[MakeAnalysis]:
+    """make_analysis(advisor_config_dict_or_None) -> Analysis, closed after the test."""
+    made: list[Analysis] = []
+
+    async def make(advisor: dict[str, Any] | None = None) -> Analysis:
+        analysis = Analysis(
+            ClosedCandles(sim_source, redis),
+            redis,
+            recorder,
+            advisor_from_json(json.dumps(advisor) if advisor else ""),
+        )
+        made.append(analysis)
+        return analysis
+
+    yield make
+    for analysis in made:
+        await analysis.aclose()
