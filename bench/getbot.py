@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,9 +45,26 @@ def percentiles_us(samples: list[float]) -> tuple[float, float]:
     return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
-def run_wrk(url: str, key: str, conns: int, duration: int) -> dict[str, float]:
+def _header_args(headers: Sequence[str]) -> list[str]:
+    return [arg for header in headers for arg in ("-H", header)]
+
+
+def run_wrk(
+    url: str, key: str, conns: int, duration: int, headers: Sequence[str] = ()
+) -> dict[str, float]:
+    """`headers`: more "name: value" headers, e.g. x-principal-id (bench/subscriptions.py)."""
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "-H", f"x-api-key: {key}", url],
+        [
+            "wrk",
+            "-t2",
+            f"-c{conns}",
+            f"-d{duration}s",
+            "--latency",
+            "-H",
+            f"x-api-key: {key}",
+            *_header_args(headers),
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -66,7 +84,9 @@ def run_wrk(url: str, key: str, conns: int, duration: int) -> dict[str, float]:
     }
 
 
-def run_h2load(url: str, body: Path, key: str, conns: int, duration: int) -> dict[str, float]:
+def run_h2load(
+    url: str, body: Path, key: str, conns: int, duration: int, headers: Sequence[str] = ()
+) -> dict[str, float]:
     with tempfile.NamedTemporaryFile(suffix=".tsv") as log:
         out = subprocess.run(
             [
@@ -84,6 +104,7 @@ def run_h2load(url: str, body: Path, key: str, conns: int, duration: int) -> dic
                 "te: trailers",
                 "-H",
                 f"x-api-key: {key}",
+                *_header_args(headers),
                 f"--log-file={log.name}",
                 url,
             ],

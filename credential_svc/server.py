@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import grpc
@@ -25,6 +26,11 @@ from credential_svc.servicers.admin import AdminServicer
 from credential_svc.servicers.credentials import CredentialServicer
 from credential_svc.servicers.internal import InternalServicer
 from credential_svc.servicers.marketplace import MarketplaceServicer
+from credential_svc.servicers.subscriptions import SubscriptionServicer
+from credential_svc.subscriptions.events import ChangeFeed
+from credential_svc.subscriptions.expiry import ExpirySweeper
+from credential_svc.subscriptions.service import Subscriptions
+from credential_svc.subscriptions.store import SubscriptionStore
 from credential_svc.vault.crypto import Envelope
 from credential_svc.vault.exchange_check import ExchangeCheck
 from credential_svc.vault.keyring import Keyring
@@ -33,7 +39,7 @@ from credential_svc.vault.service import Vault
 from credential_svc.vault.store import VaultStore
 from mesh.apikey_store import ApiKeyStore
 from mesh.audit import AuditLog
-from mesh.server import ServiceContext, ServiceSpec, unimplemented
+from mesh.server import ServiceContext, ServiceSpec
 
 
 def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
@@ -49,9 +55,13 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         allow_withdrawal=settings.allow_withdrawal_keys,
     )
     resolver = PrincipalResolver(ctx.engine, ctx.redis)
-    users = Users(UserStore(ctx.engine, audit), resolver)
+    feed = ChangeFeed(ctx.redis, resolver)
+    users = Users(UserStore(ctx.engine, audit), resolver, on_canceled=feed.erased)
+    catalog = Catalog(CatalogStore(ctx.engine, audit), ctx.redis)
+    subscription_store = SubscriptionStore(ctx.engine, audit)
+    _sweepers[id(ctx)] = ExpirySweeper(subscription_store, feed)
     marketplace_service_pb2_grpc.add_MarketplaceServiceServicer_to_server(
-        MarketplaceServicer(Catalog(CatalogStore(ctx.engine, audit), ctx.redis)), server
+        MarketplaceServicer(catalog), server
     )
     internal_service_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(
@@ -64,9 +74,9 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     credential_service_pb2_grpc.add_CredentialServiceServicer_to_server(
         CredentialServicer(users, vault, settings.api_key_pepper), server
     )
-    # Owned by the subscription work; it answers UNIMPLEMENTED until it lands.
     subscription_service_pb2_grpc.add_SubscriptionServiceServicer_to_server(
-        unimplemented(subscription_service_pb2_grpc.SubscriptionServiceServicer), server
+        SubscriptionServicer(Subscriptions(subscription_store, users, vault, catalog, feed)),
+        server,
     )
     internal_service_pb2_grpc.add_InternalCredentialServiceServicer_to_server(
         InternalServicer(vault, resolver), server
@@ -80,4 +90,14 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     ]
 
 
-SPEC = ServiceSpec(name="credential_svc", address=lambda s: s.credential, register=register)
+# The expiry sweeper built by register(), started once the server is up.
+_sweepers: dict[int, ExpirySweeper] = {}
+
+
+async def start(ctx: ServiceContext) -> None:
+    ctx.background.append(asyncio.create_task(_sweepers.pop(id(ctx)).run()))
+
+
+SPEC = ServiceSpec(
+    name="credential_svc", address=lambda s: s.credential, register=register, on_start=start
+)

@@ -1,5 +1,9 @@
 """Issuing, listing and revoking API keys: used by AdminService and by `botmesh up` when it
-creates the first development admin key."""
+creates the first development admin key.
+
+Issuing and revoking are mutations, so each appends an audit row in its own transaction
+(who may act is exactly what an auditor asks first). The row names the key id, name and
+scopes, never the key or its hash."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from datetime import datetime
 
 from mesh.apikey_store import ApiKeyStore
 from mesh.apikeys import SCOPES, ApiKeyRecord, hash_secret, new_key
+from mesh.audit import AuditLog, Event
 from mesh.db import utcnow
 from mesh.errors import InvalidArgument, NotFound
 from mesh.pagination import decode_token, next_page_token, page_size
@@ -44,7 +49,17 @@ async def issue_key(
         last_used_time=None,
         rate_limit_per_s=rate_limit_per_s or None,
     )
-    await store.insert(record)
+    event = Event(
+        "apikey.create",
+        record.key_id,
+        {
+            "name": name,
+            "scopes": ",".join(sorted(wanted)),
+            "expire_time": expire_time.isoformat() if expire_time else None,
+            "rate_limit_per_s": record.rate_limit_per_s,
+        },
+    )
+    await store.insert(record, in_txn=lambda conn: AuditLog(pepper).record(conn, event))
     return record, text
 
 
@@ -56,8 +71,14 @@ async def list_keys(
     return rows[:size], next_page_token(rows, size, lambda r: (r.create_time, r.key_id))
 
 
-async def revoke_key(store: ApiKeyStore, key_id: str) -> ApiKeyRecord:
-    record = await store.revoke(key_id, utcnow())
+async def revoke_key(
+    store: ApiKeyStore, key_id: str, *, audit: AuditLog | None = None
+) -> ApiKeyRecord:
+    """Revokes a key (again: a no-op). AdminService always passes `audit`; only tests that
+    revoke directly in the database go without."""
+    event = Event("apikey.revoke", key_id)
+    in_txn = None if audit is None else (lambda conn: audit.record(conn, event))
+    record = await store.revoke(key_id, utcnow(), in_txn=in_txn)
     if record is None:
         raise NotFound(f"API key {key_id} does not exist", reason="API_KEY_NOT_FOUND")
     return record

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mesh.apikeys import ApiKeyRecord
 from mesh.db import keyset_after
 from mesh.tables import api_keys
+
+# Work that must commit or roll back with the key change: the audit append. (A callable,
+# because mesh.audit imports mesh.auth, which imports this module.)
+InTxn = Callable[[AsyncConnection], Awaitable[object]]
 
 
 def _record(row: Any) -> ApiKeyRecord:
@@ -39,7 +43,8 @@ class ApiKeyStore:
             ).first()
         return None if row is None else _record(row)
 
-    async def insert(self, record: ApiKeyRecord) -> None:
+    async def insert(self, record: ApiKeyRecord, *, in_txn: InTxn | None = None) -> None:
+        """`in_txn` runs in the insert's transaction (the audit append)."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 api_keys.insert().values(
@@ -52,6 +57,8 @@ class ApiKeyStore:
                     rate_limit_per_s=record.rate_limit_per_s,
                 )
             )
+            if in_txn is not None:
+                await in_txn(conn)
 
     async def list(self, *, limit: int, after: tuple[datetime, str] | None) -> list[ApiKeyRecord]:
         query = (
@@ -63,13 +70,18 @@ class ApiKeyStore:
             rows = (await conn.execute(query.limit(limit))).all()
         return [_record(r) for r in rows]
 
-    async def revoke(self, key_id: str, now: datetime) -> ApiKeyRecord | None:
+    async def revoke(
+        self, key_id: str, now: datetime, *, in_txn: InTxn | None = None
+    ) -> ApiKeyRecord | None:
+        """`in_txn` runs in the revocation's transaction, only if this call revoked the key."""
         async with self._engine.begin() as conn:
-            await conn.execute(
+            result = await conn.execute(
                 api_keys.update()
                 .where(api_keys.c.key_id == key_id, api_keys.c.revoke_time.is_(None))
                 .values(revoke_time=now)
             )
+            if in_txn is not None and result.rowcount == 1:
+                await in_txn(conn)
         return await self.get(key_id)
 
     async def touch(self, last_used: Mapping[str, datetime]) -> None:

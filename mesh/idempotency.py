@@ -62,10 +62,50 @@ class IdempotencyStore:
         self._ttl = ttl
         self._lease = lease
         self._wait_timeout_s = wait_timeout_s
+        # Copies reaching the same process wait for its first copy in memory.
+        self._inflight: dict[tuple[str, str], asyncio.Future[tuple[str, bytes, Outcome]]] = {}
 
     async def run(
         self,
         *,
+        api_key_id: str,
+        key: str,
+        method: str,
+        fingerprint: bytes,
+        execute: Callable[[], Awaitable[Outcome]],
+    ) -> Outcome:
+        """Copies that reach the same process wait for its first copy in memory rather than
+        polling the database; the database still decides (claim, fingerprint, record), and a
+        copy whose leader failed or carried another request takes the database path itself."""
+        slot = (api_key_id, key)
+        leader = self._inflight.get(slot)
+        if leader is not None:
+            try:
+                led_method, led_fingerprint, outcome = await asyncio.shield(leader)
+            except Exception:
+                pass
+            else:
+                if (led_method, led_fingerprint) == (method, fingerprint):
+                    return outcome
+            return await self._run(api_key_id, key, method, fingerprint, execute)
+        future: asyncio.Future[tuple[str, bytes, Outcome]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._inflight[slot] = future
+        try:
+            outcome = await self._run(api_key_id, key, method, fingerprint, execute)
+        except BaseException as exc:
+            future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("canceled"))
+            future.exception()  # retrieved: waiters fall back to the database
+            raise
+        else:
+            future.set_result((method, fingerprint, outcome))
+            return outcome
+        finally:
+            del self._inflight[slot]
+
+    async def _run(
+        self,
         api_key_id: str,
         key: str,
         method: str,
@@ -81,7 +121,10 @@ class IdempotencyStore:
                 return await self._execute(row_id, execute)
             row = await self._find(api_key_id, key)
             if row is None:
-                continue  # released or expired between our two queries: claim again
+                continue  # released between our two queries: claim again
+            if row.expire_time <= utcnow():
+                await self._delete_expired(row.id)
+                continue
             if row.method != method or bytes(row.request_hash) != fingerprint:
                 raise InvalidArgument.for_field(
                     HEADER,
@@ -100,18 +143,17 @@ class IdempotencyStore:
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.05)
 
+    async def _delete_expired(self, row_id: int) -> None:
+        """A record past its 24 h no longer holds its key."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                records.delete().where(records.c.id == row_id, records.c.expire_time <= utcnow())
+            )
+
     async def _claim(
         self, api_key_id: str, key: str, method: str, fingerprint: bytes
     ) -> int | None:
         now = utcnow()
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                records.delete().where(
-                    records.c.api_key_id == api_key_id,
-                    records.c.idempotency_key == key,
-                    records.c.expire_time < now,
-                )
-            )
         try:
             async with self._engine.begin() as conn:
                 result = await conn.execute(

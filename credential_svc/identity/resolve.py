@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from credential_svc.identity.store import ACTIVE, UserRecord
 from credential_svc.tables import subscriptions, users
+from mesh.db import utcnow
 from mesh.errors import NotFound
 
 CACHE_TTL_S = 10
@@ -99,7 +100,13 @@ class PrincipalResolver:
                 await conn.execute(
                     sa.select(subscriptions)
                     .where(
-                        subscriptions.c.user_id == row.user_id, subscriptions.c.state == "ACTIVE"
+                        subscriptions.c.user_id == row.user_id,
+                        subscriptions.c.state == "ACTIVE",
+                        # Paid time ran out: expired, even before the sweeper marks it.
+                        sa.or_(
+                            subscriptions.c.paid_until.is_(None),
+                            subscriptions.c.paid_until > utcnow(),
+                        ),
                     )
                     .order_by(subscriptions.c.create_time)
                 )

@@ -7,6 +7,8 @@ not found, exactly like one that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+
 from credential_svc.identity.resolve import PrincipalResolver
 from credential_svc.identity.store import ACTIVE, Erasure, UserRecord, UserStore
 from mesh.audit import Event
@@ -14,11 +16,17 @@ from mesh.db import utcnow
 from mesh.errors import NotFound
 from mesh.ids import new_id
 
+# Told which subscriptions an erasure canceled, after the commit (the change feed).
+OnCanceled = Callable[[str, Sequence[str]], Awaitable[None]]
+
 
 class Users:
-    def __init__(self, store: UserStore, resolver: PrincipalResolver) -> None:
+    def __init__(
+        self, store: UserStore, resolver: PrincipalResolver, on_canceled: OnCanceled | None = None
+    ) -> None:
         self._store = store
         self._resolver = resolver
+        self._on_canceled = on_canceled
 
     async def create(self, principal: str, display_name: str, email: str) -> UserRecord:
         now = utcnow()
@@ -47,4 +55,6 @@ class Users:
         user = await self.acting_user(principal)
         erased = await self._store.erase(user, utcnow(), Event("user.erase", user.user_id))
         await self._resolver.forget(principal)
+        if self._on_canceled is not None and erased.canceled_subscription_ids:
+            await self._on_canceled(user.user_id, erased.canceled_subscription_ids)
         return erased

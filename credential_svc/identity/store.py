@@ -35,6 +35,8 @@ class Erasure:
     user: UserRecord
     credentials_shredded: int
     subscriptions_canceled: int
+    # For the subscription-change feed: trading_svc stops these bots.
+    canceled_subscription_ids: tuple[str, ...] = ()
 
 
 def _user(row: Any) -> UserRecord:
@@ -82,10 +84,16 @@ class UserStore:
                     update_time=now,
                 )
             )
+            live = subscriptions.c.user_id == user.user_id, subscriptions.c.state != "CANCELED"
+            ids = tuple(
+                (
+                    await conn.execute(
+                        sa.select(subscriptions.c.subscription_id).where(*live).with_for_update()
+                    )
+                ).scalars()
+            )
             canceled = await conn.execute(
-                subscriptions.update()
-                .where(subscriptions.c.user_id == user.user_id, subscriptions.c.state != "CANCELED")
-                .values(state="CANCELED", update_time=now)
+                subscriptions.update().where(*live).values(state="CANCELED", update_time=now)
             )
             await conn.execute(
                 users.update()
@@ -102,4 +110,4 @@ class UserStore:
             create_time=user.create_time,
             update_time=now,
         )
-        return Erasure(erased, shredded.rowcount, canceled.rowcount)
+        return Erasure(erased, shredded.rowcount, canceled.rowcount, ids)

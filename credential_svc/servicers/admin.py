@@ -12,6 +12,7 @@ from credential_svc.servicers.convert import PB_TO_SCOPE, api_key_to_pb
 from credential_svc.vault.rotation import Rotator
 from mesh.apikey_admin import issue_key, list_keys, revoke_key
 from mesh.apikey_store import ApiKeyStore
+from mesh.audit import AuditLog
 from mesh.errors import InvalidArgument
 
 
@@ -50,7 +51,9 @@ class AdminServicer(rpc.AdminServiceServicer):
         self, request: api.RevokeApiKeyRequest, context: grpc.aio.ServicerContext
     ) -> api.RevokeApiKeyResponse:
         return api.RevokeApiKeyResponse(
-            api_key=api_key_to_pb(await revoke_key(self._store, request.key_id))
+            api_key=api_key_to_pb(
+                await revoke_key(self._store, request.key_id, audit=AuditLog(self._pepper))
+            )
         )
 
     async def RotateEncryptionKey(

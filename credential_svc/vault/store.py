@@ -14,7 +14,7 @@ from credential_svc.tables import exchange_credentials as creds
 from credential_svc.tables import subscriptions
 from credential_svc.vault.crypto import Sealed
 from mesh.audit import AuditLog, Event
-from mesh.db import keyset_after
+from mesh.db import keyset_after, utcnow
 
 UNVERIFIED, ACTIVE, REFUSED, DELETED = "UNVERIFIED", "ACTIVE", "REFUSED", "DELETED"
 
@@ -160,7 +160,7 @@ class VaultStore:
         return True
 
     async def for_active_subscription(self, subscription_id: str) -> CredentialRecord | None:
-        """The credential an ACTIVE subscription trades with, if the subscription is its
+        """The credential an ACTIVE, paid-up subscription trades with, if the subscription is its
         owner's (a subscription row naming another user's credential releases nothing)."""
         query = (
             sa.select(creds)
@@ -168,6 +168,8 @@ class VaultStore:
             .where(
                 subscriptions.c.subscription_id == subscription_id,
                 subscriptions.c.state == "ACTIVE",
+                # Expired the instant paid time runs out, before the sweeper marks it.
+                sa.or_(subscriptions.c.paid_until.is_(None), subscriptions.c.paid_until > utcnow()),
                 subscriptions.c.user_id == creds.c.user_id,
                 creds.c.state != DELETED,
             )

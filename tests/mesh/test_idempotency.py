@@ -126,3 +126,45 @@ async def test_a_claim_abandoned_by_a_dead_process_is_taken_over(store: Idempote
 def test_malformed_keys_are_refused(key: str) -> None:
     with pytest.raises(InvalidArgument):
         check_key(key)
+
+
+async def test_an_expired_record_frees_its_key(engine) -> None:  # type: ignore[no-untyped-def]
+    short = IdempotencyStore(engine, ttl=timedelta(milliseconds=50))
+    key, fp = fresh_key(), request_fingerprint("/svc/M", b"a")
+    runs = 0
+
+    async def ok() -> Outcome:
+        nonlocal runs
+        runs += 1
+        return Outcome(0, str(runs).encode())
+
+    assert (
+        await short.run(api_key_id="k1", key=key, method="/svc/M", fingerprint=fp, execute=ok)
+    ).payload == b"1"
+    await asyncio.sleep(0.1)
+    other = request_fingerprint("/svc/M", b"another body, allowed once the key expired")
+    assert (
+        await short.run(api_key_id="k1", key=key, method="/svc/M", fingerprint=other, execute=ok)
+    ).payload == b"2"
+
+
+async def test_copies_reaching_two_processes_still_execute_once(engine) -> None:  # type: ignore[no-untyped-def]
+    # Two stores stand for two service processes: they share only the database.
+    first, second = IdempotencyStore(engine), IdempotencyStore(engine)
+    runs = 0
+
+    async def execute() -> Outcome:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0.05)
+        return Outcome(0, b"once")
+
+    key, fp = fresh_key(), request_fingerprint("/svc/M", b"body")
+    copies = [
+        (first if i % 2 else second).run(
+            api_key_id="k1", key=key, method="/svc/M", fingerprint=fp, execute=execute
+        )
+        for i in range(13)
+    ]
+    outcomes = await asyncio.gather(*copies)
+    assert runs == 1 and set(outcomes) == {Outcome(0, b"once")}

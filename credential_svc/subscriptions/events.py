@@ -1,0 +1,93 @@
+"""The subscription-change feed: one Redis Stream entry per committed change, for trading_svc
+to start and stop bots without polling the table.
+
+Entries are published after the database commit, never inside the transaction: a consumer
+that reacts to an entry must find the change already visible. Publishing is best effort,
+because failing the RPC after its commit would make the caller retry a change that already
+happened; the table stays the truth, and consumers reconcile from it when they start. The
+ResolvePrincipal cache entry of the owner is dropped first, so a consumer that resolves the
+principal on seeing the entry reads the new state rather than a cached one.
+
+Fields are identifiers, the state and the paid-until time: no principal (erasure must leave
+no trail in Redis) and nothing secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+
+from credential_svc.identity.resolve import PrincipalResolver
+from credential_svc.subscriptions.model import CANCELED, SubscriptionRecord
+from mesh.db import utcnow
+
+STREAM = "botmesh:subscription-changes"
+MAXLEN = 100_000
+log = logging.getLogger("botmesh.subscriptions")
+
+
+def entry(change: str, sub: SubscriptionRecord) -> dict[str, str]:
+    return {
+        "subscription_id": sub.subscription_id,
+        "user_id": sub.user_id,
+        "bot_id": sub.bot_id,
+        "market": sub.market,
+        "state": sub.state,
+        "paid_until": sub.paid_until.isoformat() if sub.paid_until else "",
+        "change": change,
+        "time": utcnow().isoformat(),
+    }
+
+
+class ChangeFeed:
+    def __init__(self, redis: Redis, resolver: PrincipalResolver) -> None:
+        self._redis = redis
+        self._resolver = resolver
+
+    async def publish(self, change: str, sub: SubscriptionRecord, principal: str | None) -> None:
+        if principal:
+            try:
+                await self._resolver.forget(principal)
+            except Exception:  # the entry still expires after its short TTL
+                log.warning("could not drop a resolver cache entry", exc_info=True)
+        await self._add(entry(change, sub))
+
+    async def erased(self, user_id: str, subscription_ids: Sequence[str]) -> None:
+        """Erasure canceled these (the identity store did it, in the erasure's transaction;
+        the resolver entry is already gone)."""
+        now = utcnow().isoformat()
+        for subscription_id in subscription_ids:
+            await self._add(
+                {
+                    "subscription_id": subscription_id,
+                    "user_id": user_id,
+                    "bot_id": "",
+                    "market": "",
+                    "state": CANCELED,
+                    "paid_until": "",
+                    "change": "erased",
+                    "time": now,
+                }
+            )
+
+    async def _add(self, fields: dict[str, str]) -> None:
+        try:
+            await self._redis.xadd(
+                STREAM,
+                fields,  # type: ignore[arg-type]
+                maxlen=MAXLEN,
+                approximate=True,
+            )
+        except Exception:
+            log.warning(
+                "could not publish a subscription change",
+                exc_info=True,
+                extra={
+                    "fields": {
+                        "subscription_id": fields["subscription_id"],
+                        "change": fields["change"],
+                    }
+                },
+            )

@@ -1,0 +1,112 @@
+"""What a subscription and a payment are, and the subscription state machine.
+
+States encode two independent facts, the principal's intent and whether the rental is paid:
+
+    ACTIVE    wants to trade, paid until `paid_until` (or with no end, paid_until unset)
+    EXPIRED   wants to trade, not paid (never paid, or `paid_until` passed): not trading
+    PAUSED    the principal stopped it; payment keeps accruing time, trading does not
+    CANCELED  terminal
+
+A new subscription starts EXPIRED with no paid_until: a rental nobody has paid for must not
+trade, and every reader of the table (credential release, trading_svc, ResolvePrincipal)
+already treats anything but ACTIVE as "not trading", so the unpaid case fails closed
+everywhere without those readers knowing about payments. The first RecordPayment activates it.
+
+Repeating the state a subscription is already in (pause a paused one, resume an active or
+expired one, cancel a canceled one) changes nothing and is not an error, so a retry without
+an Idempotency-Key is harmless. Leaving CANCELED is FAILED_PRECONDITION.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from mesh.errors import FailedPrecondition
+
+ACTIVE, PAUSED, CANCELED, EXPIRED = "ACTIVE", "PAUSED", "CANCELED", "EXPIRED"
+RiskValues = Mapping[str, str | int]
+
+
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    subscription_id: str
+    user_id: str
+    bot_id: str
+    credential_id: str
+    market: str
+    allocation: Decimal
+    risk_overrides: RiskValues
+    state: str
+    paid_until: datetime | None
+    create_time: datetime
+    update_time: datetime
+
+    def as_of(self, now: datetime) -> SubscriptionRecord:
+        """The state a reader should see: an ACTIVE subscription whose paid time has run out
+        is EXPIRED from that instant, before the expiry sweeper gets to persist it."""
+        if self.state == ACTIVE and self.paid_until is not None and self.paid_until <= now:
+            return replace(self, state=EXPIRED)
+        return self
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    payment_id: str
+    subscription_id: str
+    ledger: str
+    block_index: int
+    amount_e8s: int
+    period_days: int
+    paid_until: datetime
+    create_time: datetime
+
+
+Rule = Callable[["SubscriptionRecord", datetime], "SubscriptionRecord"]
+
+
+def _canceled(sub: SubscriptionRecord, verb: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"subscription {sub.subscription_id} is canceled; it cannot be {verb}",
+        reason="SUBSCRIPTION_CANCELED",
+    )
+
+
+def paused(sub: SubscriptionRecord, now: datetime) -> SubscriptionRecord:
+    current = sub.as_of(now)
+    if current.state == CANCELED:
+        raise _canceled(sub, "paused")
+    return replace(current, state=PAUSED)
+
+
+def resumed(sub: SubscriptionRecord, now: datetime) -> SubscriptionRecord:
+    """PAUSED goes back to ACTIVE if paid, else to EXPIRED (waiting for a payment)."""
+    current = sub.as_of(now)
+    if current.state == CANCELED:
+        raise _canceled(sub, "resumed")
+    if current.state != PAUSED:
+        return current
+    paid = current.paid_until is not None and current.paid_until > now
+    return replace(current, state=ACTIVE if paid else EXPIRED)
+
+
+def canceled(sub: SubscriptionRecord, now: datetime) -> SubscriptionRecord:
+    return replace(sub.as_of(now), state=CANCELED)
+
+
+def credited(sub: SubscriptionRecord, now: datetime, period_days: int) -> SubscriptionRecord:
+    """A payment adds `period_days` from the later of now and the current paid_until, so
+    paying early never loses time and paying late does not back-date. It activates an
+    EXPIRED subscription and leaves a PAUSED one paused."""
+    current = sub.as_of(now)
+    if current.state == CANCELED:
+        raise _canceled(sub, "paid for")
+    start = max(now, current.paid_until) if current.paid_until is not None else now
+    state = PAUSED if current.state == PAUSED else ACTIVE
+    return replace(current, state=state, paid_until=start + timedelta(days=period_days))
+
+
+def changed(before: SubscriptionRecord, after: SubscriptionRecord) -> bool:
+    return (before.state, before.paid_until) != (after.state, after.paid_until)
