@@ -136,6 +136,10 @@ class Authenticator:
             raise PermissionDenied("this method is internal", reason="INTERNAL_ONLY")
         if not access.scopes:
             return Caller(key_id=None, scopes=frozenset(), principal=None, internal=True)
+        if internal and "read" in access.scopes and not md.get(API_KEY_HEADER):
+            # Service to service (analysis_svc reading candles from trading_svc): the internal
+            # identity stands in for a read key, and only on read methods.
+            return Caller(key_id=None, scopes=frozenset({"read"}), principal=None, internal=True)
         if access.dashboard_token and not md.get(API_KEY_HEADER):
             return self._token_caller(md, internal)
         record = await self._key(md.get(API_KEY_HEADER))

@@ -129,3 +129,14 @@ async def test_internal_methods_need_the_internal_identity(
         {"x-api-key": admin, "x-botmesh-internal": settings.internal_token},  # type: ignore[arg-type]
     )
     assert caller.internal
+
+
+async def test_the_internal_identity_stands_in_for_a_read_key_on_read_methods(
+    auth: Authenticator, settings: Settings
+) -> None:
+    caller = await auth.authenticate(GET_BOT, {"x-botmesh-internal": settings.internal_token})  # type: ignore[arg-type]
+    assert caller.internal and caller.scopes == {"read"} and caller.key_id is None
+    with pytest.raises(Unauthenticated):
+        await auth.authenticate(CREATE_BOT, {"x-botmesh-internal": settings.internal_token})  # type: ignore[arg-type]
+    with pytest.raises(Unauthenticated):
+        await auth.authenticate(GET_BOT, {"x-botmesh-internal": "forged"})  # type: ignore[arg-type]
