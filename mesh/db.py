@@ -7,6 +7,7 @@ Alembic sees the whole model. Times are stored as naive UTC with microseconds.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -66,9 +67,37 @@ class FixedBytes(TypeDecorator[bytes]):
         return dialect.type_descriptor(sa.LargeBinary())
 
 
-def Money() -> sa.Numeric[Any]:
-    """Decimal amounts: 36 digits with 18 after the point covers wei-like precision."""
-    return sa.Numeric(36, 18, asdecimal=True)
+class MoneyType(TypeDecorator[Decimal]):
+    """Exact decimals: DECIMAL(36, 18) (wei-like precision) on MySQL/MariaDB.
+
+    SQLite, the embedded default, has no decimal type and keeps REAL; values read back are
+    turned into the shortest decimal that round-trips the float ("61579.73", not
+    "61579.730000000003201421"), so `make run` shows prices as they were written.
+    """
+
+    impl = sa.Numeric(36, 18, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.Numeric(36, 18, asdecimal=False))
+        return dialect.type_descriptor(sa.Numeric(36, 18, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is not None and dialect.name == "sqlite":
+            return float(value)
+        return value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            return Decimal(repr(value))
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def Money() -> MoneyType:
+    return MoneyType()
 
 
 def utcnow() -> datetime:
