@@ -1,11 +1,13 @@
 """Where analysis_svc gets candles: one small interface, so the source can change in one class.
 
-Today candles come from the exchange through ccxt (exchange_sim on the "sim" venue). When
-trading_svc's MarketDataService.ListCandles lands, a `ListCandlesSource` implementing the
-same `CandleSource` protocol replaces `CcxtCandleSource` in server.py, and nothing else moves.
+- `ListCandlesSource` (the default): trading_svc's MarketDataService.ListCandles over internal
+  gRPC, called with the internal service identity, which stands in for a read key there.
+- `CcxtCandleSource`: straight from the venue through ccxt, for running analysis_svc without
+  trading_svc (BOTMESH_ANALYSIS_CANDLES=venue).
 
-ccxt's exception messages carry URLs and response bodies, so none is passed on: callers see a
-fixed message and a reason.
+Neither passes a cause on: ccxt's exception messages carry URLs and response bodies, and a
+status from trading_svc is ours to interpret, not the caller's. Callers see a fixed message
+and a reason: MARKET_NOT_FOUND (NOT_FOUND) or CANDLES_UNAVAILABLE (UNAVAILABLE).
 """
 
 from __future__ import annotations
@@ -15,16 +17,25 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import ccxt.async_support as ccxt_async
+import grpc
+from botmesh.trading.v1 import market_data_service_pb2 as md_api
+from botmesh.trading.v1 import market_data_service_pb2_grpc as md_rpc
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2, status_pb2
 
 from analysis_svc.domain.candles import Candles
 from exchange_sim.ccxt_compat import ccxt_config
-from mesh.errors import NotFound, Unavailable
+from mesh.auth import INTERNAL_HEADER
+from mesh.errors import DomainError, NotFound, Unavailable
 from quant.periods import TIMEFRAME_MS
 
 log = logging.getLogger("botmesh.analysis.candles")
 
 PAGE_LIMIT = 1000  # Binance's (and ListCandles') largest page
 TIMEOUT_MS = 10_000
+# trading_svc's reasons for a market the venue does not list (filters_for, ccxt's BadSymbol).
+_UNKNOWN_MARKET_REASONS = frozenset({"MARKET_UNKNOWN", "MARKET_NOT_FOUND"})
+_STATUS_DETAILS = "grpc-status-details-bin"
 
 PageProgress = Callable[[float], Awaitable[None]]
 
@@ -47,6 +58,16 @@ class CandleSource(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def _not_listed(market: str) -> NotFound:
+    return NotFound(
+        f"market {market} is not listed", reason="MARKET_NOT_FOUND", metadata={"market": market}
+    )
+
+
+def _unavailable() -> Unavailable:
+    return Unavailable("market data could not be fetched; try again", reason="CANDLES_UNAVAILABLE")
 
 
 def ccxt_symbol(market: str) -> str:
@@ -97,22 +118,146 @@ class CcxtCandleSource:
             )
             return page
         except ccxt_async.BadSymbol:
-            raise NotFound(
-                f"market {market} is not listed",
-                reason="MARKET_NOT_FOUND",
-                metadata={"market": market},
-            ) from None
+            raise _not_listed(market) from None
         except ccxt_async.BaseError as exc:
             log.warning(
                 "candles unavailable",
                 extra={"fields": {"market": market, "error": type(exc).__name__}},
             )
-            raise Unavailable(
-                "market data could not be fetched; try again", reason="CANDLES_UNAVAILABLE"
-            ) from None
+            raise _unavailable() from None
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+class ListCandlesSource:
+    """trading_svc's ListCandles over one long-lived channel, as the internal service identity.
+
+    A range is read in pages of up to 1000 candles (ListCandles' largest) following
+    next_page_token, so a 100,000-candle backtest costs a hundred calls. Only closed candles
+    are kept; the range asked for is closed anyway (see CandleSource.candles).
+    """
+
+    def __init__(
+        self,
+        target: str,
+        internal_token: str,
+        *,
+        page_size: int = PAGE_LIMIT,
+        timeout_s: float = TIMEOUT_MS / 1000,
+    ) -> None:
+        self._channel = grpc.aio.insecure_channel(target)
+        self._stub = md_rpc.MarketDataServiceStub(self._channel)
+        self._metadata = ((INTERNAL_HEADER, internal_token),)
+        self._page_size = max(1, min(PAGE_LIMIT, page_size))
+        self._timeout_s = timeout_s
+
+    async def candles(
+        self,
+        market: str,
+        timeframe: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        on_page: PageProgress | None = None,
+    ) -> Candles:
+        step = TIMEFRAME_MS[timeframe]
+        total = max(1, (end_ms - start_ms) // step + 1)
+        request = md_api.ListCandlesRequest(
+            market=market,
+            timeframe=timeframe,
+            start_time=_timestamp(start_ms),
+            end_time=_timestamp(end_ms + 1),  # ListCandles' end is exclusive, ours inclusive
+            page_size=min(self._page_size, total),
+        )
+        times: list[int] = []
+        opens: list[str] = []
+        highs: list[str] = []
+        lows: list[str] = []
+        closes: list[str] = []
+        volumes: list[str] = []
+        last = start_ms - 1
+        seen = 0
+        while True:
+            reply = await self._page(request)
+            for candle in reply.candles:
+                t = _millis(candle.open_time)
+                # Oldest first, so anything not after the previous one is an overlap.
+                if not candle.closed or t <= last or t > end_ms:
+                    continue
+                last = t
+                times.append(t)
+                opens.append(candle.open)
+                highs.append(candle.high)
+                lows.append(candle.low)
+                closes.append(candle.close)
+                volumes.append(candle.volume)
+            seen += len(reply.candles)
+            token = reply.next_page_token
+            if not token or not reply.candles or token == request.page_token:
+                break
+            request.page_token = token
+            if on_page is not None:
+                await on_page(min(1.0, seen / total))
+        return Candles.from_columns(times, opens, highs, lows, closes, volumes)
+
+    async def _page(self, request: md_api.ListCandlesRequest) -> md_api.ListCandlesResponse:
+        try:
+            reply: md_api.ListCandlesResponse = await self._stub.ListCandles(
+                request, metadata=self._metadata, timeout=self._timeout_s
+            )
+            return reply
+        except grpc.aio.AioRpcError as exc:
+            raise _mapped(request.market, exc) from None
+
+    async def aclose(self) -> None:
+        await self._channel.close()
+
+
+def _timestamp(millis: int) -> Timestamp:
+    return Timestamp(seconds=millis // 1000, nanos=millis % 1000 * 1_000_000)
+
+
+def _millis(stamp: Timestamp) -> int:
+    return int(stamp.seconds) * 1000 + (int(stamp.nanos) + 500_000) // 1_000_000
+
+
+def _error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
+    """The google.rpc.ErrorInfo every mesh service puts in its error statuses."""
+    for key, value in exc.trailing_metadata() or ():
+        if key != _STATUS_DETAILS or not isinstance(value, bytes):
+            continue
+        try:
+            status = status_pb2.Status.FromString(value)
+        except Exception:
+            return None
+        for detail in status.details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                return info
+    return None
+
+
+def _mapped(market: str, exc: grpc.aio.AioRpcError) -> DomainError:
+    """ListCandles' status as the errors CcxtCandleSource raises; nothing of it passes on."""
+    code = exc.code()
+    info = _error_info(exc)
+    reason = info.reason if info is not None else ""
+    bad_market = (
+        code == grpc.StatusCode.INVALID_ARGUMENT
+        and info is not None
+        and info.metadata.get("field") == "market"
+    )
+    if reason in _UNKNOWN_MARKET_REASONS or bad_market:
+        return _not_listed(market)
+    # Refused identity (UNAUTHENTICATED, PERMISSION_DENIED) is a misconfigured internal token:
+    # the caller can only retry, the operator has to look.
+    refused = code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+    (log.error if refused else log.warning)(
+        "candles unavailable",
+        extra={"fields": {"market": market, "code": code.name, "reason": reason}},
+    )
+    return _unavailable()
 
 
 def _to_candles(rows: list[list[float]]) -> Candles:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Sequence
 
 import grpc
@@ -14,16 +15,29 @@ from analysis_svc.advisor_settings import advisor_from_json
 from analysis_svc.backtest_runner import BacktestRunner
 from analysis_svc.backtest_store import BacktestStore
 from analysis_svc.backtests import Backtests
-from analysis_svc.candles_source import CandleSource, CcxtCandleSource
+from analysis_svc.candles_source import CandleSource, CcxtCandleSource, ListCandlesSource
 from analysis_svc.closed_candles import ClosedCandles
 from analysis_svc.decision_store import DecisionStore
 from analysis_svc.service import Analysis
 from analysis_svc.servicers.analysis import AnalysisServicer
 from mesh.server import ServiceContext, ServiceSpec
+from mesh.settings import Settings
 
 # Bursts (a thousand bots on one candle close) wait for a connection instead of failing:
 # the shared client's pool raises MaxConnectionsError past 100 concurrent commands.
 REDIS_CONNECTIONS = 64
+# Where candles come from: "trading" (trading_svc's ListCandles, the default) or "venue" (the
+# exchange through ccxt, for running analysis_svc without trading_svc).
+CANDLES_ENV = "BOTMESH_ANALYSIS_CANDLES"
+
+
+def candle_source(settings: Settings) -> CandleSource:
+    choice = os.environ.get(CANDLES_ENV, "trading").strip().lower() or "trading"
+    if choice == "trading":
+        return ListCandlesSource(settings.trading.target, settings.internal_token)
+    if choice == "venue":
+        return CcxtCandleSource(settings.exchange_venue, settings.exchange_sim_url)
+    raise ValueError(f"{CANDLES_ENV} must be 'trading' or 'venue', not {choice!r}")
 
 
 def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
@@ -34,8 +48,7 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         ),
         health_check_interval=30,
     )
-    # Until trading_svc's ListCandles lands, candles come from the venue through ccxt.
-    source = CcxtCandleSource(settings.exchange_venue, settings.exchange_sim_url)
+    source = candle_source(settings)
     recorder = DecisionStore(ctx.engine)
     ctx.background.append(asyncio.create_task(recorder.run()))
     analysis = Analysis(
@@ -57,7 +70,7 @@ async def _release_on_stop(
     runner: BacktestRunner, source: CandleSource, analysis: Analysis, redis: Redis
 ) -> None:
     """Waits for shutdown (the server cancels its background tasks after draining), then
-    stops running backtests and closes the exchange, LLM and Redis clients."""
+    stops running backtests and closes the candle source, LLM and Redis clients."""
     try:
         await asyncio.Event().wait()
     finally:

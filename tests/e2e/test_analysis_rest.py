@@ -1,7 +1,8 @@
 """AnalysisService over REST through Envoy: what the marketplace and dashboards call.
 
-The mesh's analysis_svc reads candles from this run's exchange_sim (the `exchange_sim`
-fixture), and runs without an LLM (the default): advisor "none".
+The mesh's analysis_svc reads candles from the mesh's trading_svc (ListCandles), whose venue
+is this run's exchange_sim (the `exchange_sim` fixture), and runs without an LLM (the
+default): advisor "none".
 """
 
 from __future__ import annotations

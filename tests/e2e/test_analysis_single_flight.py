@@ -2,9 +2,10 @@
 over TWO analysis_svc processes, make ONE advisor call.
 
 Real parts only: two `python -m analysis_svc` processes sharing the run's MariaDB and Redis,
-the run's exchange_sim for candles, and one local OpenAI-compatible server in its own process
-(`python -m analysis_svc.llm_fake`) whose /_calls endpoint counts what reached it. The model
-answers slowly, so every call arrives while the first one is still being computed.
+the mesh's trading_svc for candles (ListCandles over the run's exchange_sim), and one local
+OpenAI-compatible server in its own process (`python -m analysis_svc.llm_fake`) whose /_calls
+endpoint counts what reached it. The model answers slowly, so every call arrives while the
+first one is still being computed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from botmesh.analysis.v1 import analysis_service_pb2 as api
 from botmesh.analysis.v1 import analysis_service_pb2_grpc as rpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cli.launcher import free_port, mesh_env, port_open
+from cli.launcher import Mesh, free_port, mesh_env, port_open
 from mesh.settings import ROOT, Settings
 
 CALLS = 1_000
@@ -87,8 +88,9 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-async def cluster(settings: Settings, exchange_sim: object) -> AsyncIterator[Cluster]:
-    """A fake LLM process and two analysis_svc processes configured with it."""
+async def cluster(settings: Settings, exchange_sim: object, mesh: Mesh) -> AsyncIterator[Cluster]:
+    """A fake LLM process and two analysis_svc processes configured with it; they read
+    candles from the mesh's trading_svc (settings.trading), as server.py does by default."""
     running = Cluster(settings)
     try:
         llm_port = free_port()

@@ -87,8 +87,12 @@ class MarketData:
         size = requested or DEFAULT_CANDLES
         since = _from_token(token) if token else (int(start.timestamp() * 1000) if start else None)
         end_ms = int(end.timestamp() * 1000) if end else None
+        # At most `size` rows: ccxt caps Binance's limit at 1000, so asking for size + 1 to
+        # detect a next page never saw one when size was 1000 (paging stopped after a page).
+        # end_time (exclusive) goes to the exchange as ccxt's unified `until` (inclusive).
+        until = {"until": end_ms - 1} if end_ms is not None else {}
         try:
-            rows = await client.fetch_ohlcv(to_symbol(market), timeframe, since, size + 1)
+            rows = await client.fetch_ohlcv(to_symbol(market), timeframe, since, size, until)
         except Exception as exc:
             raise to_domain(exc, self._exchange) from None
         if end_ms is not None:
@@ -108,7 +112,12 @@ class MarketData:
             )
             for r in page
         ]
-        more = since is not None and len(rows) > size
+        # A full page has a next one unless the next candle would open at or past the end.
+        more = (
+            since is not None
+            and len(page) == size
+            and (end_ms is None or page[-1][0] + period_ms < end_ms)
+        )
         return candles, (_token(page[-1][0] + 1) if more else "")
 
 

@@ -1,5 +1,6 @@
 """Fixtures for analysis_svc's service layer: the use cases wired as server.py wires them,
-against the run's real exchange_sim (through ccxt), Redis and MariaDB."""
+against the run's real Redis and MariaDB, with candles from the running mesh's trading_svc
+(ListCandles, as the internal identity), whose venue is the run's exchange_sim."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analysis_svc.advisor_settings import advisor_from_json
-from analysis_svc.candles_source import CcxtCandleSource
+from analysis_svc.candles_source import CandleSource, CcxtCandleSource, ListCandlesSource
 from analysis_svc.closed_candles import ClosedCandles
 from analysis_svc.decision_store import DecisionStore
 from analysis_svc.llm_fake import FakeLLM, start_fake_llm
 from analysis_svc.service import Analysis
+from cli.launcher import Mesh
 from mesh.redis import make_redis
 from mesh.settings import Settings
 
@@ -24,7 +26,18 @@ MakeAnalysis = Callable[..., Awaitable[Analysis]]
 
 
 @pytest.fixture(scope="session")
-async def sim_source(settings: Settings, exchange_sim: object) -> AsyncIterator[CcxtCandleSource]:
+async def candle_source(
+    settings: Settings, exchange_sim: object, mesh: Mesh
+) -> AsyncIterator[ListCandlesSource]:
+    """The source server.py uses by default: trading_svc's ListCandles."""
+    source = ListCandlesSource(settings.trading.target, settings.internal_token)
+    yield source
+    await source.aclose()
+
+
+@pytest.fixture(scope="session")
+async def venue_source(settings: Settings, exchange_sim: object) -> AsyncIterator[CcxtCandleSource]:
+    """The venue itself through ccxt (BOTMESH_ANALYSIS_CANDLES=venue): the reference."""
     source = CcxtCandleSource("sim", settings.exchange_sim_url)
     yield source
     await source.aclose()
@@ -54,14 +67,14 @@ async def recorder(engine: AsyncEngine) -> AsyncIterator[DecisionStore]:
 
 @pytest.fixture
 async def make_analysis(
-    sim_source: CcxtCandleSource, redis: Redis, recorder: DecisionStore
+    candle_source: CandleSource, redis: Redis, recorder: DecisionStore
 ) -> AsyncIterator[MakeAnalysis]:
     """make_analysis(advisor_config_dict_or_None) -> Analysis, closed after the test."""
     made: list[Analysis] = []
 
     async def make(advisor: dict[str, Any] | None = None) -> Analysis:
         analysis = Analysis(
-            ClosedCandles(sim_source, redis),
+            ClosedCandles(candle_source, redis),
             redis,
             recorder,
             advisor_from_json(json.dumps(advisor) if advisor else ""),

@@ -1,4 +1,5 @@
-"""Analyze and GetIndicators as use cases, on exchange_sim's candles, Redis and MariaDB."""
+"""Analyze and GetIndicators as use cases, on exchange_sim's candles (read through trading_svc's
+ListCandles), Redis and MariaDB."""
 
 from __future__ import annotations
 

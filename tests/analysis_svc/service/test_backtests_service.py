@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from analysis_svc.backtest_runner import BacktestRunner
 from analysis_svc.backtest_store import BacktestRow, BacktestStore
 from analysis_svc.backtests import BacktestRequest, Backtests
-from analysis_svc.candles_source import CcxtCandleSource
+from analysis_svc.candles_source import CandleSource
 from analysis_svc.closed_candles import last_closed_open_ms
 from analysis_svc.domain.backtest import BacktestSettings, run_backtest
 from analysis_svc.domain.strategies import resolve_strategy
@@ -28,9 +28,9 @@ HOUR = 3_600_000
 
 @pytest.fixture
 async def backtests(
-    sim_source: CcxtCandleSource, redis: Redis, engine: AsyncEngine
+    candle_source: CandleSource, redis: Redis, engine: AsyncEngine
 ) -> AsyncIterator[Backtests]:
-    runner = BacktestRunner(BacktestStore(engine), sim_source, redis)
+    runner = BacktestRunner(BacktestStore(engine), candle_source, redis)
     yield Backtests(BacktestStore(engine), runner, redis)
     await runner.shutdown()
 
@@ -64,7 +64,7 @@ async def wait_done(backtests: Backtests, key: str, backtest_id: str) -> list[Ba
 
 
 async def test_a_backtest_runs_to_the_same_result_as_the_engine(
-    backtests: Backtests, sim_source: CcxtCandleSource
+    backtests: Backtests, venue_source: CandleSource
 ) -> None:
     req = request()
     created = await backtests.create("key_a", req)
@@ -75,7 +75,8 @@ async def test_a_backtest_runs_to_the_same_result_as_the_engine(
     assert done.progress == 1.0 and done.complete_time is not None
     assert done.result is not None
 
-    candles = await sim_source.candles("BTC-USDT", "1h", req.start_ms, req.end_ms - 1)
+    # The reference reads the venue directly: ListCandles must hand over the same candles.
+    candles = await venue_source.candles("BTC-USDT", "1h", req.start_ms, req.end_ms - 1)
     expected = run_backtest(
         candles,
         resolve_strategy("ma_crossover", req.params),
