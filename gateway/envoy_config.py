@@ -86,7 +86,8 @@ ACCESS_LOG_FORMAT = {
     "time": "%START_TIME%",
     "request_id": "%REQ(X-REQUEST-ID)%",
     "method": "%REQ(:METHOD)%",
-    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    # Without the query: SSE routes carry dashboard tokens as ?access_token=.
+    "path": "%PATH(NQ:ORIG_OR_PATH)%",
     "protocol": "%PROTOCOL%",
     "status": "%RESPONSE_CODE%",
     "grpc_status": "%GRPC_STATUS(NUMBER)%",

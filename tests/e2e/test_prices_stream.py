@@ -17,6 +17,7 @@ from botmesh.trading.v1 import trading_service_pb2_grpc as tr_rpc
 
 from cli.launcher import Mesh
 from exchange_sim import AdminClient, SimServer
+from mesh.settings import Settings
 from tests.e2e.trading_support import Account, idem, open_account
 
 FIRST_TICK_S = 2.0
@@ -64,7 +65,7 @@ async def _first_sse_event(rest: httpx.AsyncClient, url: str, **kw: object) -> t
 
 
 async def test_sse_through_envoy_with_key_and_with_dashboard_token(
-    rest: httpx.AsyncClient, keys: dict[str, str], exchange_sim: SimServer
+    rest: httpx.AsyncClient, keys: dict[str, str], exchange_sim: SimServer, settings: Settings
 ) -> None:
     url = "/v1/markets/BTC-USDT/prices:stream"
     event, elapsed = await asyncio.wait_for(
@@ -86,6 +87,11 @@ async def test_sse_through_envoy_with_key_and_with_dashboard_token(
     assert elapsed < FIRST_TICK_S
     refused = await rest.get(url, params={"access_token": "not-a-token"})
     assert refused.status_code == 401
+    # The token travelled in the query string: Envoy's access log must not keep it.
+    await asyncio.sleep(1.5)  # access logs are flushed about once a second
+    envoy_log = (settings.state_dir / "logs" / "envoy.log").read_text()
+    assert "/v1/markets/BTC-USDT/prices:stream" in envoy_log
+    assert token.json()["token"] not in envoy_log
 
 
 async def _events(stub: tr_rpc.TradingServiceStub, account: Account, after: str, want: int) -> list:  # type: ignore[type-arg]
