@@ -77,3 +77,16 @@ def test_transcoder_options(settings: Settings, tmp_path: Path) -> None:
     assert transcoder["requestValidationOptions"]["rejectUnknownQueryParameters"] is True
     assert transcoder["maxRequestBodySize"] == 65536
     assert list(filters)[-1] == "envoy.filters.http.router"
+
+
+def test_access_logs_leave_out_query_strings(settings: Settings, tmp_path: Path) -> None:
+    """SSE routes carry dashboard tokens as ?access_token=: logged paths have no query."""
+    _, config = rendered(settings, tmp_path)
+    manager = config["staticResources"]["listeners"][0]["filterChains"][0]["filters"][0][
+        "typedConfig"
+    ]
+    fmt = manager["accessLog"][0]["typedConfig"]["logFormat"]["jsonFormat"]
+    assert fmt["path"] == "%PATH(NQ:ORIG_OR_PATH)%"
+    assert not any(
+        "REQ(:PATH" in v or "ORIGINAL-PATH" in v for v in fmt.values() if isinstance(v, str)
+    )
