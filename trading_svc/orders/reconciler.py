@@ -84,7 +84,12 @@ class Reconciler:
 
     async def full_pass(self) -> None:
         found = await self._store.needing_attention(UNSETTLED | LIVE, BATCH)
-        await asyncio.gather(*(self._reconcile(order) for order in found))
+        results = await asyncio.gather(*(self._reconcile(order) for order in found))
+        # An order this pass could not settle yet (e.g. left SUBMITTING by a crash, not yet
+        # provably lost) is retried with backoff, not left for the next full pass.
+        for after in results:
+            if after is not None and after.state in UNSETTLED:
+                self.follow_up(after)
         await self._compare_recent_fills()
 
     async def urgent_pass(self) -> None:
