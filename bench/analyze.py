@@ -205,6 +205,8 @@ def main() -> int:
             "BOTMESH_ANALYSIS_PORT": str(svc_port),
             "BOTMESH_EXCHANGE_SIM_URL": f"http://127.0.0.1:{sim_port}",
             "BOTMESH_EXCHANGE_VENUE": "sim",
+            # Only analysis_svc runs here: it reads candles from the venue, not trading_svc.
+            "BOTMESH_ANALYSIS_CANDLES": "venue",
             "BOTMESH_API_KEY_PEPPER": secrets.token_urlsafe(32),
             "BOTMESH_INTERNAL_TOKEN": secrets.token_urlsafe(32),
             "BOTMESH_LOG_LEVEL": "WARNING",
