@@ -18,7 +18,7 @@ from tests.e2e.trading_support import idem, open_account
 from trading_svc.orders.model import TERMINAL
 from trading_svc.tables import orders, trades
 
-ORDERS = 200
+ORDERS = 500
 CONCURRENCY = 10
 QUANTITY = Decimal("0.0001")
 FUNDS = Decimal("100000")
