@@ -42,6 +42,10 @@ SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.max_connection_idle_ms", 15 * 60_000),
     ("grpc.so_reuseport", 1),
+    # Calls the event loop has not picked up yet wait in grpc's pending queue (1,000 soft,
+    # 3,000 hard by default); a burst of dashboards reconnecting needs more room.
+    ("grpc.server.max_pending_requests", 20_000),
+    ("grpc.server.max_pending_requests_hard_limit", 40_000),
 ]
 
 
