@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import grpc
 from botmesh.analysis.v1 import analysis_service_pb2, analysis_service_pb2_grpc
-from redis.asyncio import BlockingConnectionPool, Redis
 
 from analysis_svc.advisor_settings import advisor_from_json
 from analysis_svc.backtest_runner import BacktestRunner
@@ -23,9 +22,6 @@ from analysis_svc.servicers.analysis import AnalysisServicer
 from mesh.server import ServiceContext, ServiceSpec
 from mesh.settings import Settings
 
-# Bursts (a thousand bots on one candle close) wait for a connection instead of failing:
-# the shared client's pool raises MaxConnectionsError past 100 concurrent commands.
-REDIS_CONNECTIONS = 64
 # Where candles come from: "trading" (trading_svc's ListCandles, the default) or "venue" (the
 # exchange through ccxt, for running analysis_svc without trading_svc).
 CANDLES_ENV = "BOTMESH_ANALYSIS_CANDLES"
@@ -42,12 +38,9 @@ def candle_source(settings: Settings) -> CandleSource:
 
 def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     settings = ctx.settings
-    redis = Redis(
-        connection_pool=BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=10
-        ),
-        health_check_interval=30,
-    )
+    # The shared client's pool waits for a free connection, so a burst (a thousand bots on
+    # one candle close) queues instead of failing.
+    redis = ctx.redis
     source = candle_source(settings)
     recorder = DecisionStore(ctx.engine)
     ctx.background.append(asyncio.create_task(recorder.run()))
@@ -62,15 +55,15 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     analysis_service_pb2_grpc.add_AnalysisServiceServicer_to_server(
         AnalysisServicer(analysis, backtests), server
     )
-    ctx.background.append(asyncio.create_task(_release_on_stop(runner, source, analysis, redis)))
+    ctx.background.append(asyncio.create_task(_release_on_stop(runner, source, analysis)))
     return [analysis_service_pb2.DESCRIPTOR.services_by_name["AnalysisService"].full_name]
 
 
 async def _release_on_stop(
-    runner: BacktestRunner, source: CandleSource, analysis: Analysis, redis: Redis
+    runner: BacktestRunner, source: CandleSource, analysis: Analysis
 ) -> None:
     """Waits for shutdown (the server cancels its background tasks after draining), then
-    stops running backtests and closes the candle source, LLM and Redis clients."""
+    stops running backtests and closes the candle source and LLM clients (mesh closes Redis)."""
     try:
         await asyncio.Event().wait()
     finally:
@@ -80,8 +73,6 @@ async def _release_on_stop(
             await source.aclose()
         with contextlib.suppress(Exception):
             await analysis.aclose()
-        with contextlib.suppress(Exception):
-            await redis.aclose(close_connection_pool=True)
 
 
 SPEC = ServiceSpec(name="analysis_svc", address=lambda s: s.analysis, register=register)

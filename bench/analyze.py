@@ -22,7 +22,6 @@ import asyncio
 import itertools
 import json
 import os
-import secrets
 import shutil
 import struct
 import subprocess
@@ -42,7 +41,7 @@ from botmesh.analysis.v1 import analysis_service_pb2_grpc as rpc  # noqa: E402
 from google.protobuf.timestamp_pb2 import Timestamp  # noqa: E402
 
 from bench.getbot import percentiles_us, run_h2load  # noqa: E402
-from cli.launcher import free_port, mesh_env, port_open  # noqa: E402
+from cli.launcher import isolated_env, mesh_env, port_open  # noqa: E402
 
 DATABASE = "botmesh_bench_analysis"
 REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -196,22 +195,20 @@ def main() -> int:
         cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
         cur.execute(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     state = Path(tempfile.mkdtemp(prefix="botmesh-bench-analysis-"))
-    sim_port, svc_port = free_port(), free_port()
-    os.environ.update(
-        {
-            "BOTMESH_STATE_DIR": str(state),
-            "BOTMESH_DATABASE_URL": f"mysql+aiomysql://root@127.0.0.1:3306/{DATABASE}",
-            "BOTMESH_REDIS_URL": REDIS_URL,
-            "BOTMESH_ANALYSIS_PORT": str(svc_port),
-            "BOTMESH_EXCHANGE_SIM_URL": f"http://127.0.0.1:{sim_port}",
-            "BOTMESH_EXCHANGE_VENUE": "sim",
-            # Only analysis_svc runs here: it reads candles from the venue, not trading_svc.
-            "BOTMESH_ANALYSIS_CANDLES": "venue",
-            "BOTMESH_API_KEY_PEPPER": secrets.token_urlsafe(32),
-            "BOTMESH_INTERNAL_TOKEN": secrets.token_urlsafe(32),
-            "BOTMESH_LOG_LEVEL": "WARNING",
-        }
+    overrides = isolated_env(
+        state_dir=state,
+        database_url=f"mysql+aiomysql://root@127.0.0.1:3306/{DATABASE}",
+        redis_url=REDIS_URL,
     )
+    overrides |= {
+        "BOTMESH_EXCHANGE_VENUE": "sim",
+        # Only analysis_svc runs here: it reads candles from the venue, not trading_svc.
+        "BOTMESH_ANALYSIS_CANDLES": "venue",
+        "BOTMESH_LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(overrides)
+    sim_port = int(overrides["BOTMESH_EXCHANGE_SIM_URL"].rsplit(":", 1)[1])
+    svc_port = int(overrides["BOTMESH_ANALYSIS_PORT"])
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()

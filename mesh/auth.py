@@ -69,6 +69,15 @@ def caller() -> Caller:
     return value
 
 
+def acting_principal() -> str:
+    """The principal a user-scoped call acts for. The access rule guarantees one; this
+    fails closed if a servicer is ever reached without it."""
+    principal = caller().principal
+    if principal is None:
+        raise Unauthenticated("send x-principal-id", reason="PRINCIPAL_MISSING")
+    return principal
+
+
 def authenticate_stream(access_token: str) -> Caller:
     """For streaming servicers whose method accepts dashboard tokens: checks the token the
     request message carries (the `access_token` query parameter of SSE routes) when the

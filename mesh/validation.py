@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import cache
+from typing import Literal
 
 from botmesh.rules.v1 import rules_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -94,9 +95,9 @@ def _field_checks(field: FieldDescriptor, rules: rules_pb2.FieldRules) -> list[C
     if repeated and field.type == FieldDescriptor.TYPE_STRING:
         checks.extend(_item_checks(name, rules))
     if field.cpp_type in (FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64):
-        checks.extend(_int_checks(name, rules))
+        checks.extend(_bound_checks(name, rules, "gte", "lte"))
     if field.cpp_type in (FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT):
-        checks.extend(_double_checks(name, rules))
+        checks.extend(_bound_checks(name, rules, "gte_double", "lte_double"))
     if rules.defined_enum and field.type == FieldDescriptor.TYPE_ENUM:
         assert field.enum_type is not None
         defined = frozenset(v.number for v in field.enum_type.values if v.number != 0)
@@ -191,30 +192,19 @@ def _item_checks(name: str, rules: rules_pb2.FieldRules) -> list[Check]:
     return checks
 
 
-def _int_checks(name: str, rules: rules_pb2.FieldRules) -> list[Check]:
+Bound = Literal["gte", "lte", "gte_double", "lte_double"]
+
+
+def _bound_checks(name: str, rules: rules_pb2.FieldRules, gte: Bound, lte: Bound) -> list[Check]:
+    """Inclusive bounds, read from the rule fields named (ints and doubles have their own)."""
     checks: list[Check] = []
-    if rules.HasField("gte"):
-        lo = rules.gte
+    if rules.HasField(gte):
+        lo = getattr(rules, gte)
         checks.append(
             lambda m, p: None if getattr(m, name) >= lo else _fail(p + name, f"must be >= {lo}")
         )
-    if rules.HasField("lte"):
-        hi = rules.lte
-        checks.append(
-            lambda m, p: None if getattr(m, name) <= hi else _fail(p + name, f"must be <= {hi}")
-        )
-    return checks
-
-
-def _double_checks(name: str, rules: rules_pb2.FieldRules) -> list[Check]:
-    checks: list[Check] = []
-    if rules.HasField("gte_double"):
-        lo = rules.gte_double
-        checks.append(
-            lambda m, p: None if getattr(m, name) >= lo else _fail(p + name, f"must be >= {lo}")
-        )
-    if rules.HasField("lte_double"):
-        hi = rules.lte_double
+    if rules.HasField(lte):
+        hi = getattr(rules, lte)
         checks.append(
             lambda m, p: None if getattr(m, name) <= hi else _fail(p + name, f"must be <= {hi}")
         )

@@ -18,16 +18,8 @@ from credential_svc.servicers.convert_vault import credential_to_pb, user_to_pb
 from credential_svc.vault.crypto import SecretBundle
 from credential_svc.vault.service import Vault
 from mesh import dashboard_tokens
-from mesh.auth import caller
+from mesh.auth import acting_principal
 from mesh.db import utcnow
-from mesh.errors import Unauthenticated
-
-
-def _principal() -> str:
-    principal = caller().principal
-    if principal is None:  # the access rule requires one; never reached through the interceptor
-        raise Unauthenticated("send x-principal-id", reason="PRINCIPAL_MISSING")
-    return principal
 
 
 class CredentialServicer(rpc.CredentialServiceServicer):
@@ -37,12 +29,12 @@ class CredentialServicer(rpc.CredentialServiceServicer):
         self._pepper = token_pepper
 
     async def _user(self) -> UserRecord:
-        return await self._users.acting_user(_principal())
+        return await self._users.acting_user(acting_principal())
 
     async def CreateUser(
         self, request: api.CreateUserRequest, context: grpc.aio.ServicerContext
     ) -> api.CreateUserResponse:
-        user = await self._users.create(_principal(), request.display_name, request.email)
+        user = await self._users.create(acting_principal(), request.display_name, request.email)
         return api.CreateUserResponse(user=user_to_pb(user))
 
     async def GetUser(
@@ -53,7 +45,7 @@ class CredentialServicer(rpc.CredentialServiceServicer):
     async def DeleteUser(
         self, request: api.DeleteUserRequest, context: grpc.aio.ServicerContext
     ) -> api.DeleteUserResponse:
-        erasure = await self._users.erase(_principal())
+        erasure = await self._users.erase(acting_principal())
         return api.DeleteUserResponse(user=user_to_pb(erasure.user))
 
     async def CreateExchangeCredential(
@@ -102,6 +94,6 @@ class CredentialServicer(rpc.CredentialServiceServicer):
     ) -> api.CreateDashboardTokenResponse:
         user = await self._user()  # only a registered principal gets a token
         token, expires = dashboard_tokens.issue(
-            self._pepper, user.principal or _principal(), request.ttl_seconds, utcnow()
+            self._pepper, user.principal or acting_principal(), request.ttl_seconds, utcnow()
         )
         return api.CreateDashboardTokenResponse(token=token, expire_time=ts(expires))

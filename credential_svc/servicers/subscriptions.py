@@ -13,15 +13,7 @@ from credential_svc.servicers.convert import risk_to_dict, risk_to_pb, ts
 from credential_svc.servicers.convert_vault import SUBSCRIPTION_STATES
 from credential_svc.subscriptions.model import PaymentRecord, SubscriptionRecord
 from credential_svc.subscriptions.service import PaymentReport, Subscriptions
-from mesh.auth import caller
-from mesh.errors import Unauthenticated
-
-
-def _principal() -> str:
-    principal = caller().principal
-    if principal is None:  # the access rule requires one; never reached through the interceptor
-        raise Unauthenticated("send x-principal-id", reason="PRINCIPAL_MISSING")
-    return principal
+from mesh.auth import acting_principal
 
 
 def subscription_pb(sub: SubscriptionRecord) -> pb.Subscription:
@@ -60,7 +52,7 @@ class SubscriptionServicer(rpc.SubscriptionServiceServicer):
         self, request: api.CreateSubscriptionRequest, context: grpc.aio.ServicerContext
     ) -> api.CreateSubscriptionResponse:
         sub = await self._subs.create(
-            _principal(),
+            acting_principal(),
             bot_id=request.bot_id,
             credential_id=request.credential_id,
             market=request.market,
@@ -72,7 +64,9 @@ class SubscriptionServicer(rpc.SubscriptionServiceServicer):
     async def ListSubscriptions(
         self, request: api.ListSubscriptionsRequest, context: grpc.aio.ServicerContext
     ) -> api.ListSubscriptionsResponse:
-        subs, token = await self._subs.list(_principal(), request.page_size, request.page_token)
+        subs, token = await self._subs.list(
+            acting_principal(), request.page_size, request.page_token
+        )
         return api.ListSubscriptionsResponse(
             subscriptions=[subscription_pb(s) for s in subs], next_page_token=token
         )
@@ -80,25 +74,25 @@ class SubscriptionServicer(rpc.SubscriptionServiceServicer):
     async def GetSubscription(
         self, request: api.GetSubscriptionRequest, context: grpc.aio.ServicerContext
     ) -> api.GetSubscriptionResponse:
-        sub = await self._subs.get(_principal(), request.subscription_id)
+        sub = await self._subs.get(acting_principal(), request.subscription_id)
         return api.GetSubscriptionResponse(subscription=subscription_pb(sub))
 
     async def PauseSubscription(
         self, request: api.PauseSubscriptionRequest, context: grpc.aio.ServicerContext
     ) -> api.PauseSubscriptionResponse:
-        sub = await self._subs.pause(_principal(), request.subscription_id)
+        sub = await self._subs.pause(acting_principal(), request.subscription_id)
         return api.PauseSubscriptionResponse(subscription=subscription_pb(sub))
 
     async def ResumeSubscription(
         self, request: api.ResumeSubscriptionRequest, context: grpc.aio.ServicerContext
     ) -> api.ResumeSubscriptionResponse:
-        sub = await self._subs.resume(_principal(), request.subscription_id)
+        sub = await self._subs.resume(acting_principal(), request.subscription_id)
         return api.ResumeSubscriptionResponse(subscription=subscription_pb(sub))
 
     async def CancelSubscription(
         self, request: api.CancelSubscriptionRequest, context: grpc.aio.ServicerContext
     ) -> api.CancelSubscriptionResponse:
-        sub = await self._subs.cancel(_principal(), request.subscription_id)
+        sub = await self._subs.cancel(acting_principal(), request.subscription_id)
         return api.CancelSubscriptionResponse(subscription=subscription_pb(sub))
 
     async def RecordPayment(
@@ -111,7 +105,7 @@ class SubscriptionServicer(rpc.SubscriptionServiceServicer):
             period_days=request.period_days,
         )
         payment, sub = await self._subs.record_payment(
-            _principal(), request.subscription_id, report
+            acting_principal(), request.subscription_id, report
         )
         return api.RecordPaymentResponse(
             payment=payment_pb(payment), subscription=subscription_pb(sub)

@@ -10,7 +10,7 @@ from botmesh.trading.v1 import resources_pb2 as pb
 from botmesh.trading.v1 import trading_service_pb2 as api
 from botmesh.trading.v1 import trading_service_pb2_grpc as rpc
 
-from mesh.auth import authenticate_stream, caller
+from mesh.auth import acting_principal, authenticate_stream
 from trading_svc.convert import order_pb, side_from_pb, trade_pb, ts, type_from_pb
 from trading_svc.events import EventLog
 from trading_svc.exchange.markets import dec_str
@@ -39,7 +39,7 @@ class TradingServicer(rpc.TradingServiceServicer):
         self, request: api.PlaceOrderRequest, context: grpc.aio.ServicerContext
     ) -> api.PlaceOrderResponse:
         order = await self._orders.place(
-            caller().principal,
+            acting_principal(),
             request.subscription_id,
             side_from_pb(request.side),
             type_from_pb(request.type),
@@ -52,7 +52,7 @@ class TradingServicer(rpc.TradingServiceServicer):
         self, request: api.CancelOrderRequest, context: grpc.aio.ServicerContext
     ) -> api.CancelOrderResponse:
         order = await self._orders.cancel(
-            caller().principal, request.subscription_id, request.order_id
+            acting_principal(), request.subscription_id, request.order_id
         )
         return api.CancelOrderResponse(order=order_pb(order))
 
@@ -60,7 +60,7 @@ class TradingServicer(rpc.TradingServiceServicer):
         self, request: api.ListOrdersRequest, context: grpc.aio.ServicerContext
     ) -> api.ListOrdersResponse:
         rows, token = await self._orders.orders(
-            caller().principal, request.subscription_id, request.page_size, request.page_token
+            acting_principal(), request.subscription_id, request.page_size, request.page_token
         )
         return api.ListOrdersResponse(orders=[order_pb(o) for o in rows], next_page_token=token)
 
@@ -68,14 +68,14 @@ class TradingServicer(rpc.TradingServiceServicer):
         self, request: api.ListTradesRequest, context: grpc.aio.ServicerContext
     ) -> api.ListTradesResponse:
         rows, token = await self._orders.trades(
-            caller().principal, request.subscription_id, request.page_size, request.page_token
+            acting_principal(), request.subscription_id, request.page_size, request.page_token
         )
         return api.ListTradesResponse(trades=[trade_pb(t) for t in rows], next_page_token=token)
 
     async def GetBotStatus(
         self, request: api.GetBotStatusRequest, context: grpc.aio.ServicerContext
     ) -> api.GetBotStatusResponse:
-        status = await self._status.status(caller().principal, request.subscription_id)
+        status = await self._status.status(acting_principal(), request.subscription_id)
         sub = status.subscription
         return api.GetBotStatusResponse(
             status=pb.BotStatus(
@@ -91,7 +91,7 @@ class TradingServicer(rpc.TradingServiceServicer):
     async def GetPerformance(
         self, request: api.GetPerformanceRequest, context: grpc.aio.ServicerContext
     ) -> api.GetPerformanceResponse:
-        report = await self._status.performance(caller().principal, request.subscription_id)
+        report = await self._status.performance(acting_principal(), request.subscription_id)
         perf = pb.Performance(
             subscription_id=report.subscription_id,
             equity=dec_str(report.equity),
