@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from credential_svc.identity.store import ACTIVE, UserRecord
+from credential_svc.subscriptions.entitlement import may_trade_clause
 from credential_svc.tables import subscriptions, users
 from mesh.db import utcnow
 from mesh.errors import NotFound
@@ -101,12 +102,7 @@ class PrincipalResolver:
                     sa.select(subscriptions)
                     .where(
                         subscriptions.c.user_id == row.user_id,
-                        subscriptions.c.state == "ACTIVE",
-                        # Paid time ran out: expired, even before the sweeper marks it.
-                        sa.or_(
-                            subscriptions.c.paid_until.is_(None),
-                            subscriptions.c.paid_until > utcnow(),
-                        ),
+                        may_trade_clause(utcnow()),
                     )
                     .order_by(subscriptions.c.create_time)
                 )

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from credential_svc.subscriptions.entitlement import may_trade_clause
 from credential_svc.tables import exchange_credentials as creds
 from credential_svc.tables import subscriptions
 from credential_svc.vault.crypto import Sealed
@@ -167,9 +168,7 @@ class VaultStore:
             .join(subscriptions, subscriptions.c.credential_id == creds.c.credential_id)
             .where(
                 subscriptions.c.subscription_id == subscription_id,
-                subscriptions.c.state == "ACTIVE",
-                # Expired the instant paid time runs out, before the sweeper marks it.
-                sa.or_(subscriptions.c.paid_until.is_(None), subscriptions.c.paid_until > utcnow()),
+                may_trade_clause(utcnow()),
                 subscriptions.c.user_id == creds.c.user_id,
                 creds.c.state != DELETED,
             )

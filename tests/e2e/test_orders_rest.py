@@ -4,11 +4,13 @@ binance class against exchange_sim, MariaDB and Redis."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 
+from credential_svc.tables import subscriptions
 from exchange_sim import AdminClient, SimServer
 from tests.e2e.test_bots_rest import assert_error
 from tests.e2e.trading_support import Account, idem, open_account
@@ -139,3 +141,26 @@ async def test_another_principals_subscription_is_not_found(
         ),
     ):
         assert_error(resp, 404, reason="SUBSCRIPTION_NOT_FOUND")
+
+
+async def test_a_subscription_whose_paid_time_ran_out_places_nothing(
+    rest: httpx.AsyncClient,
+    account: Account,
+    admin: AdminClient,
+    engine,  # type: ignore[no-untyped-def]
+) -> None:
+    # The row still says ACTIVE (the expiry sweeper has not run yet): expiry applies at once.
+    async with engine.begin() as conn:
+        await conn.execute(
+            subscriptions.update()
+            .where(subscriptions.c.subscription_id == account.subscription_id)
+            .values(paid_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    resp = await place(
+        rest, account, side="ORDER_SIDE_BUY", type="ORDER_TYPE_MARKET", quantity="0.001"
+    )
+    body = assert_error(resp, 400, reason="SUBSCRIPTION_NOT_ACTIVE")
+    assert "expired" in body["message"]
+    assert await admin.orders(account.sim.api_key) == []
+    status = (await rest.get(account.path("/status"), headers=account.headers)).json()["status"]
+    assert status["state"] == "BOT_STATE_STOPPED"

@@ -29,7 +29,7 @@ from trading_svc.exchange.pool import ExchangePool
 from trading_svc.orders.execution import Executor
 from trading_svc.orders.model import LIVE, UNSETTLED, Order
 from trading_svc.orders.store import OrderStore
-from trading_svc.orders.subscriptions import ACTIVE, SubscriptionReader
+from trading_svc.orders.subscriptions import SubscriptionReader
 from trading_svc.tables import orders
 
 log = logging.getLogger("botmesh.trading.reconcile")
@@ -110,7 +110,7 @@ class Reconciler:
     async def _reconcile(self, order: Order) -> Order | None:
         async with self._gate:
             sub = await self._subs.by_id(order.subscription_id)
-            if sub is None or sub.state != ACTIVE:
+            if sub is None or not sub.trading():
                 return None  # no credential can be released for it; left as it is
             try:
                 client = await self._pool.trading(
@@ -161,7 +161,7 @@ class Reconciler:
 
     async def _compare_subscription(self, subscription_id: str, since: object) -> None:
         sub = await self._subs.by_id(subscription_id)
-        if sub is None or sub.state != ACTIVE:
+        if sub is None or not sub.trading():
             return
         client = await self._pool.trading(sub.subscription_id, sub.credential_id, sub.exchange)
         since_ms = int((utcnow() - RECENT).timestamp() * 1000)

@@ -50,7 +50,7 @@ class StatusReader:
     async def status(self, principal: str | None, subscription_id: str) -> Status:
         sub = await self._subs.for_principal(principal, subscription_id)
         exposure = await self._store.exposure(sub.subscription_id, Decimal(0))
-        return Status(sub, BOT_STATES.get(sub.state, "STOPPED"), exposure)
+        return Status(sub, BOT_STATES.get(sub.effective_state, "STOPPED"), exposure)
 
     async def performance(self, principal: str | None, subscription_id: str) -> PerformanceReport:
         sub = await self._subs.for_principal(principal, subscription_id)

@@ -7,12 +7,15 @@ NOT_FOUND, exactly like one that does not exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from credential_svc.subscriptions.entitlement import may_trade
 from credential_svc.tables import exchange_credentials, subscriptions, users
+from mesh.db import utcnow
 from mesh.errors import FailedPrecondition, NotFound
 
 ACTIVE = "ACTIVE"
@@ -27,11 +30,20 @@ class Subscription:
     market: str
     allocation: Decimal
     state: str
+    paid_until: datetime | None
+
+    def trading(self) -> bool:
+        return may_trade(self.state, self.paid_until, utcnow())
+
+    @property
+    def effective_state(self) -> str:
+        """ACTIVE with its paid time run out reads as EXPIRED, before the sweeper marks it."""
+        return "EXPIRED" if self.state == ACTIVE and not self.trading() else self.state
 
     def require_active(self) -> None:
-        if self.state != ACTIVE:
+        if not self.trading():
             raise FailedPrecondition(
-                f"subscription {self.subscription_id} is {self.state.lower()}, not active",
+                f"subscription {self.subscription_id} is {self.effective_state.lower()}, not active",
                 reason="SUBSCRIPTION_NOT_ACTIVE",
             )
 
@@ -44,6 +56,7 @@ _COLUMNS = (
     subscriptions.c.market,
     subscriptions.c.allocation,
     subscriptions.c.state,
+    subscriptions.c.paid_until,
 )
 
 
