@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
@@ -12,7 +13,8 @@ from cli.launcher import mesh_env
 from mesh.settings import ROOT, Settings
 
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
-TEST_REDIS_DB = 9
+# Concurrent runs on one machine (worktrees) each take their own DB: BOTMESH_TEST_REDIS_DB.
+TEST_REDIS_DB = int(os.environ.get("BOTMESH_TEST_REDIS_DB", "9"))
 
 
 def admin_sql(sql: str) -> None:

@@ -1,0 +1,23 @@
+"""credential lifecycle: why a subscription stopped
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-02 06:00:00
+"""
+
+from __future__ import annotations
+
+import mesh.db  # noqa: F401 - autogenerate renders our column types as mesh.db.*
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
