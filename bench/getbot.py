@@ -208,6 +208,7 @@ def main() -> int:
 
 async def _prepare(settings) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     """A read key and one bot, made through the real code paths."""
+    from credential_svc.catalog.authors import Actor
     from credential_svc.catalog.service import Catalog
     from credential_svc.catalog.store import CatalogStore
     from mesh.apikey_admin import issue_key
@@ -226,8 +227,9 @@ async def _prepare(settings) -> tuple[str, str]:  # type: ignore[no-untyped-def]
         scopes=["read", "bots:write"],
         rate_limit_per_s=1_000_000,
     )
-    bot = await Catalog(CatalogStore(engine, AuditLog(settings.api_key_pepper)), redis).create_bot(
-        author_key_id="bench",
+    catalog = Catalog(CatalogStore(engine, AuditLog(settings.api_key_pepper)), redis)
+    bot = await catalog.create_bot(
+        Actor(key_id="bench", principal=None, admin=False),
         name="bench bot",
         description="",
         strategy="ma_crossover",

@@ -84,12 +84,26 @@ async def setup_renter(settings: Any, rest: httpx.AsyncClient) -> tuple[dict[str
             {"x-api-key": author_key},
         )
     )["bot"]
+    listing = (
+        await call(
+            "POST",
+            f"/v1/bots/{bot['bot_id']}/listings",
+            {
+                "canister_id": "qoctq-giaaa-aaaaa-aaaea-cai",
+                "marketplace_listing_id": f"bench-{os.urandom(6).hex()}",
+                "price_e8s": "100000000",
+                "period_days": 30,
+            },
+            {"x-api-key": author_key},
+        )
+    )["listing"]
     sub = (
         await call(
             "POST",
             "/v1/subscriptions",
             {
                 "bot_id": bot["bot_id"],
+                "listing_id": listing["listing_id"],
                 "credential_id": credential["credential_id"],
                 "market": "BTC-USDT",
                 "allocation": "100000000",

@@ -54,6 +54,7 @@ class Renter:
     key: str
     principal: str
     bot_id: str
+    listing_id: str
     credential_id: str
     subscription_id: str
 
@@ -64,6 +65,7 @@ class Renter:
     def terms(self) -> dict[str, str]:
         return {
             "bot_id": self.bot_id,
+            "listing_id": self.listing_id,
             "credential_id": self.credential_id,
             "market": "BTC-USDT",
             "allocation": "100",
@@ -122,8 +124,21 @@ async def prepare(settings: Any, envoy: str) -> Renter:
             )["credential"]
             verified = await post(f"/v1/credentials/{cred['credential_id']}:verify", {})
             assert verified["accepted"], verified
-            bot = (await post("/v1/bots", BOT))["bot"]
-            renter = Renter(key, principal, bot["bot_id"], cred["credential_id"], "")
+            bot = (await post("/v1/bots", BOT))["bot"]  # authored by the principal named
+            listing = (
+                await post(
+                    f"/v1/bots/{bot['bot_id']}/listings",
+                    {
+                        "canister_id": "qoctq-giaaa-aaaaa-aaaea-cai",
+                        "marketplace_listing_id": f"bench-{os.urandom(6).hex()}",
+                        "price_e8s": "100000000",
+                        "period_days": 30,
+                    },
+                )
+            )["listing"]
+            renter = Renter(
+                key, principal, bot["bot_id"], listing["listing_id"], cred["credential_id"], ""
+            )
             sub = (await post("/v1/subscriptions", renter.terms()))["subscription"]
             payment = {"ledger": "ryjl3-tyaaa-aaaaa-aaaba-cai", "block_index": "1"}
             await post(
@@ -132,7 +147,14 @@ async def prepare(settings: Any, envoy: str) -> Renter:
             )
     finally:
         await sim.close()
-    return Renter(key, principal, bot["bot_id"], cred["credential_id"], sub["subscription_id"])
+    return Renter(
+        key,
+        principal,
+        bot["bot_id"],
+        listing["listing_id"],
+        cred["credential_id"],
+        sub["subscription_id"],
+    )
 
 
 async def preflight(target: str, renter: Renter) -> None:

@@ -75,7 +75,11 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         CredentialServicer(users, vault, settings.api_key_pepper), server
     )
     subscription_service_pb2_grpc.add_SubscriptionServiceServicer_to_server(
-        SubscriptionServicer(Subscriptions(subscription_store, users, vault, catalog, feed)),
+        SubscriptionServicer(
+            Subscriptions(
+                subscription_store, users, vault, catalog, feed, settings.accepted_ledgers
+            )
+        ),
         server,
     )
     internal_service_pb2_grpc.add_InternalCredentialServiceServicer_to_server(

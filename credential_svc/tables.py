@@ -58,6 +58,8 @@ bots = sa.Table(
     sa.Column("risk_limits", sa.JSON(), nullable=False),
     sa.Column("advisor_enabled", sa.Boolean(), nullable=False),
     sa.Column("author_key_id", sa.String(32), nullable=False),
+    # The principal that published it through a marketplace key; "" when the key is the author.
+    sa.Column("author_principal", sa.String(64), nullable=False, server_default=""),
     sa.Column("create_time", UtcDateTime(), nullable=False),
     sa.Column("update_time", UtcDateTime(), nullable=False),
     # Keyset pagination walks (create_time, bot_id) newest first.
@@ -97,6 +99,17 @@ subscriptions = sa.Table(
     sa.Column("paid_until", UtcDateTime(), nullable=True),
     sa.Column("create_time", UtcDateTime(), nullable=False),
     sa.Column("update_time", UtcDateTime(), nullable=False),
+    # The listing rented and its price as agreed at subscribe time (price_e8s per
+    # period_days). Null only on rows older than priced subscriptions: those take no payment.
+    sa.Column(
+        "listing_id",
+        sa.String(64),
+        sa.ForeignKey("bot_listings.listing_id"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("price_e8s", sa.BigInteger(), nullable=True),
+    sa.Column("period_days", sa.Integer(), nullable=True),
 )
 
 payments = sa.Table(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+ICP_LEDGER = "ryjl3-tyaaa-aaaaa-aaaba-cai"
 
 
 def _env(name: str, default: str) -> str:
@@ -72,6 +73,9 @@ class Settings:
     # The LLM advisor chain as JSON (analysis_svc/advisor_settings.py); "" means no advisor.
     # Keys are referenced by environment-variable name, never inlined.
     llm_endpoints: str = ""
+    # Ledger canisters whose transfers RecordPayment credits (BOTMESH_ACCEPTED_LEDGERS,
+    # comma-separated): the ICP ledger by default.
+    accepted_ledgers: frozenset[str] = frozenset({ICP_LEDGER})
 
     @property
     def is_sqlite(self) -> bool:
@@ -113,4 +117,7 @@ def load_settings() -> Settings:
         in ("1", "true", "yes"),
         exchange_venue=_env("EXCHANGE_VENUE", "sim"),
         llm_endpoints=_env("LLM_ENDPOINTS", ""),
+        accepted_ledgers=frozenset(
+            name.strip() for name in _env("ACCEPTED_LEDGERS", ICP_LEDGER).split(",") if name.strip()
+        ),
     )

@@ -24,6 +24,9 @@ class BotRecord:
     author_key_id: str
     create_time: datetime
     update_time: datetime
+    # The principal that published it through a marketplace key; "" when the key is the
+    # author (see authors.py).
+    author_principal: str = ""
 
 
 @dataclass(frozen=True)

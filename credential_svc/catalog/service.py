@@ -1,5 +1,8 @@
 """Catalog use cases: publish, read, page and update bots; list them on marketplaces.
 
+Every write names its Actor: a bot records its author when published, and only that author
+(or an admin key) may update it or list it (authors.py); to anyone else it is BOT_NOT_FOUND.
+
 Reads of single bots go through a process-local near cache, then Redis, then the database
 (the catalog is read far more than written). An update rewrites the Redis copy after
 committing and invalidates every process's near copy.
@@ -15,6 +18,7 @@ from datetime import datetime
 from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 
+from credential_svc.catalog.authors import Actor, bot_not_found, check_owner
 from credential_svc.catalog.bots import BotChanges, BotRecord, apply_changes, check_mask
 from credential_svc.catalog.store import CatalogStore, ListingRecord
 from mesh.db import utcnow
@@ -42,6 +46,7 @@ def _load(raw: bytes | str) -> BotRecord:
     data["markets"] = tuple(data["markets"])
     data["create_time"] = datetime.fromisoformat(data["create_time"])
     data["update_time"] = datetime.fromisoformat(data["update_time"])
+    data.setdefault("author_principal", "")  # copies cached before owners were recorded
     return BotRecord(**data)
 
 
@@ -53,8 +58,8 @@ class Catalog:
 
     async def create_bot(
         self,
+        author: Actor,
         *,
-        author_key_id: str,
         name: str,
         description: str,
         strategy: str,
@@ -75,7 +80,8 @@ class Catalog:
             timeframe=timeframe,
             risk_limits=dict(risk_limits),
             advisor_enabled=advisor_enabled,
-            author_key_id=author_key_id,
+            author_key_id=author.key_id,
+            author_principal=author.author_principal,
             create_time=now,
             update_time=now,
         )
@@ -93,7 +99,7 @@ class Catalog:
         else:
             found = await self._store.get_bot(bot_id)
             if found is None:
-                raise NotFound(f"bot {bot_id} does not exist", reason="BOT_NOT_FOUND")
+                raise bot_not_found(bot_id)
             bot = found
             await self._redis.set(_cache_key(bot_id), _dump(bot), ex=CACHE_TTL_S)
         self._near.put(bot_id, bot, token)
@@ -105,12 +111,13 @@ class Catalog:
         return rows[:size], next_page_token(rows, size, lambda b: (b.create_time, b.bot_id))
 
     async def update_bot(
-        self, bot_id: str, paths: list[str], values: dict[str, object]
+        self, actor: Actor, bot_id: str, paths: list[str], values: dict[str, object]
     ) -> BotRecord:
         mask = check_mask(paths)
         current = await self._store.get_bot(bot_id)
         if current is None:
-            raise NotFound(f"bot {bot_id} does not exist", reason="BOT_NOT_FOUND")
+            raise bot_not_found(bot_id)
+        check_owner(actor, current)
         updated = apply_changes(current, BotChanges(mask, values), utcnow())
         await self._store.update_bot(updated)
         await self._redis.set(_cache_key(bot_id), _dump(updated), ex=CACHE_TTL_S)
@@ -119,6 +126,7 @@ class Catalog:
 
     async def create_listing(
         self,
+        actor: Actor,
         *,
         bot_id: str,
         canister_id: str,
@@ -126,7 +134,7 @@ class Catalog:
         price_e8s: int,
         period_days: int,
     ) -> ListingRecord:
-        await self.get_bot(bot_id)
+        check_owner(actor, await self.get_bot(bot_id))  # the author is fixed: a cached copy will do
         listing = ListingRecord(
             listing_id=new_id("lst"),
             bot_id=bot_id,
@@ -142,6 +150,13 @@ class Catalog:
             raise AlreadyExists(
                 "this marketplace listing is already recorded", reason="LISTING_EXISTS"
             ) from None
+        return listing
+
+    async def get_listing(self, bot_id: str, listing_id: str) -> ListingRecord:
+        """One of the bot's listings; another bot's is as missing as one that never was."""
+        listing = await self._store.get_listing(listing_id)
+        if listing is None or listing.bot_id != bot_id:
+            raise NotFound(f"bot {bot_id} has no listing {listing_id}", reason="LISTING_NOT_FOUND")
         return listing
 
     async def list_listings(

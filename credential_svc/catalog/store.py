@@ -38,6 +38,7 @@ def _bot(row: Any) -> BotRecord:
         risk_limits=dict(row.risk_limits),
         advisor_enabled=bool(row.advisor_enabled),
         author_key_id=row.author_key_id,
+        author_principal=row.author_principal,
         create_time=row.create_time,
         update_time=row.update_time,
     )
@@ -70,6 +71,7 @@ class CatalogStore:
                 bots.insert().values(
                     bot_id=bot.bot_id,
                     author_key_id=bot.author_key_id,
+                    author_principal=bot.author_principal,
                     create_time=bot.create_time,
                     **_bot_values(bot),
                 )
@@ -105,6 +107,12 @@ class CatalogStore:
             await self._audit.append(
                 conn, "listing.create", listing.listing_id, {"bot_id": listing.bot_id}
             )
+
+    async def get_listing(self, listing_id: str) -> ListingRecord | None:
+        query = sa.select(bot_listings).where(bot_listings.c.listing_id == listing_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else ListingRecord(**row._mapping)
 
     async def list_listings(
         self, bot_id: str, *, limit: int, after: tuple[datetime, str] | None

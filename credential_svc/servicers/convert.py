@@ -58,6 +58,7 @@ def bot_to_pb(bot: BotRecord) -> pb.Bot:
         risk_limits=risk_to_pb(bot.risk_limits),
         advisor_enabled=bot.advisor_enabled,
         author_key_id=bot.author_key_id,
+        author_principal=bot.author_principal,
         create_time=ts(bot.create_time),
         update_time=ts(bot.update_time),
     )

@@ -1,4 +1,5 @@
-"""MarketplaceService: validated requests in, catalog use cases, protobuf out."""
+"""MarketplaceService: validated requests in, catalog use cases, protobuf out. Writes act
+as the caller's Actor (its key, the principal it names, admin or not)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,15 @@ import grpc
 from botmesh.credential.v1 import marketplace_service_pb2 as api
 from botmesh.credential.v1 import marketplace_service_pb2_grpc as rpc
 
+from credential_svc.catalog.authors import Actor
 from credential_svc.catalog.service import Catalog
 from credential_svc.servicers.convert import bot_to_pb, listing_to_pb, risk_to_dict
 from mesh.auth import caller
+
+
+def _actor() -> Actor:
+    who = caller()
+    return Actor.of(who.key_id or "", who.scopes, who.principal)
 
 
 class MarketplaceServicer(rpc.MarketplaceServiceServicer):
@@ -19,7 +26,7 @@ class MarketplaceServicer(rpc.MarketplaceServiceServicer):
         self, request: api.CreateBotRequest, context: grpc.aio.ServicerContext
     ) -> api.CreateBotResponse:
         bot = await self._catalog.create_bot(
-            author_key_id=caller().key_id or "",
+            _actor(),
             name=request.name,
             description=request.description,
             strategy=request.strategy,
@@ -57,7 +64,7 @@ class MarketplaceServicer(rpc.MarketplaceServiceServicer):
             "advisor_enabled": bot.advisor_enabled,
         }
         updated = await self._catalog.update_bot(
-            bot.bot_id, list(request.update_mask.paths), values
+            _actor(), bot.bot_id, list(request.update_mask.paths), values
         )
         return api.UpdateBotResponse(bot=bot_to_pb(updated))
 
@@ -65,6 +72,7 @@ class MarketplaceServicer(rpc.MarketplaceServiceServicer):
         self, request: api.CreateListingRequest, context: grpc.aio.ServicerContext
     ) -> api.CreateListingResponse:
         listing = await self._catalog.create_listing(
+            _actor(),
             bot_id=request.bot_id,
             canister_id=request.canister_id,
             marketplace_listing_id=request.marketplace_listing_id,

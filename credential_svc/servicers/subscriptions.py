@@ -28,6 +28,9 @@ def subscription_pb(sub: SubscriptionRecord) -> pb.Subscription:
         paid_until=ts(sub.paid_until),
         create_time=ts(sub.create_time),
         update_time=ts(sub.update_time),
+        listing_id=sub.listing_id or "",
+        price_e8s=sub.price_e8s or 0,
+        period_days=sub.period_days or 0,
     )
 
 
@@ -54,6 +57,7 @@ class SubscriptionServicer(rpc.SubscriptionServiceServicer):
         sub = await self._subs.create(
             acting_principal(),
             bot_id=request.bot_id,
+            listing_id=request.listing_id,
             credential_id=request.credential_id,
             market=request.market,
             allocation=request.allocation,

@@ -43,6 +43,11 @@ class SubscriptionRecord:
     paid_until: datetime | None
     create_time: datetime
     update_time: datetime
+    # The listing rented and its price as agreed at subscribe time: price_e8s per
+    # period_days. None only on rows made before subscriptions were priced.
+    listing_id: str | None = None
+    price_e8s: int | None = None
+    period_days: int | None = None
 
     def as_of(self, now: datetime) -> SubscriptionRecord:
         """The state a reader should see: an ACTIVE subscription whose paid time has run out

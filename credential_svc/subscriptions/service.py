@@ -1,5 +1,10 @@
-"""Subscription use cases: rent a bot, read and page rentals, pause, resume, cancel, and
-credit ICP payments.
+"""Subscription use cases: rent a bot through one of its listings, read and page rentals,
+pause, resume, cancel, and credit ICP payments.
+
+A subscription keeps the listing's price and period as agreed when it was made; a payment is
+credited only if its ledger is accepted and it covers that price for the days it buys
+(pricing.py), and a ledger block credits one payment, once, across all subscriptions.
+A refused payment raises before anything is written.
 
 Every use case starts from the acting principal's user (`Users.acting_user`) and every
 query filters by that user, so another principal's subscription is NOT_FOUND exactly like
@@ -8,6 +13,7 @@ one that does not exist. Each committed change is then announced on the change f
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, replace
 
 from credential_svc.catalog.service import Catalog
@@ -20,13 +26,14 @@ from credential_svc.subscriptions.model import (
     RiskValues,
     SubscriptionRecord,
 )
+from credential_svc.subscriptions.pricing import check_covers_price, check_ledger
 from credential_svc.subscriptions.store import BlockTaken, Change, SubscriptionStore
 from credential_svc.subscriptions.terms import check_terms
 from credential_svc.vault.service import Vault
 from credential_svc.vault.store import ACTIVE as CREDENTIAL_ACTIVE
 from mesh.audit import Event
 from mesh.db import utcnow
-from mesh.errors import AlreadyExists, FailedPrecondition, NotFound
+from mesh.errors import FailedPrecondition, NotFound
 from mesh.ids import new_id
 from mesh.pagination import decode_token, next_page_token, page_size
 
@@ -55,18 +62,21 @@ class Subscriptions:
         vault: Vault,
         catalog: Catalog,
         feed: ChangeFeed,
+        accepted_ledgers: Set[str],
     ) -> None:
         self._store = store
         self._users = users
         self._vault = vault
         self._catalog = catalog
         self._feed = feed
+        self._ledgers = frozenset(accepted_ledgers)
 
     async def create(
         self,
         principal: str,
         *,
         bot_id: str,
+        listing_id: str,
         credential_id: str,
         market: str,
         allocation: str,
@@ -74,6 +84,7 @@ class Subscriptions:
     ) -> SubscriptionRecord:
         user = await self._users.acting_user(principal)
         bot = await self._catalog.get_bot(bot_id)
+        listing = await self._catalog.get_listing(bot_id, listing_id)
         credential = await self._vault.get(user, credential_id)
         if credential.state != CREDENTIAL_ACTIVE:
             raise FailedPrecondition(
@@ -96,8 +107,15 @@ class Subscriptions:
             paid_until=None,
             create_time=now,
             update_time=now,
+            listing_id=listing.listing_id,
+            price_e8s=listing.price_e8s,
+            period_days=listing.period_days,
         )
-        event = Event("subscription.create", sub.subscription_id, {"bot_id": bot_id})
+        event = Event(
+            "subscription.create",
+            sub.subscription_id,
+            {"bot_id": bot_id, "listing_id": listing_id, "price_e8s": listing.price_e8s},
+        )
         await self._store.insert(sub, event)
         await self._feed.publish("created", sub, principal)
         return sub
@@ -136,9 +154,12 @@ class Subscriptions:
     async def record_payment(
         self, principal: str, subscription_id: str, report: PaymentReport
     ) -> tuple[PaymentRecord, SubscriptionRecord]:
-        """Credits a ledger block once: the same block reported again (by a retry, another
-        replica, or a second marketplace call) returns the payment first recorded."""
+        """Credits a ledger block once: the same block reported again as the same payment
+        (by a retry, another replica, or a second marketplace call) returns the payment first
+        recorded; reported as anything else it is PAYMENT_BLOCK_USED. The price is checked
+        under the subscription's row lock, so a refusal rolls back with nothing written."""
         user = await self._users.acting_user(principal)
+        check_ledger(report.ledger, self._ledgers)
         now = utcnow()
         payment = PaymentRecord(
             payment_id=new_id("pay"),
@@ -152,7 +173,9 @@ class Subscriptions:
         )
 
         def decide(sub: SubscriptionRecord) -> SubscriptionRecord:
-            return replace(model.credited(sub, now, report.period_days), update_time=now)
+            after = model.credited(sub, now, report.period_days)  # CANCELED refuses first
+            check_covers_price(sub, report.amount_e8s, report.period_days)
+            return replace(after, update_time=now)
 
         def replay(existing: PaymentRecord, sub: SubscriptionRecord) -> None:
             _check_replay(existing, subscription_id, report)
@@ -206,7 +229,7 @@ def _check_replay(existing: PaymentRecord, subscription_id: str, report: Payment
         and existing.period_days == report.period_days
     )
     if not same:
-        raise AlreadyExists(
+        raise FailedPrecondition(
             f"ledger block {report.block_index} was already credited to a different payment",
             reason="PAYMENT_BLOCK_USED",
             metadata={"ledger": report.ledger, "block_index": str(report.block_index)},

@@ -12,7 +12,13 @@ import redis.asyncio as aioredis
 
 from credential_svc.subscriptions.events import STREAM
 from mesh.settings import Settings
-from tests.e2e.vault_support import add_credential, new_principal, ph, register
+from tests.e2e.vault_support import (
+    add_credential,
+    make_listing,
+    new_principal,
+    ph,
+    register,
+)
 
 RISKY_BOT: dict[str, Any] = {
     "name": "capped bot",
@@ -35,13 +41,16 @@ class Renter:
     credential_id: str
     bot_id: str
     headers: dict[str, str]
+    # The bot's listing that terms() rents through (made by the bot's author).
+    listing_id: str = ""
 
 
 async def make_renter(
     rest: httpx.AsyncClient, keys: dict[str, str], exchange_sim: Any, *, verify: bool = True
 ) -> Renter:
     """A registered principal with a credential (verified against exchange_sim, so ACTIVE)
-    and a freshly published bot with risk limits."""
+    and a freshly published bot with risk limits, listed at LISTING_PRICE_E8S per
+    LISTING_PERIOD_DAYS (so payment()'s default amount covers any period)."""
     key, principal = keys["marketplace"], new_principal()
     user = await register(rest, key, principal)
     async with exchange_sim.admin() as admin:
@@ -54,18 +63,22 @@ async def make_renter(
         assert resp.status_code == 200 and resp.json()["accepted"], resp.text
     bot = await rest.post("/v1/bots", json=RISKY_BOT, headers={"x-api-key": keys["bots:write"]})
     assert bot.status_code == 200, bot.text
+    bot_id = str(bot.json()["bot"]["bot_id"])
+    listing = await make_listing(rest, keys["bots:write"], bot_id)
     return Renter(
         principal,
         str(user["user_id"]),
         str(cred["credential_id"]),
-        str(bot.json()["bot"]["bot_id"]),
+        bot_id,
         ph(key, principal),
+        str(listing["listing_id"]),
     )
 
 
 def terms(renter: Renter, **changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "bot_id": renter.bot_id,
+        "listing_id": renter.listing_id,
         "credential_id": renter.credential_id,
         "market": "BTC-USDT",
         "allocation": "250.00",

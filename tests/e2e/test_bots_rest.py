@@ -217,10 +217,11 @@ async def test_an_under_scoped_key_is_403(
     assert_error(
         await rest.post("/v1/bots", json=BOT, headers=h(keys["read"])), 403, reason="SCOPE_MISSING"
     )
+    # A marketplace key publishes only for a principal it names (it is nobody's author itself).
     assert_error(
         await rest.post("/v1/bots", json=BOT, headers=h(keys["marketplace"])),
-        403,
-        reason="SCOPE_MISSING",
+        401,
+        reason="PRINCIPAL_MISSING",
     )
     assert count_rows(settings, "bots") == before
 

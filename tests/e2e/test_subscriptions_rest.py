@@ -171,11 +171,11 @@ async def test_the_same_ledger_block_credits_once(
         resp = await rest.post(
             f"/v1/subscriptions/{sid}/payments", json=changed, headers=renter.headers
         )
-        assert_error(resp, 409, reason="PAYMENT_BLOCK_USED")
+        assert_error(resp, 400, reason="PAYMENT_BLOCK_USED")
     elsewhere = await rest.post(
         f"/v1/subscriptions/{other}/payments", json=body, headers=renter.headers
     )
-    assert_error(elsewhere, 409, reason="PAYMENT_BLOCK_USED")
+    assert_error(elsewhere, 400, reason="PAYMENT_BLOCK_USED")
     assert "paid_until" not in await state_of(rest, renter, other)
 
 
@@ -289,6 +289,7 @@ ISOLATION: dict[str, Call] = {
         "/v1/subscriptions",
         json={
             "bot_id": t["bot"],
+            "listing_id": t["listing"],
             "credential_id": t["cred"],
             "market": "BTC-USDT",
             "allocation": "10",
@@ -331,7 +332,12 @@ async def test_isolation_matrix(
     sid = sub["subscription_id"]
     await pay(rest, alice, sid)
     before = await state_of(rest, alice, sid)
-    target = {"sub": sid, "cred": alice.credential_id, "bot": alice.bot_id}
+    target = {
+        "sub": sid,
+        "cred": alice.credential_id,
+        "bot": alice.bot_id,
+        "listing": alice.listing_id,
+    }
     resp = await ISOLATION[rpc](rest, bob.headers, target)
     if rpc in OWN_SCOPE:
         assert resp.status_code == 200, resp.text

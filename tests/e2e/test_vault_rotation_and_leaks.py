@@ -17,8 +17,10 @@ from credential_svc.tables import exchange_credentials as creds
 from credential_svc.vault.keyring import parse_keyring
 from mesh.settings import Settings
 from tests.e2e.vault_support import (
+    LISTING_PRICE_E8S,
     add_credential,
     make_bot,
+    make_listing,
     new_principal,
     ph,
     register,
@@ -69,9 +71,16 @@ async def test_rotate_under_load_then_nothing_leaks(
     # Subscribe and pay through the API (a subscription needs a verified credential).
     verified = await rest.post(f"/v1/credentials/{cid}:verify", json={}, headers=ph(key, principal))
     assert verified.status_code == 200 and verified.json()["accepted"], verified.text
+    listing = await make_listing(rest, keys["bots:write"], bot)
     created = await rest.post(
         "/v1/subscriptions",
-        json={"bot_id": bot, "credential_id": cid, "market": "BTC-USDT", "allocation": "100"},
+        json={
+            "bot_id": bot,
+            "listing_id": listing["listing_id"],
+            "credential_id": cid,
+            "market": "BTC-USDT",
+            "allocation": "100",
+        },
         headers=ph(key, principal),
     )
     assert created.status_code == 200, created.text
@@ -81,7 +90,7 @@ async def test_rotate_under_load_then_nothing_leaks(
         json={
             "ledger": "ryjl3-tyaaa-aaaaa-aaaba-cai",
             "block_index": str(int.from_bytes(os.urandom(6), "big")),
-            "amount_e8s": "1",
+            "amount_e8s": str(LISTING_PRICE_E8S),
             "period_days": 30,
         },
         headers=ph(key, principal),

@@ -13,7 +13,14 @@ import httpx
 from credential_svc.tables import subscriptions
 from exchange_sim import AdminClient, Credentials
 from mesh.ids import new_id
-from tests.e2e.vault_support import add_credential, make_bot, new_principal, ph, register
+from tests.e2e.vault_support import (
+    add_credential,
+    make_bot,
+    make_listing,
+    new_principal,
+    ph,
+    register,
+)
 
 
 @dataclass
@@ -44,6 +51,7 @@ async def open_account(
         rest, keys["marketplace"], principal, sim.api_key, sim.api_secret
     )
     bot_id = await make_bot(rest, keys["bots:write"])
+    listing = await make_listing(rest, keys["bots:write"], bot_id)
     sub_id = new_id("sub")
     now = datetime.now(UTC)
     async with engine.begin() as conn:
@@ -60,9 +68,16 @@ async def open_account(
                 paid_until=None,
                 create_time=now,
                 update_time=now,
+                listing_id=listing["listing_id"],
+                price_e8s=listing_price(listing),
+                period_days=listing["period_days"],
             )
         )
     return Account(principal, sub_id, sim, ph(keys["marketplace"], principal))
+
+
+def listing_price(listing: dict[str, object]) -> int:
+    return int(str(listing["price_e8s"]))
 
 
 def idem(headers: dict[str, str]) -> dict[str, str]:

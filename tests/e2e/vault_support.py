@@ -63,6 +63,37 @@ async def make_bot(rest: httpx.AsyncClient, key: str) -> str:
     return str(resp.json()["bot"]["bot_id"])
 
 
+# The listing every support helper rents through: cheap enough that the helpers' default
+# payment (1 ICP) covers any period RecordPayment accepts (up to 366 days).
+LISTING_PRICE_E8S = 1_000_000
+LISTING_PERIOD_DAYS = 30
+MARKETPLACE_CANISTER = "qoctq-giaaa-aaaaa-aaaea-cai"
+
+
+async def make_listing(
+    rest: httpx.AsyncClient,
+    headers: dict[str, str] | str,
+    bot_id: str,
+    *,
+    price_e8s: int = LISTING_PRICE_E8S,
+    period_days: int = LISTING_PERIOD_DAYS,
+) -> dict[str, object]:
+    """A listing of `bot_id`, made by its author (`headers`, or just the author's key)."""
+    resp = await rest.post(
+        f"/v1/bots/{bot_id}/listings",
+        json={
+            "canister_id": MARKETPLACE_CANISTER,
+            "marketplace_listing_id": new_id("mkt"),
+            "price_e8s": str(price_e8s),
+            "period_days": period_days,
+        },
+        headers={"x-api-key": headers} if isinstance(headers, str) else headers,
+    )
+    assert resp.status_code == 200, resp.text
+    listing: dict[str, object] = resp.json()["listing"]
+    return listing
+
+
 async def insert_subscription(
     engine,
     user_id: str,

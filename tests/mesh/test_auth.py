@@ -39,7 +39,7 @@ def auth(settings: Settings, engine) -> Authenticator:  # type: ignore[no-untype
 def test_access_rules_come_from_the_protos() -> None:
     assert GET_BOT is not None and CREATE_BOT is not None and GET_USER is not None
     assert GET_BOT.scopes == {"read", "bots:write", "marketplace"}
-    assert CREATE_BOT.scopes == {"bots:write"}
+    assert CREATE_BOT.scopes == {"bots:write", "marketplace", "admin"}
     assert GET_USER.principal and LIST_KEYS is not None and LIST_KEYS.internal
     assert access_for("/grpc.health.v1.Health/Check") is None
     unknown = access_for("/botmesh.credential.v1.MarketplaceService/Nope")
