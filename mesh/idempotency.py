@@ -292,6 +292,11 @@ class IdempotencyStore:
             )
         return bool(result.rowcount)
 
+    async def drain(self, timeout_s: float) -> None:
+        """At shutdown: lets executions whose requests are gone finish and record."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
+
     async def purge_expired(self, now: datetime | None = None) -> int:
         async with self._engine.begin() as conn:
             result = await conn.execute(

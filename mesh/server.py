@@ -148,6 +148,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     log.info("draining")
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.grace_period_s)
+    # Executions shielded from requests that went away finish within the grace period too.
+    await idempotency.drain(settings.grace_period_s)
     for task in ctx.background:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -189,6 +189,20 @@ async def test_a_canceled_request_does_not_cancel_execution(store: IdempotencySt
     assert (execute.runs, execute.finished) == (1, 1)
 
 
+async def test_shutdown_drains_executions_whose_requests_are_gone(engine) -> None:  # type: ignore[no-untyped-def]
+    stopping = IdempotencyStore(engine, secret=SECRET)
+    key, execute = fresh_key(), Counter(Outcome(0, b"recorded"), delay=0.2)
+    first = asyncio.create_task(run(stopping, key, execute))
+    await asyncio.sleep(0.05)
+    first.cancel()
+    await stopping.drain(timeout_s=5)
+    assert execute.finished == 1
+    # Another process finds the outcome recorded, and does not execute.
+    restarted = IdempotencyStore(engine, secret=SECRET)
+    assert await run(restarted, key, execute) == Outcome(0, b"recorded")
+    assert execute.runs == 1
+
+
 async def test_a_retry_from_another_process_waits_for_the_shielded_execution(
     engine, store: IdempotencyStore
 ) -> None:  # type: ignore[no-untyped-def]
