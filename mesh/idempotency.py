@@ -19,8 +19,8 @@ The rules this module keeps:
   rolled back, and an order row carries its own intent dedupe, so a re-run cannot duplicate.
   Every other outcome (OK, INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION...) is recorded
   for 24 h and replayed exactly.
-- If the process stops mid-execution, the claim stays; after `lease` another process takes it
-  over and executes.
+- A live process renews its claim while it executes. If the process stops mid-execution, the
+  claim stays; once it is older than `lease`, another process takes it over and executes.
 - At rest the principal is a keyed hash and answers are sealed (mesh/idempotency_seal.py).
 
 An outcome is a gRPC status code and bytes: the serialized response for OK, a serialized
@@ -213,6 +213,7 @@ class IdempotencyStore:
             ) from None
 
     async def _execute(self, row_id: int, claim: _Claim, execute: Execute) -> Outcome:
+        heartbeat = asyncio.create_task(self._keep_lease(row_id))
         try:
             outcome = await execute()
         except asyncio.CancelledError:
@@ -220,6 +221,8 @@ class IdempotencyStore:
         except Exception:
             await self._release(row_id)
             raise
+        finally:
+            heartbeat.cancel()
         if outcome.code in RELEASED_CODES:
             await self._release(row_id)
             return outcome
@@ -231,6 +234,22 @@ class IdempotencyStore:
                 .values(status_code=outcome.code, response=sealed)
             )
         return outcome
+
+    async def _keep_lease(self, row_id: int) -> None:
+        """While this process executes, its claim stays fresh: only a dead process's claim
+        goes stale and is taken over, however long an execution (now unbounded by the
+        request's deadline) takes."""
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(
+                        records.update()
+                        .where(records.c.id == row_id, records.c.status_code.is_(None))
+                        .values(create_time=utcnow())
+                    )
+            except Exception:
+                log.warning("could not renew an idempotency claim", exc_info=True)
 
     async def _release(self, row_id: int) -> None:
         """Frees the key for a retry; only for outcomes that executed nothing."""

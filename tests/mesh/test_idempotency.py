@@ -296,6 +296,17 @@ async def test_a_claim_abandoned_by_a_dead_process_is_taken_over(store: Idempote
         task.cancel()
 
 
+async def test_a_long_execution_keeps_its_claim_past_the_lease(store: IdempotencyStore) -> None:
+    """Lease 300 ms; the first copy runs 1 s in a live process, so nobody takes it over."""
+    key, execute = fresh_key(), Counter(Outcome(0, b"slow but once"), delay=1.0)
+    other = IdempotencyStore(store._engine, secret=SECRET, lease=timedelta(milliseconds=300))
+    first = asyncio.create_task(run(store, key, execute))
+    await asyncio.sleep(0.05)
+    assert await run(other, key, execute) == Outcome(0, b"slow but once")
+    assert await first == Outcome(0, b"slow but once")
+    assert execute.runs == 1
+
+
 @pytest.mark.parametrize("key", ["", "x" * 256, "line\nbreak"])
 def test_malformed_keys_are_refused(key: str) -> None:
     with pytest.raises(InvalidArgument):
