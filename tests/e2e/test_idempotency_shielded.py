@@ -13,6 +13,8 @@ at the table: through Envoy, on MariaDB, against exchange_sim.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 
 import httpx
 import pytest
@@ -97,6 +99,66 @@ async def test_a_client_that_gives_up_does_not_stop_the_order_completing(
             await asyncio.sleep(0.1)
         assert [r.state for r in rows] == ["FILLED"]
         assert len(await admin.orders(account.sim.api_key)) == 1
+
+
+ABORTED_ORDERS = 40
+
+
+async def test_orders_abandoned_at_random_moments_and_retried_land_exactly_once(
+    rest: httpx.AsyncClient,
+    keys: dict[str, str],
+    engine,  # type: ignore[no-untyped-def]
+    exchange_sim: SimServer,
+) -> None:
+    """Every order's first attempt gives up at a random moment (some before the handler
+    starts, some mid-submission under exchange latency); it is then retried with its key
+    until answered. Each intent becomes exactly one order, here and on the exchange."""
+    rng = random.Random(8)
+    async with exchange_sim.admin() as admin:
+        account = await open_account(
+            rest, keys, engine, admin, funds={"USDT": "100000"}, allocation="100000"
+        )
+        await admin.add_fault(
+            "latency",
+            api_key=account.sim.api_key,
+            method="POST",
+            path="/api/v3/order",
+            latency_ms=800,
+            probability=0.5,
+            seed=8,
+        )
+        gate = asyncio.Semaphore(8)
+
+        async def intent(give_up_after_s: float) -> bytes:
+            headers = {**account.headers, "idempotency-key": new_id("idem")}
+            async with gate:
+                with contextlib.suppress(httpx.TimeoutException):
+                    await rest.post(
+                        account.path("/orders"),
+                        json=MARKET_BUY,
+                        headers=headers,
+                        timeout=give_up_after_s,
+                    )
+                while True:
+                    answer = await rest.post(
+                        account.path("/orders"), json=MARKET_BUY, headers=headers, timeout=30
+                    )
+                    if answer.status_code == 200:
+                        return answer.content
+                    assert answer.status_code == 503, answer.text  # in progress: try again
+                    await asyncio.sleep(0.2)
+
+        answers = await asyncio.gather(
+            *(intent(rng.uniform(0.01, 1.0)) for _ in range(ABORTED_ORDERS))
+        )
+        on_exchange = await admin.orders(account.sim.api_key)
+
+    rows = await order_rows(engine, account.subscription_id)
+    assert len(rows) == ABORTED_ORDERS
+    assert len({a for a in answers}) == ABORTED_ORDERS  # one distinct order per intent
+    assert sorted(o["clientOrderId"] for o in on_exchange) == sorted(
+        r.client_order_id for r in rows
+    )
 
 
 async def test_a_transient_failure_is_answered_but_not_pinned(
