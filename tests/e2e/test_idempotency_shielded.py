@@ -155,7 +155,7 @@ async def test_orders_abandoned_at_random_moments_and_retried_land_exactly_once(
 
     rows = await order_rows(engine, account.subscription_id)
     assert len(rows) == ABORTED_ORDERS
-    assert len({a for a in answers}) == ABORTED_ORDERS  # one distinct order per intent
+    assert len(set(answers)) == ABORTED_ORDERS  # one distinct order per intent
     assert sorted(o["clientOrderId"] for o in on_exchange) == sorted(
         r.client_order_id for r in rows
     )
