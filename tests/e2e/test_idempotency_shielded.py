@@ -184,6 +184,37 @@ async def test_a_transient_failure_is_answered_but_not_pinned(
     assert replay.content == retry.content
 
 
+async def test_a_retry_during_a_long_execution_hears_in_progress_then_the_answer(
+    rest: httpx.AsyncClient, keys: dict[str, str], exchange_sim: SimServer
+) -> None:
+    """A verification the exchange drags out for ~13 s: the first caller gives up at once;
+    a retry waits (at most 10 s, under Envoy's 15 s) and hears 503 IDEMPOTENCY_IN_PROGRESS
+    with RetryInfo; the next retry gets the one verification's answer."""
+    key, principal = keys["marketplace"], new_principal()
+    await register(rest, key, principal)
+    async with exchange_sim.admin() as admin:
+        sim = await admin.create_account({"USDT": "1000"})
+        cred = await add_credential(rest, key, principal, sim.api_key, sim.api_secret)
+        for path in ("/api/v3/account", "/sapi/v1/account/apiRestrictions"):
+            await admin.add_fault(
+                "latency", api_key=sim.api_key, path=path, latency_ms=6500, count=1
+            )
+    path = f"/v1/credentials/{cred['credential_id']}:verify"
+    headers = {**ph(key, principal), "idempotency-key": new_id("idem")}
+
+    with pytest.raises(httpx.TimeoutException):
+        await rest.post(path, json={}, headers=headers, timeout=0.5)
+    waiting = await rest.post(path, json={}, headers=headers, timeout=30)
+    assert waiting.status_code == 503, waiting.text
+    details = waiting.json()["details"]
+    assert details[0]["reason"] == "IDEMPOTENCY_IN_PROGRESS"
+    assert any(d["@type"].endswith("google.rpc.RetryInfo") for d in details)
+    answer = await rest.post(path, json={}, headers=headers, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] is True
+    assert (await rest.post(path, json={}, headers=headers)).content == answer.content
+
+
 async def test_a_dashboard_token_is_never_stored_in_plaintext(
     rest: httpx.AsyncClient,
     keys: dict[str, str],
