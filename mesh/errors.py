@@ -80,8 +80,21 @@ class Aborted(DomainError):
 
 
 class Unavailable(DomainError):
+    """Try again later: nothing was done. `retry_after_s`, when set, becomes RetryInfo."""
+
     code = "UNAVAILABLE"
     default_reason = "UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after_s = retry_after_s
 
 
 class Unimplemented(DomainError):

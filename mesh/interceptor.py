@@ -23,7 +23,7 @@ from mesh.access import access_for, is_mutation, response_class
 from mesh.auth import Authenticator, current_caller
 from mesh.errors import DomainError, Unimplemented
 from mesh.idempotency import HEADER as IDEMPOTENCY_HEADER
-from mesh.idempotency import IdempotencyStore, Outcome, check_key, request_fingerprint
+from mesh.idempotency import IdempotencyStore, Outcome, check_key
 from mesh.logs import request_id
 from mesh.rpc_status import from_status_bytes, internal_status, status_proto, to_status
 from mesh.validation import validate
@@ -132,13 +132,14 @@ def wrap_handler(
             assert idempotency is not None and response_type is not None
             check_key(key)
             who = current_caller.get()
+            # The record belongs to the caller: its key and the principal it acts for.
             outcome = await idempotency.run(
                 api_key_id=(who.key_id if who and who.key_id else "internal"),
+                principal=(who.principal or "") if who else "",
                 key=key,
                 method=method,
-                fingerprint=request_fingerprint(
-                    method, request.SerializeToString(deterministic=True)
-                ),
+                request=request.SerializeToString(deterministic=True),
+                # Runs shielded from this request: a client abort does not cancel it.
                 execute=lambda: once(request, context),
             )
             if outcome.code != 0:

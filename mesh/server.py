@@ -113,7 +113,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     ctx = ServiceContext(settings=settings, engine=engine, redis=redis, auth=auth)
     server = grpc.aio.server(options=SERVER_OPTIONS)
     # Servicers register through the interceptor, which wraps each method once.
-    idempotency = IdempotencyStore(engine)
+    idempotency = IdempotencyStore(engine, secret=settings.api_key_pepper)
     names = list(spec.register(InterceptingServer(server, spec.name, auth, idempotency), ctx))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -148,6 +148,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     log.info("draining")
     await health_servicer.enter_graceful_shutdown()
     await server.stop(settings.grace_period_s)
+    # Executions shielded from requests that went away finish within the grace period too.
+    await idempotency.drain(settings.grace_period_s)
     for task in ctx.background:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

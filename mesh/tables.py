@@ -62,12 +62,16 @@ idempotency_records = sa.Table(
         primary_key=True,
         autoincrement=True,
     ),
-    # Scoped to the API key: two keys never share a record.
+    # Scoped to the caller, the API key and the acting principal: two callers never share a
+    # record. The principal is only a keyed hash (mesh/idempotency_seal.py), never plaintext.
     sa.Column("api_key_id", sa.String(32), nullable=False),
+    sa.Column("principal_hash", FixedBytes(32), nullable=False),
     sa.Column("idempotency_key", sa.String(255), nullable=False),
     sa.Column("method", sa.String(255), nullable=False),
+    # HMAC over key, principal, method and request bytes.
     sa.Column("request_hash", FixedBytes(32), nullable=False),
     sa.Column("status_code", sa.Integer(), nullable=True),
+    # The answer, sealed with AES-GCM: it may carry bearer secrets (dashboard tokens).
     sa.Column(
         "response",
         sa.LargeBinary().with_variant(sa.dialects.mysql.MEDIUMBLOB(), "mysql"),
@@ -75,5 +79,5 @@ idempotency_records = sa.Table(
     ),
     sa.Column("create_time", UtcDateTime(), nullable=False),
     sa.Column("expire_time", UtcDateTime(), nullable=False, index=True),
-    sa.UniqueConstraint("api_key_id", "idempotency_key"),
+    sa.UniqueConstraint("api_key_id", "principal_hash", "idempotency_key"),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-from mesh.errors import InvalidArgument, NotFound, ResourceExhausted
+from mesh.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from mesh.rpc_status import ERROR_DOMAIN, internal_status, to_status
 
 
@@ -36,6 +36,15 @@ def test_rate_limits_carry_a_retry_delay() -> None:
     retry = error_details_pb2.RetryInfo()
     assert details(status).details[1].Unpack(retry)
     assert (retry.retry_delay.seconds, retry.retry_delay.nanos) == (1, 500_000_000)
+
+
+def test_unavailable_carries_a_retry_delay_when_it_has_one() -> None:
+    status = to_status(Unavailable("still running", reason="IN_PROGRESS", retry_after_s=1.0))
+    assert status.code == grpc.StatusCode.UNAVAILABLE
+    retry = error_details_pb2.RetryInfo()
+    assert details(status).details[1].Unpack(retry)
+    assert (retry.retry_delay.seconds, retry.retry_delay.nanos) == (1, 0)
+    assert len(details(to_status(Unavailable("down"))).details) == 1
 
 
 def test_not_found_and_internal_say_nothing_more_than_their_reason() -> None:
