@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import grpc
 from botmesh.analysis.v1 import analysis_service_pb2, analysis_service_pb2_grpc
 
+from analysis_svc.advisor_budget import DEFAULT_CALLS_PER_CANDLE, AdvisorBudget
 from analysis_svc.advisor_settings import advisor_from_json
 from analysis_svc.backtest_runner import BacktestRunner
 from analysis_svc.backtest_store import BacktestStore
@@ -25,6 +26,8 @@ from mesh.settings import Settings
 # Where candles come from: "trading" (trading_svc's ListCandles, the default) or "venue" (the
 # exchange through ccxt, for running analysis_svc without trading_svc).
 CANDLES_ENV = "BOTMESH_ANALYSIS_CANDLES"
+# Advisor computations one API key may cause per (market, timeframe, candle).
+ADVISOR_BUDGET_ENV = "BOTMESH_ADVISOR_CALLS_PER_CANDLE"
 
 
 def candle_source(settings: Settings) -> CandleSource:
@@ -49,6 +52,7 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         redis,
         recorder,
         advisor_from_json(settings.llm_endpoints),
+        AdvisorBudget(redis, int(os.environ.get(ADVISOR_BUDGET_ENV, DEFAULT_CALLS_PER_CANDLE))),
     )
     runner = BacktestRunner(BacktestStore(ctx.engine), source, redis)
     backtests = Backtests(BacktestStore(ctx.engine), runner, redis)

@@ -37,6 +37,7 @@ class AnalysisServicer(rpc.AnalysisServiceServicer):
             strategy=request.strategy.name,
             params=dict(request.strategy.params),
             use_advisor=request.use_advisor,
+            key_id=caller().key_id or "internal",
         )
         return analyze_to_pb(result)
 
