@@ -158,7 +158,7 @@ async def test_a_backtest_whose_process_died_ends_failed(
     """A RUNNING row with no live lease (its process was killed) is failed when read,
     instead of answering RUNNING forever."""
     store = BacktestStore(engine)
-    await store.insert("bt_orphan_1", "key_a", request().to_json())
+    await store.insert("bt_orphan_1", "key_a", "", request().to_json())
     async with engine.begin() as conn:
         await conn.execute(
             sa.update(backtests_table)
