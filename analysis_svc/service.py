@@ -80,8 +80,8 @@ class Analysis:
         self._local: OrderedDict[str, bytes] = OrderedDict()
         self._inflight: InFlight[str, tuple[bytes, bool]] = InFlight()
         # The holder of a decision's lock may take every endpoint's timeout, plus margin.
-        budget = sum(e.timeout_s for e in advisor.config.endpoints) if advisor else 0.0
-        self._lock_ttl_s = budget + 10.0
+        chain_s = sum(e.timeout_s for e in advisor.config.endpoints) if advisor else 0.0
+        self._lock_ttl_s = chain_s + 10.0
         self._wait_s = self._lock_ttl_s + 5.0
 
     async def analyze(

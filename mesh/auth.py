@@ -60,6 +60,10 @@ class Caller:
     # A dashboard-token method called with neither key nor token in metadata: the servicer
     # must call authenticate_stream() with the message's access_token.
     pending_token: bool = False
+    # A dashboard token's name (a hash, never the token) and expiry: streams opened with it
+    # are counted per token and end when it expires.
+    token_id: str | None = None
+    token_expires: datetime | None = None
 
 
 current_caller: ContextVar[Caller | None] = ContextVar("current_caller", default=None)
@@ -98,18 +102,21 @@ def authenticate_stream(access_token: str) -> Caller:
         raise Unauthenticated(
             "send an API key, or an access token for this stream", reason="API_KEY_MISSING"
         )
-    resolved = _dashboard_caller(verifier(access_token), internal=value.internal)
+    resolved = _dashboard_caller(verifier(access_token), access_token, internal=value.internal)
     current_caller.set(resolved)
     return resolved
 
 
-def _dashboard_caller(principal: str, *, internal: bool) -> Caller:
+def _dashboard_caller(claims: tuple[str, datetime], token: str, *, internal: bool) -> Caller:
+    principal, expires = claims
     return Caller(
         key_id=None,
         scopes=frozenset({DASHBOARD_SCOPE}),
         principal=principal,
         internal=internal,
         dashboard=True,
+        token_id=dashboard_tokens.token_id(token),
+        token_expires=expires,
     )
 
 
@@ -123,7 +130,7 @@ def _bearer(md: Mapping[str, str]) -> str | None:
     return None
 
 
-_token_verifier: ContextVar[Callable[[str], str] | None] = ContextVar(
+_token_verifier: ContextVar[Callable[[str], tuple[str, datetime]] | None] = ContextVar(
     "dashboard_token_verifier", default=None
 )
 
@@ -185,14 +192,14 @@ class Authenticator:
             key_id=record.key_id, scopes=record.scopes, principal=principal, internal=internal
         )
 
-    def verify_token(self, token: str) -> str:
-        """The principal of a valid dashboard token."""
-        return dashboard_tokens.verify(self._pepper, token, datetime.now(UTC))
+    def verify_token(self, token: str) -> tuple[str, datetime]:
+        """The principal and expiry of a valid dashboard token."""
+        return dashboard_tokens.claims(self._pepper, token, datetime.now(UTC))
 
     def _token_caller(self, md: Mapping[str, str], internal: bool) -> Caller:
         token = _bearer(md)
         if token is not None:
-            return _dashboard_caller(self.verify_token(token), internal=internal)
+            return _dashboard_caller(self.verify_token(token), token, internal=internal)
         _token_verifier.set(self.verify_token)
         return Caller(
             key_id=None, scopes=frozenset(), principal=None, internal=internal, pending_token=True

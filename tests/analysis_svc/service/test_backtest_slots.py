@@ -10,14 +10,14 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from analysis_svc.backtest_slots import _ALL, BacktestSlots
+from analysis_svc.backtest_slots import ALL, BacktestSlots
 from mesh.errors import ResourceExhausted
 
 
 @pytest.fixture
 async def clean_total(redis: Redis) -> None:
     """The cluster-wide set is shared with other tests of this run: start it empty."""
-    await redis.delete(_ALL)
+    await redis.delete(ALL)
 
 
 def key() -> str:
