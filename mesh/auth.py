@@ -44,9 +44,11 @@ ACCESS_TOKEN_HEADER = "x-access-token"
 DASHBOARD_SCOPE = "dashboard"
 _CACHE_LIMIT = 10_000
 # Unknown key ids: long enough to absorb a flood, short enough that nothing real waits on it
-# (key ids are random, so a real key is never looked up before it exists).
+# (key ids are random, so a real key is never looked up before it exists). The bound holds a
+# window's worth of distinct ids at Envoy's per-address limit many times over (~15 MB full);
+# past it the least recently seen unknown ids are forgotten first, never a valid key.
 NEGATIVE_TTL_S = 10.0
-_NEGATIVE_LIMIT = 4096
+_NEGATIVE_LIMIT = 65_536
 
 
 @dataclass(frozen=True)
