@@ -9,8 +9,8 @@ Rules kept:
   left, and then the stream closes with UNAUTHENTICATED, reason ACCESS_TOKEN_EXPIRED (the
   same answer a new call with that token gets).
 Streams opened with an API key are not counted here (the key's own rate limit applies). If
-Redis cannot be reached the caps are not enforced (a stream is not refused for want of a
-counter), and expiry still is.
+Redis cannot be reached, the same caps are kept per process instead (a stream is not refused
+for want of the shared counter); expiry is enforced either way.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -82,6 +83,8 @@ class StreamLimits:
         self._slots = LeasedSlots(redis, lease_ms=int(LEASE_S * 1000))
         self.per_token = per_token
         self.per_principal = per_principal
+        # Open streams per group in this process, counted only while Redis is unreachable.
+        self._local: Counter[str] = Counter()
 
     @contextlib.asynccontextmanager
     async def open(self, who: Caller) -> AsyncIterator[StreamLease]:
@@ -94,8 +97,9 @@ class StreamLimits:
         try:
             full = await self._slots.take(member, list(zip(groups, self._caps(), strict=True)))
         except RedisError:
-            log.warning("stream caps not enforced: Redis unavailable", exc_info=True)
-            yield StreamLease(who.token_expires)
+            log.warning("stream caps kept per process: Redis unavailable")
+            async with self._local_slot(groups):
+                yield StreamLease(who.token_expires)
             return
         if full is not None:
             raise self._refusal(full)
@@ -104,6 +108,21 @@ class StreamLimits:
         finally:
             with contextlib.suppress(Exception):
                 await self._slots.release(member, groups)
+
+    @contextlib.asynccontextmanager
+    async def _local_slot(self, groups: list[str]) -> AsyncIterator[None]:
+        for index, (group, cap) in enumerate(zip(groups, self._caps(), strict=True)):
+            if self._local[group] >= cap:
+                raise self._refusal(index)
+        for group in groups:
+            self._local[group] += 1
+        try:
+            yield
+        finally:
+            for group in groups:
+                self._local[group] -= 1
+                if self._local[group] <= 0:
+                    del self._local[group]
 
     def _caps(self) -> list[int]:
         return [self.per_token, self.per_principal]
