@@ -125,7 +125,7 @@ async def _read_until_closed(resp: httpx.Response) -> list[str]:
 async def test_a_price_stream_over_sse_ends_when_its_token_expires(
     rest: httpx.AsyncClient, keys: dict[str, str], principal: str
 ) -> None:
-    token = await dashboard_token(rest, keys["marketplace"], principal, ttl_s=3)
+    token = await dashboard_token(rest, keys["marketplace"], principal, ttl_s=5)
     async with rest.stream("GET", PRICES, params={"access_token": token}, timeout=30) as resp:
         assert resp.status_code == 200
         messages = await asyncio.wait_for(_read_until_closed(resp), 25)
@@ -149,7 +149,7 @@ def _reason(error: grpc.aio.AioRpcError) -> str:
 async def test_a_grpc_price_stream_closes_unauthenticated_at_expiry(
     mesh: Mesh, rest: httpx.AsyncClient, keys: dict[str, str], principal: str
 ) -> None:
-    token = await dashboard_token(rest, keys["marketplace"], principal, ttl_s=2)
+    token = await dashboard_token(rest, keys["marketplace"], principal, ttl_s=5)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{mesh.settings.envoy_port}") as channel:
         stub = md_rpc.MarketDataServiceStub(channel)
         call = stub.StreamPrices(
@@ -182,7 +182,7 @@ async def test_an_event_stream_ends_when_its_token_expires(
     admin: AdminClient,
 ) -> None:
     account = await open_account(rest, keys, engine, admin)
-    token = await dashboard_token(rest, keys["marketplace"], account.principal, ttl_s=3)
+    token = await dashboard_token(rest, keys["marketplace"], account.principal, ttl_s=5)
     url = account.path("/events:stream")
     async with rest.stream(
         "GET", url, params={"access_token": token, "after": "0"}, timeout=30

@@ -60,12 +60,12 @@ async def test_concurrent_takes_never_exceed_the_cap(redis: Redis, clean_total: 
 async def test_a_dead_process_slots_lapse_and_renewal_keeps_them(
     redis: Redis, clean_total: None
 ) -> None:
-    slots = BacktestSlots(redis, per_key=1, total=10, lease_ms=300)
+    slots = BacktestSlots(redis, per_key=1, total=10, lease_ms=1500)
     dead, alive = key(), key()
     await slots.take(dead, "bt_dead")
     await slots.take(alive, "bt_alive")
-    for _ in range(4):
-        await asyncio.sleep(0.15)
+    for _ in range(7):
+        await asyncio.sleep(0.3)
         await slots.renew(alive, "bt_alive")
     await slots.take(dead, "bt_dead_again")  # the unrenewed slot lapsed
     with pytest.raises(ResourceExhausted):
