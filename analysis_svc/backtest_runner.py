@@ -7,7 +7,9 @@ progress to the row and renews a Redis lease:
   CancelBacktest served by another process is noticed within one beat;
 - the lease tells GetBacktest, in any process, that someone is still working on the row; a
   RUNNING row without a lease belongs to a process that died, and is failed instead of
-  staying RUNNING forever.
+  staying RUNNING forever;
+- the same beat renews the run's concurrency slots (analysis_svc/backtest_slots.py), which
+  the run frees when it ends, however it ends.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from analysis_svc.backtest_slots import BacktestSlots
 from analysis_svc.backtest_store import BacktestStore
 from analysis_svc.candles_source import CandleSource
 from analysis_svc.domain.backtest import BacktestResult, BacktestSettings, run_backtest
@@ -49,6 +52,7 @@ class Job:
     last_open_ms: int
     strategy: BoundStrategy
     settings: BacktestSettings
+    api_key_id: str = "internal"  # whose concurrency slot the run holds
 
 
 class _Progress:
@@ -62,10 +66,17 @@ def lease_key(backtest_id: str) -> str:
 
 
 class BacktestRunner:
-    def __init__(self, store: BacktestStore, source: CandleSource, redis: Redis) -> None:
+    def __init__(
+        self,
+        store: BacktestStore,
+        source: CandleSource,
+        redis: Redis,
+        slots: BacktestSlots | None = None,
+    ) -> None:
         self._store = store
         self._source = source
         self._redis = redis
+        self.slots = slots or BacktestSlots(redis, lease_ms=LEASE_MS)
         self._running: dict[str, tuple[asyncio.Task[None], threading.Event]] = {}
 
     def is_local(self, backtest_id: str) -> bool:
@@ -92,7 +103,7 @@ class BacktestRunner:
 
     async def _run(self, job: Job, cancel: threading.Event) -> None:
         progress = _Progress()
-        beat = asyncio.create_task(self._heartbeat(job.backtest_id, progress, cancel))
+        beat = asyncio.create_task(self._heartbeat(job, progress, cancel))
         try:
             result = await self._replay(job, progress, cancel)
             beat.cancel()
@@ -113,6 +124,8 @@ class BacktestRunner:
             self._running.pop(job.backtest_id, None)
             with contextlib.suppress(Exception):
                 await self._redis.delete(lease_key(job.backtest_id))
+            with contextlib.suppress(Exception):
+                await self.slots.release(job.api_key_id, job.backtest_id)
 
     async def _fail(self, backtest_id: str, error: str) -> None:
         """Records a failure; if even that fails, the lease lapses and GetBacktest fails it."""
@@ -147,13 +160,13 @@ class BacktestRunner:
             cancel=cancel,
         )
 
-    async def _heartbeat(
-        self, backtest_id: str, progress: _Progress, cancel: threading.Event
-    ) -> None:
+    async def _heartbeat(self, job: Job, progress: _Progress, cancel: threading.Event) -> None:
+        backtest_id = job.backtest_id
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             try:
                 await self._redis.set(lease_key(backtest_id), b"1", px=LEASE_MS)
+                await self.slots.renew(job.api_key_id, backtest_id)
                 if not await self._store.set_progress(backtest_id, round(progress.value, 4)):
                     cancel.set()  # canceled (or failed) by someone else: stop working
                     return

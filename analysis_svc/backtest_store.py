@@ -27,6 +27,7 @@ CANCELED = "CANCELED"
 class BacktestRow:
     backtest_id: str
     api_key_id: str
+    principal: str
     state: str
     progress: float
     request: dict[str, Any]
@@ -40,12 +41,15 @@ class BacktestStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def insert(self, backtest_id: str, api_key_id: str, request: dict[str, Any]) -> None:
+    async def insert(
+        self, backtest_id: str, api_key_id: str, principal: str, request: dict[str, Any]
+    ) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
                 sa.insert(backtests).values(
                     backtest_id=backtest_id,
                     api_key_id=api_key_id,
+                    principal=principal,
                     state=RUNNING,
                     progress=0.0,
                     request=request,
@@ -56,10 +60,14 @@ class BacktestStore:
                 )
             )
 
-    async def get(self, backtest_id: str, api_key_id: str) -> BacktestRow | None:
-        """Scoped to the key that created it: another key's backtest does not exist."""
+    async def get(
+        self, backtest_id: str, api_key_id: str, principal: str = ""
+    ) -> BacktestRow | None:
+        """Scoped to the key and principal that created it: anyone else's does not exist."""
         query = sa.select(backtests).where(
-            backtests.c.backtest_id == backtest_id, backtests.c.api_key_id == api_key_id
+            backtests.c.backtest_id == backtest_id,
+            backtests.c.api_key_id == api_key_id,
+            backtests.c.principal == principal,
         )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).mappings().first()

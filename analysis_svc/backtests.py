@@ -5,12 +5,17 @@ a clear INVALID_ARGUMENT naming the field rather than a FAILED backtest to poll 
 range is counted in closed candles up front: too few for the strategy, or more than one
 backtest may replay, is refused at once.
 
-Backtests belong to the API key that created them; any other key gets NOT_FOUND, exactly as
-for an id that does not exist.
+Backtests belong to the API key that created them and, when a marketplace key named one,
+to the principal it acted for: any other key, or another principal through the same key,
+gets NOT_FOUND, exactly as for an id that does not exist.
+
+Running backtests are capped per API key and in all (analysis_svc/backtest_slots.py): past a
+cap, CreateBacktest is RESOURCE_EXHAUSTED and writes nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -67,15 +72,23 @@ class Backtests:
         self._runner = runner
         self._redis = redis
 
-    async def create(self, api_key_id: str, request: BacktestRequest) -> BacktestRow:
+    async def create(
+        self, api_key_id: str, request: BacktestRequest, *, principal: str = ""
+    ) -> BacktestRow:
         job_id = new_id("bt")
-        job = self._validate(job_id, request)
-        await self._store.insert(job_id, api_key_id, request.to_json())
+        job = dataclasses.replace(self._validate(job_id, request), api_key_id=api_key_id)
+        slots = self._runner.slots
+        await slots.take(api_key_id, job_id)
+        try:
+            await self._store.insert(job_id, api_key_id, principal, request.to_json())
+        except BaseException:
+            await slots.release(api_key_id, job_id)
+            raise
         await self._runner.start(job)
-        return await self.get(api_key_id, job_id)
+        return await self.get(api_key_id, job_id, principal=principal)
 
-    async def get(self, api_key_id: str, backtest_id: str) -> BacktestRow:
-        row = await self._store.get(backtest_id, api_key_id)
+    async def get(self, api_key_id: str, backtest_id: str, *, principal: str = "") -> BacktestRow:
+        row = await self._store.get(backtest_id, api_key_id, principal)
         if row is None:
             raise NotFound(
                 f"backtest {backtest_id} does not exist",
@@ -84,17 +97,20 @@ class Backtests:
             )
         if row.state == RUNNING and await self._orphaned(row):
             await self._store.fail(backtest_id, ORPHANED)
-            return await self.get(api_key_id, backtest_id)
+            return await self.get(api_key_id, backtest_id, principal=principal)
         return row
 
-    async def cancel(self, api_key_id: str, backtest_id: str) -> BacktestRow:
+    async def cancel(
+        self, api_key_id: str, backtest_id: str, *, principal: str = ""
+    ) -> BacktestRow:
         """Idempotent for a canceled backtest (ICP replicas repeat calls); a finished one
         cannot be canceled any more."""
-        row = await self.get(api_key_id, backtest_id)
+        row = await self.get(api_key_id, backtest_id, principal=principal)
         if row.state == RUNNING:
             if await self._store.cancel(backtest_id):
                 self._runner.cancel_local(backtest_id)
-            row = await self.get(api_key_id, backtest_id)  # canceled, or it finished meanwhile
+            # Canceled, or it finished meanwhile.
+            row = await self.get(api_key_id, backtest_id, principal=principal)
         if row.state != CANCELED:
             raise FailedPrecondition(
                 f"backtest {backtest_id} already finished ({row.state})",

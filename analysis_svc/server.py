@@ -10,8 +10,10 @@ from collections.abc import Sequence
 import grpc
 from botmesh.analysis.v1 import analysis_service_pb2, analysis_service_pb2_grpc
 
+from analysis_svc.advisor_budget import DEFAULT_CALLS_PER_CANDLE, AdvisorBudget
 from analysis_svc.advisor_settings import advisor_from_json
-from analysis_svc.backtest_runner import BacktestRunner
+from analysis_svc.backtest_runner import LEASE_MS, BacktestRunner
+from analysis_svc.backtest_slots import DEFAULT_PER_KEY, DEFAULT_TOTAL, BacktestSlots
 from analysis_svc.backtest_store import BacktestStore
 from analysis_svc.backtests import Backtests
 from analysis_svc.candles_source import CandleSource, CcxtCandleSource, ListCandlesSource
@@ -25,6 +27,11 @@ from mesh.settings import Settings
 # Where candles come from: "trading" (trading_svc's ListCandles, the default) or "venue" (the
 # exchange through ccxt, for running analysis_svc without trading_svc).
 CANDLES_ENV = "BOTMESH_ANALYSIS_CANDLES"
+# Advisor computations one API key may cause per (market, timeframe, candle).
+ADVISOR_BUDGET_ENV = "BOTMESH_ADVISOR_CALLS_PER_CANDLE"
+# Running backtests per API key and in all, across every analysis_svc process.
+BACKTESTS_PER_KEY_ENV = "BOTMESH_BACKTESTS_PER_KEY"
+BACKTESTS_TOTAL_ENV = "BOTMESH_BACKTESTS_TOTAL"
 
 
 def candle_source(settings: Settings) -> CandleSource:
@@ -49,8 +56,15 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         redis,
         recorder,
         advisor_from_json(settings.llm_endpoints),
+        AdvisorBudget(redis, int(os.environ.get(ADVISOR_BUDGET_ENV, DEFAULT_CALLS_PER_CANDLE))),
     )
-    runner = BacktestRunner(BacktestStore(ctx.engine), source, redis)
+    slots = BacktestSlots(
+        redis,
+        per_key=int(os.environ.get(BACKTESTS_PER_KEY_ENV, DEFAULT_PER_KEY)),
+        total=int(os.environ.get(BACKTESTS_TOTAL_ENV, DEFAULT_TOTAL)),
+        lease_ms=LEASE_MS,
+    )
+    runner = BacktestRunner(BacktestStore(ctx.engine), source, redis, slots)
     backtests = Backtests(BacktestStore(ctx.engine), runner, redis)
     analysis_service_pb2_grpc.add_AnalysisServiceServicer_to_server(
         AnalysisServicer(analysis, backtests), server

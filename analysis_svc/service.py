@@ -4,6 +4,11 @@ Analyze is called by every bot on every candle close, so its answer is computed 
 (market, timeframe, candle, strategy and parameters, advisor chain, prompt version) across
 the cluster (a Redis single-flight), and then served from this process's memory: a decision
 for a key never changes, because the key names the candle it was made on.
+
+Computations that would consult the advisor are charged to the caller's API key
+(analysis_svc/advisor_budget.py). Past the budget the caller gets the strategy's own signal
+(advisor "skipped:budget"); that answer is never shared or cached, so it cannot stand in for
+an advised decision another caller is entitled to.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from analysis_svc.advisor_budget import AdvisorBudget
 from analysis_svc.closed_candles import DEFAULT_WINDOW, ClosedCandles
 from analysis_svc.coalesce import InFlight
 from analysis_svc.decision_store import DecisionStore
-from analysis_svc.domain.advisor import Advisor
+from analysis_svc.domain.advisor import Advisor, AdvisorOutcome
 from analysis_svc.domain.analyze import Decision, analyze, decision_key_for
 from analysis_svc.domain.decision_cache import redis_key, single_flight
 from analysis_svc.domain.indicator_set import RECOMMENDED_INDICATOR_CANDLES, compute_indicators
@@ -43,6 +49,14 @@ class AnalyzeResult:
     cached: bool
 
 
+class _NotShared(Exception):
+    """Carries a decision out of the single-flight without storing it (budget spent)."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__("advisor budget spent")
+        self.decision = decision
+
+
 @dataclass(frozen=True, slots=True)
 class IndicatorsResult:
     candle_time_ms: int
@@ -56,16 +70,18 @@ class Analysis:
         redis: Redis,
         decisions: DecisionStore,
         advisor: Advisor | None,
+        budget: AdvisorBudget | None = None,
     ) -> None:
         self._candles = candles
         self._redis = redis
         self._decisions = decisions
         self._advisor = advisor
+        self._budget = budget or AdvisorBudget(redis)
         self._local: OrderedDict[str, bytes] = OrderedDict()
         self._inflight: InFlight[str, tuple[bytes, bool]] = InFlight()
         # The holder of a decision's lock may take every endpoint's timeout, plus margin.
-        budget = sum(e.timeout_s for e in advisor.config.endpoints) if advisor else 0.0
-        self._lock_ttl_s = budget + 10.0
+        chain_s = sum(e.timeout_s for e in advisor.config.endpoints) if advisor else 0.0
+        self._lock_ttl_s = chain_s + 10.0
         self._wait_s = self._lock_ttl_s + 5.0
 
     async def analyze(
@@ -76,9 +92,11 @@ class Analysis:
         strategy: str,
         params: Mapping[str, str],
         use_advisor: bool,
+        key_id: str = "internal",
     ) -> AnalyzeResult:
         """The decision on the latest closed candle. Without a configured chain, use_advisor
-        answers as if unset (advisor "none"): bots keep trading on deployments without LLM."""
+        answers as if unset (advisor "none"): bots keep trading on deployments without LLM.
+        `key_id` is who pays for advisor calls."""
         with domain_errors():
             bound = resolve_strategy(strategy, params)
             advisor = self._advisor if use_advisor else None
@@ -91,10 +109,27 @@ class Analysis:
                 SERVED_LOCAL.inc()
                 return AnalyzeResult(Decision.from_bytes(local), True)
 
+            async def permit() -> bool:
+                assert advisor is not None
+                return await self._budget.charge(
+                    key_id=key_id,
+                    chain=advisor.identity(),
+                    market=market,
+                    timeframe=timeframe,
+                    candle_time_ms=int(candles.time_ms[-1]),
+                )
+
             async def compute() -> bytes:
                 decision = await analyze(
-                    candles, bound, market=market, timeframe=timeframe, advisor=advisor
+                    candles,
+                    bound,
+                    market=market,
+                    timeframe=timeframe,
+                    advisor=advisor,
+                    permit=permit,
                 )
+                if decision.outcome == AdvisorOutcome.SKIPPED_BUDGET:
+                    raise _NotShared(decision)
                 self._decisions.record(key, decision)
                 DECISIONS_COMPUTED.labels(decision.outcome).inc()
                 return decision.to_bytes()
@@ -109,7 +144,11 @@ class Analysis:
                     wait_timeout_s=self._wait_s,
                 )
 
-            (raw, cached), led = await self._inflight.run(key, across_cluster)
+            try:
+                (raw, cached), led = await self._inflight.run(key, across_cluster)
+            except _NotShared as skipped:
+                DECISIONS_COMPUTED.labels(skipped.decision.outcome).inc()
+                return AnalyzeResult(skipped.decision, False)
         self._remember(key, raw)
         # Only the one caller whose task computed the decision reports cached=false.
         cached = cached or not led

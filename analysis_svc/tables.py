@@ -30,6 +30,9 @@ backtests = sa.Table(
     metadata,
     sa.Column("backtest_id", sa.String(64), primary_key=True),
     sa.Column("api_key_id", sa.String(32), nullable=False, index=True),
+    # The principal a marketplace key acted for ("" when the key acted for itself): the
+    # backtest belongs to the pair, so principals sharing a key never see each other's.
+    sa.Column("principal", sa.String(64), nullable=False, server_default=""),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("progress", sa.Float(), nullable=False),
     sa.Column("request", sa.JSON(), nullable=False),

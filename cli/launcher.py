@@ -215,6 +215,8 @@ def isolated_env(*, state_dir: Path, database_url: str, redis_url: str) -> dict[
         "BOTMESH_EXCHANGE_SIM_URL": f"http://127.0.0.1:{free_port()}",
         "BOTMESH_API_KEY_PEPPER": secrets.token_urlsafe(32),
         "BOTMESH_INTERNAL_TOKEN": secrets.token_urlsafe(32),
+        # Load tests and benches drive thousands of requests/s from one address.
+        "BOTMESH_GATEWAY_RATE_LIMIT_PER_ADDRESS": "100000",
     }
 
 

@@ -38,6 +38,7 @@ def gateway_config(
         services=services,
         upstreams=upstreams,
         rest_guard_lua=render_lua_tables(fds, services) + REST_GUARD.read_text(),
+        per_address_rate_limit_per_s=settings.gateway_rate_limit_per_address,
     )
 
 

@@ -8,7 +8,10 @@ What it sets up:
 - internal-only identity headers stripped from outside requests;
 - a Lua REST guard: unknown JSON fields refused, gateway errors as JSON, no grpc-* headers
   on REST responses;
-- a local rate limit, a request-body limit, JSON access logs carrying x-request-id;
+- a local rate limit: a whole-gateway bucket and a bucket per client address (the TCP peer,
+  never a header a client can forge), both before anything reaches a service, so an
+  unauthenticated flood from one address gets 429 from Envoy itself;
+- a request-body limit, JSON access logs carrying x-request-id;
 - admin on loopback only.
 """
 
@@ -46,6 +49,9 @@ from envoy_data_plane.envoy.config.endpoint.v3 import (
 )
 from envoy_data_plane.envoy.config.listener.v3 import Filter, FilterChain, Listener
 from envoy_data_plane.envoy.config.route.v3 import (
+    RateLimit,
+    RateLimitAction,
+    RateLimitActionRemoteAddress,
     Route,
     RouteAction,
     RouteConfiguration,
@@ -53,6 +59,10 @@ from envoy_data_plane.envoy.config.route.v3 import (
     VirtualHost,
 )
 from envoy_data_plane.envoy.extensions.access_loggers.stream.v3 import StdoutAccessLog
+from envoy_data_plane.envoy.extensions.common.ratelimit.v3 import (
+    LocalRateLimitDescriptor,
+    RateLimitDescriptorEntry,
+)
 from envoy_data_plane.envoy.extensions.filters.http.grpc_json_transcoder.v3 import (
     GrpcJsonTranscoder,
     GrpcJsonTranscoderPrintOptions,
@@ -115,6 +125,10 @@ class GatewayConfig:
     max_request_body_bytes: int = 64 * 1024
     # Whole-gateway token bucket: a guard against floods, not per-key fairness.
     rate_limit_per_s: int = 20_000
+    # Per client address (requests/s; the burst is twice that). Addresses tracked at once are
+    # bounded (LRU), so a spray of source addresses cannot grow Envoy's memory.
+    per_address_rate_limit_per_s: int = 1_000
+    max_tracked_addresses: int = 10_000
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -150,14 +164,18 @@ def _routes(config: GatewayConfig) -> list[Route]:
     return routes
 
 
-def _http_filters(config: GatewayConfig) -> list[HttpFilter]:
+def _rate_limit(config: GatewayConfig) -> LocalRateLimit:
+    """The whole-gateway bucket, plus one bucket per client address: a wildcard descriptor
+    (a key with no value) on the remote_address action makes Envoy keep a bucket for each
+    address it sees. Both are consumed by every request."""
     always = RuntimeFractionalPercent(
         default_value=FractionalPercent(
             numerator=100, denominator=FractionalPercentDenominatorType.HUNDRED
         ),
         runtime_key="local_rate_limit_enabled",
     )
-    rate_limit = LocalRateLimit(
+    per_address = config.per_address_rate_limit_per_s
+    return LocalRateLimit(
         stat_prefix="gateway_rate_limit",
         token_bucket=TokenBucket(
             max_tokens=config.rate_limit_per_s,
@@ -166,7 +184,27 @@ def _http_filters(config: GatewayConfig) -> list[HttpFilter]:
         ),
         filter_enabled=always,
         filter_enforced=always,
+        rate_limits=[
+            RateLimit(actions=[RateLimitAction(remote_address=RateLimitActionRemoteAddress())])
+        ],
+        descriptors=[
+            LocalRateLimitDescriptor(
+                entries=[RateLimitDescriptorEntry(key="remote_address")],
+                token_bucket=TokenBucket(
+                    max_tokens=2 * per_address,
+                    tokens_per_fill=per_address,
+                    fill_interval=_seconds(1),
+                ),
+            )
+        ],
+        max_dynamic_descriptors=config.max_tracked_addresses,
+        always_consume_default_token_bucket=True,
+        rate_limited_as_resource_exhausted=True,
     )
+
+
+def _http_filters(config: GatewayConfig) -> list[HttpFilter]:
+    rate_limit = _rate_limit(config)
     transcoder = GrpcJsonTranscoder(
         proto_descriptor=str(config.descriptor_set),
         services=[s.full_name for s in config.services],

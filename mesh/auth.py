@@ -2,6 +2,9 @@
 
 An API key is checked against a short-lived in-process cache of its row (TTL a few seconds),
 so a revocation takes effect within that TTL everywhere without a database read per request.
+A key id that does not exist is remembered apart, in a bounded negative cache (its own TTL
+and size), so a flood of made-up key ids costs at most one database read per id per window
+and can never push a valid key out of the cache of found keys.
 Identity metadata a client sends itself is never trusted: the internal identity is a shared
 secret that Envoy strips from outside requests.
 
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -30,8 +32,10 @@ from mesh.access import Access
 from mesh.apikey_store import ApiKeyStore
 from mesh.apikeys import ApiKeyRecord, parse_key, secret_matches
 from mesh.errors import PermissionDenied, Unauthenticated
+from mesh.metrics import AUTH_KEY_LOOKUPS
 from mesh.principal import parse_principal
 from mesh.ratelimit import RateLimiter
+from mesh.ttl_cache import TtlLru
 
 API_KEY_HEADER = "x-api-key"
 PRINCIPAL_HEADER = "x-principal-id"
@@ -39,6 +43,12 @@ INTERNAL_HEADER = "x-botmesh-internal"
 ACCESS_TOKEN_HEADER = "x-access-token"
 DASHBOARD_SCOPE = "dashboard"
 _CACHE_LIMIT = 10_000
+# Unknown key ids: long enough to absorb a flood, short enough that nothing real waits on it
+# (key ids are random, so a real key is never looked up before it exists). The bound holds a
+# window's worth of distinct ids at Envoy's per-address limit many times over (~15 MB full);
+# past it the least recently seen unknown ids are forgotten first, never a valid key.
+NEGATIVE_TTL_S = 10.0
+_NEGATIVE_LIMIT = 65_536
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,10 @@ class Caller:
     # A dashboard-token method called with neither key nor token in metadata: the servicer
     # must call authenticate_stream() with the message's access_token.
     pending_token: bool = False
+    # A dashboard token's name (a hash, never the token) and expiry: streams opened with it
+    # are counted per token and end when it expires.
+    token_id: str | None = None
+    token_expires: datetime | None = None
 
 
 current_caller: ContextVar[Caller | None] = ContextVar("current_caller", default=None)
@@ -90,18 +104,21 @@ def authenticate_stream(access_token: str) -> Caller:
         raise Unauthenticated(
             "send an API key, or an access token for this stream", reason="API_KEY_MISSING"
         )
-    resolved = _dashboard_caller(verifier(access_token), internal=value.internal)
+    resolved = _dashboard_caller(verifier(access_token), access_token, internal=value.internal)
     current_caller.set(resolved)
     return resolved
 
 
-def _dashboard_caller(principal: str, *, internal: bool) -> Caller:
+def _dashboard_caller(claims: tuple[str, datetime], token: str, *, internal: bool) -> Caller:
+    principal, expires = claims
     return Caller(
         key_id=None,
         scopes=frozenset({DASHBOARD_SCOPE}),
         principal=principal,
         internal=internal,
         dashboard=True,
+        token_id=dashboard_tokens.token_id(token),
+        token_expires=expires,
     )
 
 
@@ -115,7 +132,7 @@ def _bearer(md: Mapping[str, str]) -> str | None:
     return None
 
 
-_token_verifier: ContextVar[Callable[[str], str] | None] = ContextVar(
+_token_verifier: ContextVar[Callable[[str], tuple[str, datetime]] | None] = ContextVar(
     "dashboard_token_verifier", default=None
 )
 
@@ -129,13 +146,17 @@ class Authenticator:
         internal_token: str,
         cache_ttl_s: float,
         limiter: RateLimiter | None = None,
+        negative_ttl_s: float = NEGATIVE_TTL_S,
+        negative_limit: int = _NEGATIVE_LIMIT,
     ) -> None:
         self._store = store
         self._limiter = limiter
         self._pepper = pepper
         self._internal = internal_token.encode()
-        self._ttl = cache_ttl_s
-        self._cache: dict[str, tuple[float, ApiKeyRecord | None]] = {}
+        self._found: TtlLru[ApiKeyRecord] = TtlLru(ttl_s=cache_ttl_s, max_entries=_CACHE_LIMIT)
+        self._unknown: TtlLru[None] = TtlLru(ttl_s=negative_ttl_s, max_entries=negative_limit)
+        # Database reads of key rows made by this authenticator (also a Prometheus counter).
+        self.db_lookups = 0
         self._loading: dict[str, asyncio.Future[ApiKeyRecord | None]] = {}
         self._last_used: dict[str, datetime] = {}
 
@@ -173,14 +194,14 @@ class Authenticator:
             key_id=record.key_id, scopes=record.scopes, principal=principal, internal=internal
         )
 
-    def verify_token(self, token: str) -> str:
-        """The principal of a valid dashboard token."""
-        return dashboard_tokens.verify(self._pepper, token, datetime.now(UTC))
+    def verify_token(self, token: str) -> tuple[str, datetime]:
+        """The principal and expiry of a valid dashboard token."""
+        return dashboard_tokens.claims(self._pepper, token, datetime.now(UTC))
 
     def _token_caller(self, md: Mapping[str, str], internal: bool) -> Caller:
         token = _bearer(md)
         if token is not None:
-            return _dashboard_caller(self.verify_token(token), internal=internal)
+            return _dashboard_caller(self.verify_token(token), token, internal=internal)
         _token_verifier.set(self.verify_token)
         return Caller(
             key_id=None, scopes=frozenset(), principal=None, internal=internal, pending_token=True
@@ -209,21 +230,29 @@ class Authenticator:
             await self._limiter.acquire(record.key_id, record.rate_limit_per_s)
         return record
 
+    def cached(self, key_id: str) -> bool:
+        """Whether a found key's row is in the cache now (no database read needed)."""
+        return key_id in self._found
+
     async def _lookup(self, key_id: str) -> ApiKeyRecord | None:
-        hit = self._cache.get(key_id)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
+        hit, record = self._found.get(key_id)
+        if hit:
+            return record
+        if key_id in self._unknown:
+            return None
         pending = self._loading.get(key_id)
         if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[ApiKeyRecord | None] = asyncio.get_running_loop().create_future()
         self._loading[key_id] = future
         try:
+            self.db_lookups += 1
             record = await self._store.get(key_id)
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key_id] = (time.monotonic(), record)
+            AUTH_KEY_LOOKUPS.labels("missing" if record is None else "found").inc()
+            if record is None:
+                self._unknown.put(key_id, None)
+            else:
+                self._found.put(key_id, record)
             future.set_result(record)
             return record
         except BaseException as exc:

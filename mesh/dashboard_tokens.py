@@ -54,6 +54,16 @@ def issue(pepper: str, principal: str, ttl_s: int, now: datetime) -> tuple[str, 
 
 def verify(pepper: str, token: str, now: datetime) -> str:
     """The principal a valid, unexpired token is bound to; Unauthenticated otherwise."""
+    return claims(pepper, token, now)[0]
+
+
+def token_id(token: str) -> str:
+    """A stable name for a token that is not the token (for counters in Redis, logs)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def claims(pepper: str, token: str, now: datetime) -> tuple[str, datetime]:
+    """(principal, expiry) of a valid, unexpired token; Unauthenticated otherwise."""
     invalid = Unauthenticated("the access token is not valid", reason="ACCESS_TOKEN_INVALID")
     if not token.startswith(PREFIX) or token.count(".") != 1 or len(token) > 1024:
         raise invalid
@@ -68,7 +78,14 @@ def verify(pepper: str, token: str, now: datetime) -> str:
             raise invalid
     except (binascii.Error, ValueError, KeyError, TypeError):
         raise invalid from None
-    if datetime.fromtimestamp(exp, UTC) <= now:
-        raise Unauthenticated("the access token has expired", reason="ACCESS_TOKEN_EXPIRED")
+    expires = datetime.fromtimestamp(exp, UTC)
+    if expires <= now:
+        raise expired()
     parse_principal(principal)
-    return principal
+    return principal, expires
+
+
+def expired() -> Unauthenticated:
+    """What a caller gets for an expired token: at the start of a call, or when a stream it
+    opened reaches the token's expiry."""
+    return Unauthenticated("the access token has expired", reason="ACCESS_TOKEN_EXPIRED")

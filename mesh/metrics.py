@@ -14,3 +14,6 @@ RPC_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
 RPC_IN_FLIGHT = Gauge("botmesh_rpc_in_flight", "RPCs being handled", ["service", "method"])
+AUTH_KEY_LOOKUPS = Counter(
+    "botmesh_auth_key_lookups_total", "Database reads of API key rows, by outcome", ["result"]
+)

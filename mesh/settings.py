@@ -55,6 +55,8 @@ class Settings:
     analysis: ServiceAddress
     envoy_port: int
     envoy_admin_port: int
+    # Envoy's limit per client address, requests/s (burst twice that), before authentication.
+    gateway_rate_limit_per_address: int
     metrics_port: int
     log_level: str
     auth_cache_ttl_s: float
@@ -105,6 +107,7 @@ def load_settings() -> Settings:
         ),
         envoy_port=int(_env("ENVOY_PORT", "8080")),
         envoy_admin_port=int(_env("ENVOY_ADMIN_PORT", "9901")),
+        gateway_rate_limit_per_address=int(_env("GATEWAY_RATE_LIMIT_PER_ADDRESS", "1000")),
         metrics_port=int(_env("METRICS_PORT", "0")),
         log_level=_env("LOG_LEVEL", "INFO"),
         auth_cache_ttl_s=float(_env("AUTH_CACHE_TTL", "2.0")),

@@ -33,6 +33,9 @@ class TradingConfig:
     # Clients of credentials unused this long are closed.
     client_idle_s: float = 600.0
     event_stream_maxlen: int = 10_000
+    # Concurrent dashboard-token streams (trading_svc/stream_limits.py), across processes.
+    streams_per_token: int = 4
+    streams_per_principal: int = 16
 
     @classmethod
     def from_env(cls) -> TradingConfig:
@@ -46,4 +49,6 @@ class TradingConfig:
             heartbeat_interval_s=float(_env("STREAM_HEARTBEAT_S", "10")),
             client_idle_s=float(_env("EXCHANGE_CLIENT_IDLE_S", "600")),
             event_stream_maxlen=int(_env("EVENT_STREAM_MAXLEN", "10000")),
+            streams_per_token=int(_env("STREAMS_PER_TOKEN", "4")),
+            streams_per_principal=int(_env("STREAMS_PER_PRINCIPAL", "16")),
         )

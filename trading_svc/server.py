@@ -32,6 +32,7 @@ from trading_svc.orders.store import OrderStore
 from trading_svc.orders.subscriptions import SubscriptionReader
 from trading_svc.servicers.market_data import MarketDataServicer
 from trading_svc.servicers.trading import TradingServicer
+from trading_svc.stream_limits import StreamLimits
 
 # The venue of market data when a request names no exchange.
 MARKET_DATA_EXCHANGE = "binance"
@@ -82,8 +83,13 @@ def build(
     feeds = FeedManager(ctx.redis, factory, MARKET_DATA_EXCHANGE)
     hub = PriceHub(ctx.redis, feeds.demand)
     status = StatusReader(ctx.engine, subs, store)
-    trading = TradingServicer(orders, status, subs, events, config.heartbeat_interval_s)
-    market_data = MarketDataServicer(data, hub, config.heartbeat_interval_s)
+    limits = StreamLimits(
+        ctx.redis,
+        per_token=config.streams_per_token,
+        per_principal=config.streams_per_principal,
+    )
+    trading = TradingServicer(orders, status, subs, events, config.heartbeat_interval_s, limits)
+    market_data = MarketDataServicer(data, hub, config.heartbeat_interval_s, limits)
     return Runtime(config, pool, feeds, hub, reconciler), trading, market_data
 
 

@@ -9,11 +9,16 @@ The servicer's flow: fetch closed candles -> `resolve_strategy` -> `decision_key
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from analysis_svc.domain.advisor import PROMPT_VERSION, Advisor, AdvisorContext
-from analysis_svc.domain.advisor.result import ADVISOR_NONE
+from analysis_svc.domain.advisor.result import (
+    ADVISOR_NONE,
+    ADVISOR_SKIPPED_BUDGET,
+    AdvisorOutcome,
+)
 from analysis_svc.domain.candles import Candles
 from analysis_svc.domain.decision_cache import decision_cache_key
 from analysis_svc.domain.errors import InvalidParameter, NotEnoughCandles
@@ -35,7 +40,7 @@ class Decision:
     strategy_params: str
     signal: Signal  # final, after the advisor and clamps
     strategy_signal: Signal  # the strategy's own
-    advisor: str  # endpoint name, "none", "fallback:strategy" or "fallback:hold"
+    advisor: str  # endpoint name, "none", "fallback:strategy", "fallback:hold", "skipped:budget"
     outcome: str  # AdvisorOutcome value or ADVISOR_NOT_REQUESTED
     prompt_version: str  # "" when the advisor was not consulted
 
@@ -83,12 +88,33 @@ async def analyze(
     market: str,
     timeframe: str,
     advisor: Advisor | None = None,
+    permit: Callable[[], Awaitable[bool]] | None = None,
 ) -> Decision:
     """Strategy signal on the last candle of `candles` (all closed), reviewed by `advisor`
-    when given. Raises NotEnoughCandles/InvalidParameter; never an advisor error."""
+    when given. `permit` is asked once, only when the advisor would call an endpoint: if it
+    refuses, the strategy's own signal is the answer (advisor "skipped:budget"), not an
+    error. Raises NotEnoughCandles/InvalidParameter; never an advisor error."""
     strategy_signal = strategy.signal(candles)
     candle_time_ms = int(candles.time_ms[-1])
     params = strategy.canonical_params()
+    if (
+        advisor is not None
+        and permit is not None
+        and advisor.would_call(strategy_signal)
+        and not await permit()
+    ):
+        return Decision(
+            market,
+            timeframe,
+            candle_time_ms,
+            strategy.name,
+            params,
+            strategy_signal,
+            strategy_signal,
+            ADVISOR_SKIPPED_BUDGET,
+            AdvisorOutcome.SKIPPED_BUDGET.value,
+            "",
+        )
     if advisor is None:
         return Decision(
             market,

@@ -18,9 +18,10 @@ from analysis_svc.servicers.convert import (
 from mesh.auth import caller
 
 
-def _owner() -> str:
-    """Backtests belong to the API key that created them."""
-    return caller().key_id or "internal"
+def _owner() -> tuple[str, str]:
+    """Backtests belong to the API key that created them and the principal it acted for."""
+    who = caller()
+    return who.key_id or "internal", who.principal or ""
 
 
 class AnalysisServicer(rpc.AnalysisServiceServicer):
@@ -37,6 +38,7 @@ class AnalysisServicer(rpc.AnalysisServiceServicer):
             strategy=request.strategy.name,
             params=dict(request.strategy.params),
             use_advisor=request.use_advisor,
+            key_id=caller().key_id or "internal",
         )
         return analyze_to_pb(result)
 
@@ -49,17 +51,20 @@ class AnalysisServicer(rpc.AnalysisServiceServicer):
     async def CreateBacktest(
         self, request: api.CreateBacktestRequest, context: grpc.aio.ServicerContext
     ) -> api.CreateBacktestResponse:
-        row = await self._backtests.create(_owner(), backtest_request(request))
+        key_id, principal = _owner()
+        row = await self._backtests.create(key_id, backtest_request(request), principal=principal)
         return api.CreateBacktestResponse(backtest=backtest_to_pb(row))
 
     async def GetBacktest(
         self, request: api.GetBacktestRequest, context: grpc.aio.ServicerContext
     ) -> api.GetBacktestResponse:
-        row = await self._backtests.get(_owner(), request.backtest_id)
+        key_id, principal = _owner()
+        row = await self._backtests.get(key_id, request.backtest_id, principal=principal)
         return api.GetBacktestResponse(backtest=backtest_to_pb(row))
 
     async def CancelBacktest(
         self, request: api.CancelBacktestRequest, context: grpc.aio.ServicerContext
     ) -> api.CancelBacktestResponse:
-        row = await self._backtests.cancel(_owner(), request.backtest_id)
+        key_id, principal = _owner()
+        row = await self._backtests.cancel(key_id, request.backtest_id, principal=principal)
         return api.CancelBacktestResponse(backtest=backtest_to_pb(row))

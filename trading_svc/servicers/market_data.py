@@ -14,6 +14,7 @@ from mesh.auth import authenticate_stream
 from trading_svc.convert import ts
 from trading_svc.marketdata.hub import PriceHub
 from trading_svc.marketdata.service import MarketData, utc
+from trading_svc.stream_limits import StreamLimits
 
 
 def heartbeat() -> pb.Heartbeat:
@@ -21,10 +22,13 @@ def heartbeat() -> pb.Heartbeat:
 
 
 class MarketDataServicer(rpc.MarketDataServiceServicer):
-    def __init__(self, data: MarketData, hub: PriceHub, heartbeat_s: float) -> None:
+    def __init__(
+        self, data: MarketData, hub: PriceHub, heartbeat_s: float, limits: StreamLimits
+    ) -> None:
         self._data = data
         self._hub = hub
         self._heartbeat_s = heartbeat_s
+        self._limits = limits
 
     async def GetTicker(
         self, request: api.GetTickerRequest, context: grpc.aio.ServicerContext
@@ -44,11 +48,11 @@ class MarketDataServicer(rpc.MarketDataServiceServicer):
     async def StreamPrices(
         self, request: api.StreamPricesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[api.StreamPricesResponse]:
-        authenticate_stream(request.access_token)
+        who = authenticate_stream(request.access_token)
         await self._data.check_market(request.market)
-        async with self._hub.subscribe(request.market) as slot:
+        async with self._limits.open(who) as lease, self._hub.subscribe(request.market) as slot:
             while True:
-                ticker = await slot.get(self._heartbeat_s)
+                ticker = await slot.get(await lease.wait_s(self._heartbeat_s))
                 if ticker is None:
                     yield api.StreamPricesResponse(heartbeat=heartbeat())
                 else:

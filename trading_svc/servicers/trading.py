@@ -18,6 +18,7 @@ from trading_svc.orders.service import OrderService
 from trading_svc.orders.status import StatusReader
 from trading_svc.orders.subscriptions import SubscriptionReader
 from trading_svc.servicers.market_data import heartbeat
+from trading_svc.stream_limits import StreamLimits
 
 
 class TradingServicer(rpc.TradingServiceServicer):
@@ -28,12 +29,14 @@ class TradingServicer(rpc.TradingServiceServicer):
         subs: SubscriptionReader,
         events: EventLog,
         heartbeat_s: float,
+        limits: StreamLimits,
     ) -> None:
         self._orders = orders
         self._status = status
         self._subs = subs
         self._events = events
-        self._heartbeat_ms = int(heartbeat_s * 1000)
+        self._heartbeat_s = heartbeat_s
+        self._limits = limits
 
     async def PlaceOrder(
         self, request: api.PlaceOrderRequest, context: grpc.aio.ServicerContext
@@ -116,10 +119,13 @@ class TradingServicer(rpc.TradingServiceServicer):
         who = authenticate_stream(request.access_token)
         sub = await self._subs.for_principal(who.principal, request.subscription_id)
         cursor = request.after or await self._events.tail_id(sub.subscription_id)
-        while True:
-            batch = await self._events.read(sub.subscription_id, cursor, self._heartbeat_ms)
-            if not batch:
-                yield api.StreamEventsResponse(heartbeat=heartbeat())
-            for event in batch:
-                cursor = event.event_id
-                yield api.StreamEventsResponse(event=event)
+        async with self._limits.open(who) as lease:
+            while True:
+                # At least 1 ms: a block of 0 would wait forever.
+                block_ms = max(1, int(await lease.wait_s(self._heartbeat_s) * 1000))
+                batch = await self._events.read(sub.subscription_id, cursor, block_ms)
+                if not batch:
+                    yield api.StreamEventsResponse(heartbeat=heartbeat())
+                for event in batch:
+                    cursor = event.event_id
+                    yield api.StreamEventsResponse(event=event)

@@ -87,6 +87,12 @@ class Advisor:
     def breaker(self, endpoint_name: str) -> CircuitBreaker:
         return self._breakers[endpoint_name]
 
+    def would_call(self, strategy_signal: Signal) -> bool:
+        """Whether advise() would reach an endpoint for this signal (what a budget charges)."""
+        if not self.config.endpoints:
+            return False
+        return strategy_signal.action is not Action.HOLD or self.config.consult_on_hold
+
     async def advise(self, context: AdvisorContext, strategy_signal: Signal) -> AdvisorResult:
         """Reviews `strategy_signal`; always returns, never raises (except cancellation)."""
         try:
@@ -105,7 +111,7 @@ class Advisor:
             return AdvisorResult(
                 strategy_signal, strategy_signal, ADVISOR_NONE, AdvisorOutcome.NO_ENDPOINTS
             )
-        if strategy_signal.action is Action.HOLD and not self.config.consult_on_hold:
+        if not self.would_call(strategy_signal):
             return AdvisorResult(
                 strategy_signal,
                 strategy_signal,

@@ -10,11 +10,14 @@ from analysis_svc.domain.signal import Signal
 ADVISOR_NONE = "none"
 ADVISOR_FALLBACK_STRATEGY = "fallback:strategy"
 ADVISOR_FALLBACK_HOLD = "fallback:hold"
+# The caller's advisor budget for this candle was spent: the strategy's own signal, no call.
+ADVISOR_SKIPPED_BUDGET = "skipped:budget"
 
 
 class AdvisorOutcome(StrEnum):
     NO_ENDPOINTS = "NO_ENDPOINTS"  # advisor not configured
     SKIPPED_STRATEGY_HOLD = "SKIPPED_STRATEGY_HOLD"  # HOLD cannot be changed: no call made
+    SKIPPED_BUDGET = "SKIPPED_BUDGET"  # the caller's calls for this candle are spent
     CONFIRMED = "CONFIRMED"
     WEAKENED = "WEAKENED"
     VETOED = "VETOED"
@@ -54,7 +57,7 @@ class Attempt:
 class AdvisorResult:
     signal: Signal  # final, after clamps
     strategy_signal: Signal  # before the advisor
-    advisor: str  # endpoint name, "none", "fallback:strategy" or "fallback:hold"
+    advisor: str  # endpoint name, "none", "fallback:strategy", "fallback:hold", "skipped:budget"
     outcome: AdvisorOutcome
     attempts: tuple[Attempt, ...] = ()
     prompt_version: str = ""
