@@ -153,9 +153,7 @@ async def exact_sums(
         rows = await conn.execute(
             sa.select(*keys, *(sa.func.sum(p) for p in products)).where(where).group_by(*keys)
         )
-        return {
-            tuple(r[: len(keys)]): tuple(Decimal(v or 0) for v in r[len(keys) :]) for r in rows
-        }
+        return {tuple(r[: len(keys)]): tuple(Decimal(v or 0) for v in r[len(keys) :]) for r in rows}
     columns = list(dict.fromkeys(c for f in factors for c in f))
     sums: dict[tuple[Any, ...], list[Decimal]] = {}
     for row in await conn.execute(sa.select(*keys, *columns).where(where)):
