@@ -90,16 +90,17 @@ class OrderService:
         filters.check(quantity, price, reference)
         client = await self._pool.trading(sub.subscription_id, sub.credential_id, sub.exchange)
         order = self._new_order(sub, side, order_type, quantity, price, intent)
-        stored = await self._store.create(
+        return await self._submitter.place(
+            client,
             order,
-            lambda exposure: allocation.check(
-                exposure, sub.allocation, side, order_type, quantity, reference
+            lambda: self._store.create(
+                order,
+                lambda exposure: allocation.check(
+                    exposure, sub.allocation, side, order_type, quantity, reference
+                ),
+                reference,
             ),
-            reference,
         )
-        if stored.order_id != order.order_id:  # a concurrent request of the same intent
-            return await self._as_it_stands(sub, stored)
-        return await self._submitter.submit(client, stored)
 
     async def _as_it_stands(self, sub: Subscription, order: Order) -> Order:
         """An order already placed for this intent, resolved a little if unsettled. Its
@@ -111,7 +112,7 @@ class OrderService:
             client = await self._pool.trading(sub.subscription_id, sub.credential_id, sub.exchange)
         except DomainError:
             return order
-        return await self._submitter.settle(client, order)
+        return await self._submitter.current(client, order)
 
     async def _reference(self, public: Any, sub: Subscription, side: str) -> Decimal:
         """The price a market order is judged by: the ask for a buy, the bid for a sell,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mesh.errors import DomainError, Unavailable
@@ -36,23 +36,56 @@ class Submitter:
         self._executor = executor
         self._inline_s = inline_resolve_s
         self._follow_up = follow_up
-        # Strong references: a task nobody awaits any more must not be collected.
-        self._running: set[asyncio.Task[tuple[Order, DomainError | None]]] = set()
+        # Submissions in flight by order id. Also the strong references: a task nobody
+        # awaits any more must not be collected.
+        self._running: dict[str, asyncio.Task[tuple[Order, DomainError | None]]] = {}
 
     @property
     def in_flight(self) -> int:
         return len(self._running)
 
-    async def submit(self, client: Any, order: Order) -> Order:
-        """Sends `order` (stored, PENDING_SUBMIT) and settles it briefly. Returns the order
-        as it stands; raises the exchange's refusal, as a DomainError, to the caller."""
-        task = asyncio.create_task(self._run(client, order))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+    async def place(
+        self, client: Any, order: Order, create: Callable[[], Awaitable[Order]]
+    ) -> Order:
+        """Stores `order` (PENDING_SUBMIT) through `create`, sends it and settles it
+        briefly, all in one task the caller's cancellation cannot interrupt (not even
+        inside the transaction that holds the subscription's lock). Returns the order as
+        it stands, or the one `create` found for the same intent; raises the refusal of the
+        checks or of the exchange, as a DomainError."""
+        task = asyncio.create_task(self._create_and_run(client, order, create))
         placed, error = await asyncio.shield(task)
         if error is not None:
             raise error
         return placed
+
+    async def _create_and_run(
+        self, client: Any, order: Order, create: Callable[[], Awaitable[Order]]
+    ) -> tuple[Order, DomainError | None]:
+        try:
+            stored = await create()
+        except DomainError as error:  # refused by a check: nothing was stored
+            return order, error
+        if stored.order_id != order.order_id:  # a concurrent request of the same intent
+            return await self.current(client, stored), None
+        task = asyncio.current_task()
+        assert task is not None
+        self._running[order.order_id] = task  # type: ignore[assignment]
+        try:
+            return await self._run(client, stored)
+        finally:
+            self._running.pop(order.order_id, None)
+
+    async def current(self, client: Any, order: Order) -> Order:
+        """An unsettled order as it stands, for a repeated request. When this process is
+        still submitting it, that submission's outcome is awaited (bounded, shielded);
+        otherwise the exchange is asked a little (settle)."""
+        task = self._running.get(order.order_id)
+        if task is None:
+            return await self.settle(client, order)
+        done, _ = await asyncio.wait({task}, timeout=self._inline_s)
+        if done:
+            return task.result()[0]
+        return await self._store.load(order.order_id)
 
     async def settle(self, client: Any, order: Order) -> Order:
         """A short, bounded effort to resolve an unsettled order before answering; what is
@@ -71,7 +104,7 @@ class Submitter:
     async def drain(self, timeout_s: float) -> None:
         """Waits (bounded) for submissions in flight, at shutdown."""
         if self._running:
-            await asyncio.wait(list(self._running), timeout=timeout_s)
+            await asyncio.wait(list(self._running.values()), timeout=timeout_s)
 
     async def _run(self, client: Any, order: Order) -> tuple[Order, DomainError | None]:
         try:
