@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import mesh.db  # noqa: F401 - autogenerate renders our column types as mesh.db.*
+import mesh.db  # our column types (autogenerate renders them as mesh.db.*)
 
 revision = "0005"
 down_revision = "0004"
