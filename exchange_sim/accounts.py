@@ -13,6 +13,8 @@ from decimal import Decimal
 
 from exchange_sim import errors
 
+FEE_ASSETS = ("quote", "received")
+
 
 @dataclass
 class Permissions:
@@ -48,6 +50,9 @@ class Account:
     create_time_ms: int
     weight_limit: int | None = None
     balances: dict[str, Balance] = field(default_factory=dict)
+    # Where commissions are charged: "quote" (every fee in the quote asset) or "received"
+    # (Binance's rule without BNB: in the asset the fill pays out, so a buy's in the base).
+    fee_asset: str = "quote"
 
     def balance(self, asset: str) -> Balance:
         """Balance row of ``asset`` (created empty on first use)."""
@@ -97,8 +102,11 @@ class AccountStore:
         api_key: str | None = None,
         api_secret: str | None = None,
         weight_limit: int | None = None,
+        fee_asset: str = "quote",
     ) -> Account:
         """New account with fresh (or caller-chosen) credentials."""
+        if fee_asset not in FEE_ASSETS:
+            raise ValueError(f"fee_asset must be one of {FEE_ASSETS}")
         key = api_key or secrets.token_hex(32)
         if key in self._by_key:
             raise ValueError(f"api key {key[:8]}... already exists")
@@ -109,6 +117,7 @@ class AccountStore:
             permissions=permissions or Permissions(),
             create_time_ms=now_ms,
             weight_limit=weight_limit,
+            fee_asset=fee_asset,
         )
         self._next_uid += 1
         for asset, amount in (balances or {}).items():

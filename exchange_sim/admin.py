@@ -100,8 +100,11 @@ class AdminClient:
         api_key: str | None = None,
         api_secret: str | None = None,
         weight_limit: int | None = None,
+        fee_asset: str | None = None,
     ) -> Credentials:
-        """New account; ``balances`` like ``{"USDT": "10000", "BTC": "0.5"}``."""
+        """New account; ``balances`` like ``{"USDT": "10000", "BTC": "0.5"}``;
+        ``fee_asset="received"`` charges fees in the asset a fill pays out (a buy's in the
+        base asset, as Binance does), instead of always in the quote."""
         body = _drop_none(
             {
                 "balances": {k: str(v) for k, v in (balances or {}).items()},
@@ -112,6 +115,7 @@ class AdminClient:
                 "api_key": api_key,
                 "api_secret": api_secret,
                 "weight_limit": weight_limit,
+                "fee_asset": fee_asset,
             }
         )
         data = await self.request("POST", "/admin/accounts", body)

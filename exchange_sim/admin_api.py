@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from exchange_sim import views
-from exchange_sim.accounts import Account, Permissions
+from exchange_sim.accounts import FEE_ASSETS, Account, Permissions
 from exchange_sim.keys import SIMULATOR
 from exchange_sim.simulator import Simulator
 
@@ -117,6 +117,7 @@ def _account_json(account: Account) -> dict[str, Any]:
             "ip_whitelist": list(perms.ip_whitelist),
         },
         "weight_limit": account.weight_limit,
+        "fee_asset": account.fee_asset,
         "balances": {
             asset: {"free": views.fmt(row.free), "locked": views.fmt(row.locked)}
             for asset, row in sorted(account.balances.items())
@@ -187,6 +188,9 @@ async def create_account(request: web.Request) -> web.Response:
     _apply_permissions(perms, body)
     weight_limit = _opt_int(body.get("weight_limit"), "weight_limit")
     balances = _balances(body.get("balances", {}))
+    fee_asset = body.get("fee_asset", "quote")
+    if fee_asset not in FEE_ASSETS:
+        raise AdminError(f"fee_asset must be one of {list(FEE_ASSETS)}")
     api_key, api_secret = body.get("api_key"), body.get("api_secret")
     if not all(v is None or (isinstance(v, str) and v) for v in (api_key, api_secret)):
         raise AdminError("api_key and api_secret must be non-empty strings")
@@ -197,6 +201,7 @@ async def create_account(request: web.Request) -> web.Response:
             api_key=api_key,
             api_secret=api_secret,
             weight_limit=weight_limit,
+            fee_asset=fee_asset,
         )
     except ValueError as exc:  # the only failure left: the key is taken
         raise AdminError(str(exc), 409) from exc

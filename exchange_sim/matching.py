@@ -3,8 +3,9 @@
 Taker flow: market orders (and marketable limit orders) walk the book's levels, so large
 orders slip.  Maker flow: resting limit orders fill at their own price when the market trades
 through them; each matching step fills at most the available liquidity, so big orders go
-PARTIALLY_FILLED first.  Fees are charged in the quote asset (buy: on top, sell: deducted).
-All amounts are ``Decimal``.
+PARTIALLY_FILLED first.  Fees are charged in the quote asset (buy: on top, sell: deducted),
+or, for accounts with ``fee_asset="received"``, in the asset the fill pays out (a buy's in
+the base asset, deducted from what it receives).  All amounts are ``Decimal``.
 """
 
 from __future__ import annotations
@@ -194,7 +195,9 @@ class MatchingEngine:
         plan = self._market_plan(req, market, book)
         base_total = sum((q for _, q in plan), Decimal(0))
         if req.side is Side.BUY:
-            cost = sum((p * q + _fee(p * q, self.fees.taker) for p, q in plan), Decimal(0))
+            base_fee = account.fee_asset == "received"
+            rate = Decimal(0) if base_fee else self.fees.taker
+            cost = sum((p * q + _fee(p * q, rate) for p, q in plan), Decimal(0))
             if cost > account.free(spec.quote):
                 raise errors.insufficient_balance()
         elif base_total > account.free(spec.base):
@@ -264,12 +267,19 @@ class MatchingEngine:
     ) -> Fill:
         spec = market.spec
         quote = price * qty
-        commission = _fee(quote, self.fees.maker if maker else self.fees.taker)
+        rate = self.fees.maker if maker else self.fees.taker
         buy = order.side is Side.BUY
-        if buy:
+        commission_asset = spec.quote
+        if buy and account.fee_asset == "received":
+            commission, commission_asset = _fee(qty, rate), spec.base
+            self._pay(account, order, spec.quote, quote)
+            account.credit(spec.base, qty - commission)
+        elif buy:
+            commission = _fee(quote, rate)
             self._pay(account, order, spec.quote, quote + commission)
             account.credit(spec.base, qty)
         else:
+            commission = _fee(quote, rate)
             self._pay(account, order, spec.base, qty)
             account.credit(spec.quote, quote - commission)
         now = self._now()
@@ -281,7 +291,7 @@ class MatchingEngine:
             qty=qty,
             quote_qty=quote,
             commission=commission,
-            commission_asset=spec.quote,
+            commission_asset=commission_asset,
             time_ms=now,
             is_buyer=buy,
             is_maker=maker,

@@ -100,6 +100,7 @@ class Simulator:
         api_key: str | None = None,
         api_secret: str | None = None,
         weight_limit: int | None = None,
+        fee_asset: str = "quote",
     ) -> Account:
         """New funded account with API credentials."""
         return self.accounts.create(
@@ -109,4 +110,5 @@ class Simulator:
             api_key=api_key,
             api_secret=api_secret,
             weight_limit=weight_limit,
+            fee_asset=fee_asset,
         )

@@ -6,13 +6,20 @@ Alembic sees the whole model. Times are stored as naive UTC with microseconds.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.types import TypeDecorator
 
 metadata = sa.MetaData(
@@ -67,12 +74,20 @@ class FixedBytes(TypeDecorator[bytes]):
         return dialect.type_descriptor(sa.LargeBinary())
 
 
-class MoneyType(TypeDecorator[Decimal]):
-    """Exact decimals: DECIMAL(36, 18) (wei-like precision) on MySQL/MariaDB.
+# DECIMAL(36, 18): 18 integer and 18 fractional digits, a sign and a point fit in 40.
+MONEY_SCALE = Decimal(1).scaleb(-18)
+MONEY_TEXT_LENGTH = 40
 
-    SQLite, the embedded default, has no decimal type and keeps REAL; values read back are
-    turned into the shortest decimal that round-trips the float ("61579.73", not
-    "61579.730000000003201421"), so `make run` shows prices as they were written.
+
+class MoneyType(TypeDecorator[Decimal]):
+    """Exact decimals on every database: DECIMAL(36, 18) (wei-like precision) on
+    MySQL/MariaDB, canonical decimal text on SQLite.
+
+    SQLite has no decimal type: a NUMERIC column turns "59827.06" into a float, and reads it
+    back as 59827.059999999996. So there the column is VARCHAR (text affinity, stored as
+    written) and values are written rounded to 18 places as MySQL does, in one canonical
+    spelling (no exponent, no trailing zeros) so equal amounts compare equal in SQL. SQL
+    arithmetic on SQLite would go through floats again: sum money with `exact_sums`.
     """
 
     impl = sa.Numeric(36, 18, asdecimal=True)
@@ -80,24 +95,80 @@ class MoneyType(TypeDecorator[Decimal]):
 
     def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
         if dialect.name == "sqlite":
-            return dialect.type_descriptor(sa.Numeric(36, 18, asdecimal=False))
+            return dialect.type_descriptor(sa.String(MONEY_TEXT_LENGTH))
         return dialect.type_descriptor(sa.Numeric(36, 18, asdecimal=True))
 
     def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
-        if value is not None and dialect.name == "sqlite":
-            return float(value)
-        return value
+        if value is None or dialect.name != "sqlite":
+            return value
+        return money_text(Decimal(value))
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> Decimal | None:
         if value is None:
             return None
-        if isinstance(value, float):
+        if isinstance(value, float):  # a REAL written before money was text
             return Decimal(repr(value))
         return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
+def money(value: Decimal) -> Decimal:
+    """`value` rounded half-up to the 18 places a money column keeps."""
+    with localcontext() as ctx:
+        ctx.prec = 80  # wide enough for 36 digits before rounding
+        return value.quantize(MONEY_SCALE, rounding=ROUND_HALF_UP)
+
+
+def money_text(value: Decimal) -> str:
+    """The canonical text of an amount as stored on SQLite: rounded half-up to 18 places
+    (as MySQL's DECIMAL(36, 18) stores it), without exponent or trailing zeros."""
+    if not value.is_finite():
+        raise ValueError("money must be a finite decimal")
+    text = format(money(value), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
 def Money() -> MoneyType:
     return MoneyType()
+
+
+# A term of a sum: one money column, or the product of several (price x quantity).
+Term = sa.Column[Any] | tuple[sa.Column[Any], ...]
+
+
+async def exact_sums(
+    conn: AsyncConnection,
+    terms: Sequence[Term],
+    where: Any,
+    group_by: Sequence[sa.Column[Any]] = (),
+) -> dict[tuple[Any, ...], tuple[Decimal, ...]]:
+    """SUM of each term per group, exact on every database: in SQL where the database adds
+    decimals exactly (MySQL DECIMAL), row by row in Python on SQLite, whose SQL arithmetic
+    would turn the text back into floats. Groups without rows are absent."""
+    factors = [t if isinstance(t, tuple) else (t,) for t in terms]
+    keys = list(group_by)
+    if conn.dialect.name != "sqlite":
+        products = [_product(f) for f in factors]
+        rows = await conn.execute(
+            sa.select(*keys, *(sa.func.sum(p) for p in products)).where(where).group_by(*keys)
+        )
+        return {tuple(r[: len(keys)]): tuple(Decimal(v or 0) for v in r[len(keys) :]) for r in rows}
+    columns = list(dict.fromkeys(c for f in factors for c in f))
+    sums: dict[tuple[Any, ...], list[Decimal]] = {}
+    for row in await conn.execute(sa.select(*keys, *columns).where(where)):
+        values = dict(zip(columns, row[len(keys) :], strict=True))
+        acc = sums.setdefault(tuple(row[: len(keys)]), [Decimal(0)] * len(factors))
+        for i, term in enumerate(factors):
+            acc[i] += math.prod((values[c] or Decimal(0) for c in term), start=Decimal(1))
+    return {k: tuple(v) for k, v in sums.items()}
+
+
+def _product(columns: tuple[sa.Column[Any], ...]) -> Any:
+    expr: Any = columns[0]
+    for column in columns[1:]:
+        expr = expr * column
+    return expr
 
 
 def utcnow() -> datetime:

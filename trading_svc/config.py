@@ -27,6 +27,8 @@ class TradingConfig:
     # How long PlaceOrder itself keeps resolving an UNKNOWN order before answering.
     inline_resolve_s: float = 2.0
     reconcile_interval_s: float = 30.0
+    # Orders one full reconciliation pass looks at, unsettled ones first.
+    reconcile_batch: int = 500
     # Unsettled orders older than this whose submission is proven lost are rejected.
     abandon_after_s: float = 600.0
     heartbeat_interval_s: float = 10.0
@@ -45,6 +47,7 @@ class TradingConfig:
             rate_limit=_env("EXCHANGE_RATE_LIMIT", "true").lower() in ("1", "true", "yes"),
             inline_resolve_s=float(_env("ORDER_INLINE_RESOLVE_S", "2.0")),
             reconcile_interval_s=float(_env("RECONCILE_INTERVAL_S", "30")),
+            reconcile_batch=int(_env("RECONCILE_BATCH", "500")),
             abandon_after_s=float(_env("ORDER_ABANDON_AFTER_S", "600")),
             heartbeat_interval_s=float(_env("STREAM_HEARTBEAT_S", "10")),
             client_idle_s=float(_env("EXCHANGE_CLIENT_IDLE_S", "600")),

@@ -29,6 +29,7 @@ from trading_svc.orders.reconciler import Reconciler
 from trading_svc.orders.service import OrderService
 from trading_svc.orders.status import StatusReader
 from trading_svc.orders.store import OrderStore
+from trading_svc.orders.submission import Submitter
 from trading_svc.orders.subscriptions import SubscriptionReader
 from trading_svc.servicers.market_data import MarketDataServicer
 from trading_svc.servicers.trading import TradingServicer
@@ -36,6 +37,8 @@ from trading_svc.stream_limits import StreamLimits
 
 # The venue of market data when a request names no exchange.
 MARKET_DATA_EXCHANGE = "binance"
+# How long shutdown waits for order submissions still in flight.
+SUBMISSION_DRAIN_S = 10.0
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Runtime:
     feeds: FeedManager
     hub: PriceHub
     reconciler: Reconciler
+    submitter: Submitter
 
     async def start(self, ctx: ServiceContext) -> None:
         ctx.background.append(asyncio.create_task(self.reconciler.run()))
@@ -58,6 +62,8 @@ class Runtime:
                 await self.pool.close_idle()
         finally:
             with contextlib.suppress(Exception):
+                # Submissions in flight finish before their exchange clients close.
+                await self.submitter.drain(SUBMISSION_DRAIN_S)
                 await self.hub.close()
                 await self.feeds.close()
                 await self.pool.close()
@@ -74,12 +80,19 @@ def build(
     store = OrderStore(ctx.engine)
     subs = SubscriptionReader(ctx.engine)
     executor = Executor(store, events, config.recv_window_ms, config.abandon_after_s)
-    reconciler = Reconciler(ctx.engine, store, subs, pool, executor, config.reconcile_interval_s)
+    reconciler = Reconciler(
+        ctx.engine,
+        store,
+        subs,
+        pool,
+        executor,
+        config.reconcile_interval_s,
+        batch=config.reconcile_batch,
+    )
     data = MarketData(ctx.redis, pool, MARKET_DATA_EXCHANGE)
     executor.on_incomplete = reconciler.follow_up
-    orders = OrderService(
-        subs, store, pool, executor, config.inline_resolve_s, reconciler.follow_up, data
-    )
+    submitter = Submitter(store, executor, config.inline_resolve_s, reconciler.follow_up)
+    orders = OrderService(subs, store, pool, executor, submitter, data)
     feeds = FeedManager(ctx.redis, factory, MARKET_DATA_EXCHANGE)
     hub = PriceHub(ctx.redis, feeds.demand)
     status = StatusReader(ctx.engine, subs, store)
@@ -90,7 +103,8 @@ def build(
     )
     trading = TradingServicer(orders, status, subs, events, config.heartbeat_interval_s, limits)
     market_data = MarketDataServicer(data, hub, config.heartbeat_interval_s, limits)
-    return Runtime(config, pool, feeds, hub, reconciler), trading, market_data
+    runtime = Runtime(config, pool, feeds, hub, reconciler, submitter)
+    return runtime, trading, market_data
 
 
 class _Wiring:

@@ -37,7 +37,13 @@ orders = sa.Table(
     sa.Column("reject_reason", sa.String(255), nullable=False, server_default=""),
     sa.Column("create_time", UtcDateTime(), nullable=False),
     sa.Column("update_time", UtcDateTime(), nullable=False),
+    # sha256 of (API key, acting principal, Idempotency-Key, subscription): a retried
+    # request finds its order here instead of placing another.
+    sa.Column("intent_key", sa.String(64), nullable=True),
+    # When the request was signed (see orders/model.py); "proven lost" counts from it.
+    sa.Column("signed_time", UtcDateTime(), nullable=True),
     sa.UniqueConstraint("credential_id", "client_order_id"),
+    sa.UniqueConstraint("subscription_id", "intent_key"),
     sa.Index(None, "subscription_id", "create_time"),
 )
 

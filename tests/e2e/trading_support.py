@@ -43,10 +43,11 @@ async def open_account(
     funds: dict[str, str] | None = None,
     allocation: str = "1000",
     market: str = "BTC-USDT",
+    fee_asset: str | None = None,
 ) -> Account:
     principal = new_principal()
     user = await register(rest, keys["marketplace"], principal)
-    sim = await admin.create_account(funds or {"USDT": "10000"})
+    sim = await admin.create_account(funds or {"USDT": "10000"}, fee_asset=fee_asset)
     credential = await add_credential(
         rest, keys["marketplace"], principal, sim.api_key, sim.api_secret
     )

@@ -67,6 +67,19 @@ async def test_admin_order_listing_shows_every_order_with_its_client_id(
     assert (await admin.stats())["requests"]["POST /api/v3/order"] >= 2
 
 
+async def test_an_account_can_be_charged_fees_in_the_asset_it_receives(
+    sim: SimServer, admin: AdminClient, make_exchange: ExchangeFactory
+) -> None:
+    creds = await admin.create_account({"USDT": "5000"}, fee_asset="received")
+    assert (await admin.account(creds.api_key))["fee_asset"] == "received"
+    bought = await make_exchange(sim, creds).create_order("SOL/USDT", "market", "buy", 1)
+    fills = await admin.trades(creds.api_key, symbol="SOLUSDT")
+    assert {f["commissionAsset"] for f in fills if f["orderId"] == int(bought["id"])} == {"SOL"}
+    with pytest.raises(AdminAPIError) as exc:
+        await admin.create_account({}, fee_asset="BNB")
+    assert exc.value.status == 400
+
+
 async def test_unknown_account_and_symbol_are_404(admin: AdminClient) -> None:
     for call in (admin.account("missing"), admin.set_price("DOGEUSDT", "1")):
         with pytest.raises(AdminAPIError) as exc:

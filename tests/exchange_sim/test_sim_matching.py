@@ -233,3 +233,47 @@ def test_malformed_order_parameters_get_binance_codes(
     with pytest.raises(BinanceError) as exc:
         params.order_request({"symbol": "BTCUSDT", **fields}, sim.markets)
     assert exc.value.code == code
+
+
+def test_fee_in_received_asset_takes_a_buys_fee_from_the_base_bought(sim: Simulator) -> None:
+    acct = sim.create_account(balances={"USDT": D("1000000"), "BTC": D("5")}, fee_asset="received")
+    order = place(sim, acct, side=Side.BUY, type=OrderType.MARKET, quantity=D("0.5"))
+    fees = sum(f.commission for f in order.fills)
+    assert fees == sum((f.qty * D("0.001")).quantize(D("1e-8")) for f in order.fills) > 0
+    assert {f.commission_asset for f in order.fills} == {"BTC"}
+    assert acct.free("USDT") == D("1000000") - order.cum_quote  # no quote fee on top
+    assert acct.free("BTC") == D("5") + D("0.5") - fees
+
+
+def test_fee_in_received_asset_takes_a_sells_fee_from_the_quote_received(
+    sim: Simulator,
+) -> None:
+    acct = sim.create_account(balances={"USDT": D("1000"), "BTC": D("5")}, fee_asset="received")
+    order = place(sim, acct, side=Side.SELL, type=OrderType.MARKET, quantity=D("0.1"))
+    fee = sum(f.commission for f in order.fills)
+    assert {f.commission_asset for f in order.fills} == {"USDT"}
+    assert acct.free("USDT") == D("1000") + order.cum_quote - fee
+    assert acct.free("BTC") == D("4.9")
+
+
+def test_a_resting_buy_fills_with_its_fee_in_base_when_asked(sim: Simulator) -> None:
+    acct = sim.create_account(balances={"USDT": D("1000000")}, fee_asset="received")
+    book = sim.book(sim.markets["BTCUSDT"])
+    order = place(
+        sim,
+        acct,
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=D("0.01"),
+        price=book.best_ask,
+        time_in_force=TimeInForce.GTC,
+    )
+    assert order.status is Status.FILLED
+    fee = sum(f.commission for f in order.fills)
+    assert acct.free("BTC") == D("0.01") - fee and fee == D("0.00001")
+    assert acct.free("USDT") + acct.balance("USDT").locked == D("1000000") - order.cum_quote
+
+
+def test_an_unknown_fee_asset_is_refused(sim: Simulator) -> None:
+    with pytest.raises(ValueError, match="fee_asset"):
+        sim.create_account(balances={}, fee_asset="bnb")

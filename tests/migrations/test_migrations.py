@@ -49,3 +49,15 @@ def test_upgrade_check_downgrade_upgrade_on_mariadb(scratch_database) -> None:  
     assert tables(database) == set()
     again = alembic(url, "upgrade", "head")
     assert again.returncode == 0, again.stderr
+
+
+def test_upgrade_check_downgrade_upgrade_on_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite+aiosqlite:///{tmp_path / 'botmesh.db'}"
+    up = alembic(url, "upgrade", "head")
+    assert up.returncode == 0, up.stderr
+    check = alembic(url, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    down = alembic(url, "downgrade", "base")
+    assert down.returncode == 0, down.stderr
+    again = alembic(url, "upgrade", "head")
+    assert again.returncode == 0, again.stderr

@@ -1,6 +1,7 @@
 """The exchange calls orders need, in our terms (ExchangeView, Fill), with ccxt's
 time-difference resync on -1021: a stale-timestamp refusal is never executed, so one retry
-after resyncing is safe even for an order."""
+after resyncing is safe. A new order is the exception: its signing time is recorded before
+it is sent, so orders/execution.py re-signs it itself."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from trading_svc.exchange.markets import dec
 from trading_svc.orders.model import ExchangeView, Fill, Order
 
 T = TypeVar("T")
+# ccxt classes whose signed requests carry a `timestamp` parameter we may set ourselves.
+SIGNS_WITH_TIMESTAMP = frozenset({"binance", "binanceus"})
 
 
 async def clock_safe(client: Any, call: Callable[[], Awaitable[T]]) -> T:
@@ -54,14 +57,23 @@ def view_of(raw: dict[str, Any], fills: list[dict[str, Any]] | None = None) -> E
 
 
 async def submit(client: Any, symbol: str, order: Order) -> dict[str, Any]:
+    """Sends the order once, signed with the timestamp of its signed_time (no -1021 retry
+    here: a re-signed request must be recorded first, see orders/execution.py)."""
     price = float(order.price) if order.price is not None else None
-    params = {"clientOrderId": order.client_order_id}
-    return await clock_safe(  # type: ignore[no-any-return]
-        client,
-        lambda: client.create_order(
-            symbol, order.type, order.side, float(order.quantity), price, params
-        ),
+    params: dict[str, Any] = {"clientOrderId": order.client_order_id}
+    if order.signed_time is not None and client.id in SIGNS_WITH_TIMESTAMP:
+        params["timestamp"] = signed_timestamp(client, order.signed_time)
+    result = await client.create_order(
+        symbol, order.type, order.side, float(order.quantity), price, params
     )
+    return result  # type: ignore[no-any-return]
+
+
+def signed_timestamp(client: Any, signed_time: datetime) -> int:
+    """The request timestamp for a signing at `signed_time` on our clock, as ccxt's binance
+    nonce() makes it: our milliseconds less the measured difference to the exchange's."""
+    difference = int(client.options.get("timeDifference") or 0)
+    return int(signed_time.timestamp() * 1000) - difference
 
 
 async def by_client_id(client: Any, symbol: str, order: Order) -> dict[str, Any]:

@@ -2,12 +2,15 @@
 more base than it holds, however much the shared exchange account holds.
 
 Committed = net quote spent on fills (buys at cost plus fees, less sells' proceeds) plus what
-live and unsettled buy orders may still spend. The check runs with the subscription row
+live and unsettled buy orders may still spend. A fee charged in the base asset (Binance
+takes a buy's fee from the coins bought) lowers the position, not the quote: the
+subscription holds what it received net of it, and may sell no more. The check runs with the subscription row
 locked (orders/store.py), so concurrent orders of one subscription cannot both slip in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -30,6 +33,39 @@ class Exposure:
     @property
     def committed(self) -> Decimal:
         return max(self.net_spent, Decimal(0)) + self.open_buy_reserve
+
+
+@dataclass(frozen=True)
+class FillSums:
+    """Sums over one group of a subscription's fills: one side, market and fee asset."""
+
+    side: str
+    market: str
+    fee_asset: str
+    quantity: Decimal
+    value: Decimal  # price x quantity, in the quote asset
+    fee: Decimal  # in fee_asset
+
+
+def held_and_spent(groups: Iterable[FillSums]) -> tuple[Decimal, Decimal]:
+    """(position in the base asset, net quote spent) of a subscription's fills. Fees in
+    the market's base asset come off the position; any other fee asset is counted as quote,
+    as before fee assets were told apart."""
+    position, spent = Decimal(0), Decimal(0)
+    for g in groups:
+        sign = 1 if g.side == BUY else -1
+        position += sign * g.quantity
+        spent += sign * g.value
+        if g.fee_asset and g.fee_asset == base_asset(g.market):
+            position -= g.fee
+        else:
+            spent += g.fee
+    return position, spent
+
+
+def base_asset(market: str) -> str:
+    """ "BTC-USDT" -> "BTC"."""
+    return market.split("-", 1)[0]
 
 
 def reserve_price(order_type: str, price: Decimal) -> Decimal:

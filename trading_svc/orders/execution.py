@@ -3,11 +3,15 @@
 - The order row is PENDING_SUBMIT before anything is sent; SUBMITTING (compare-and-set)
   marks the send, so only one actor sends a given row at a time.
 - An answer we did not get (timeout, 5xx, -1007, dropped connection) leaves UNKNOWN.
+- The request carries the timestamp we chose, recorded as the row's signed_time in the same
+  compare-and-set that marks SUBMITTING, before anything leaves (ccxt's throttle may hold
+  the request afterwards; the exchange still judges it by that timestamp). A -1021 refusal
+  (stale timestamp) was never executed: the clock is resynced and the row re-signed once.
 - UNKNOWN is resolved by asking for the client order id. When the exchange has no such
   order, that alone proves nothing (the request may still be in flight); it proves the order
-  was lost once the signed request is older than recvWindow, because the exchange refuses
-  such a request from then on. Only then is the same row sent again, under the same client
-  order id. Nothing is resubmitted on a guess.
+  was lost once the signed request is older than recvWindow, counted from signed_time,
+  because the exchange refuses such a request from then on. Only then is the same row sent
+  again, under the same client order id. Nothing is resubmitted on a guess.
 - The exchange's view is recorded through the store, fills stored once each.
 """
 
@@ -56,12 +60,21 @@ class Executor:
     async def send(self, client: Any, order: Order) -> tuple[Order, DomainError | None]:
         """Sends an order read in PENDING_SUBMIT or UNKNOWN (once proven lost). Returns the
         order as it stands and, when the exchange refused it, the error to report."""
-        sending = await self._store.transition(order, state=SUBMITTING)
+        sending = await self._store.transition(order, state=SUBMITTING, signed_time=utcnow())
         if sending is None:  # someone else moved it first; their outcome stands
             return await self._store.load(order.order_id), None
         await self._events.order_changed(sending)
+        symbol = to_symbol(order.market)
         try:
-            raw = await calls.submit(client, to_symbol(order.market), sending)
+            try:
+                raw = await calls.submit(client, symbol, sending)
+            except ccxt.InvalidNonce:  # refused for its timestamp: never executed
+                await client.load_time_difference()
+                resigned = await self._store.transition(sending, signed_time=utcnow())
+                if resigned is None:
+                    return await self._store.load(order.order_id), None
+                sending = resigned
+                raw = await calls.submit(client, symbol, sending)
         except Exception as exc:
             return await self._failed_send(sending, exc, order.exchange)
         return await self._record(client, sending, raw), None
@@ -106,7 +119,9 @@ class Executor:
     async def _absent(self, client: Any, order: Order) -> Order:
         if order.state not in UNSETTLED:
             return order  # a live order the exchange cannot find now: ask again later
-        if utcnow() - order.update_time < self._lost_after:
+        # A row never signed (PENDING_SUBMIT, or written before signed_time) counts from its
+        # last change, which is no later than any signing.
+        if utcnow() - (order.signed_time or order.update_time) < self._lost_after:
             return order  # the request may still arrive: not proven lost yet
         if utcnow() - order.create_time > self._abandon_after:
             rejected = await self._store.transition(

@@ -8,6 +8,7 @@ client order id. The exchange's answer, once we have one, is the truth we record
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -39,6 +40,20 @@ def client_order_id(order_id: str) -> str:
     return CLIENT_ID_PREFIX + order_id.split("_", 1)[-1]
 
 
+def intent_key(
+    api_key_id: str | None, principal: str, idempotency_key: str, subscription_id: str
+) -> str:
+    """The identity of a request's intent: the same caller (key and acting principal)
+    asking again with the same Idempotency-Key for the same subscription means the same
+    order, whatever became of the first request. Fields are length-prefixed, so no two
+    different tuples hash alike."""
+    digest = hashlib.sha256()
+    for part in (api_key_id or "", principal, idempotency_key, subscription_id):
+        raw = part.encode()
+        digest.update(len(raw).to_bytes(4, "big") + raw)
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class Order:
     order_id: str
@@ -61,6 +76,12 @@ class Order:
     reject_reason: str
     create_time: datetime
     update_time: datetime
+    # The request intent this order answers (see intent_key); None without an
+    # Idempotency-Key (bot orders are keyed by tick_key instead).
+    intent_key: str | None = None
+    # Our clock's reading when the timestamp in the signed request was taken: a request
+    # is refused by the exchange once it is older than recvWindow from then.
+    signed_time: datetime | None = None
 
     def with_changes(self, **changes: Any) -> Order:
         return replace(self, **changes)

@@ -2,7 +2,10 @@
 fills with the exchange and repair our side.
 
 - Unsettled orders (PENDING_SUBMIT or SUBMITTING left by a crash, UNKNOWN after a lost
-  answer) and live ones are resolved through the executor, by client order id.
+  answer) and live ones are resolved through the executor, by client order id. A pass
+  takes a bounded batch: only orders of subscriptions that may trade now (others have no
+  credential to resolve them with), unsettled before live, least recently touched first,
+  so paused or expired subscriptions' orders can never starve an active one's.
 - Recent fills of each recently active subscription are compared with the trades table; a
   fill we lack sends its order back through resolution, which stores it.
 - Orders a request could not settle come here through `follow_up` and are retried with
@@ -29,7 +32,7 @@ from trading_svc.exchange.pool import ExchangePool
 from trading_svc.orders.execution import Executor
 from trading_svc.orders.model import LIVE, UNSETTLED, Order
 from trading_svc.orders.store import OrderStore
-from trading_svc.orders.subscriptions import SubscriptionReader
+from trading_svc.orders.subscriptions import SubscriptionReader, trading_clause
 from trading_svc.tables import orders
 
 log = logging.getLogger("botmesh.trading.reconcile")
@@ -49,6 +52,8 @@ class Reconciler:
         pool: ExchangePool,
         executor: Executor,
         interval_s: float,
+        *,
+        batch: int = BATCH,
     ) -> None:
         self._engine = engine
         self._store = store
@@ -56,6 +61,7 @@ class Reconciler:
         self._pool = pool
         self._executor = executor
         self._interval_s = interval_s
+        self._batch = batch
         # order id -> (next attempt, current backoff)
         self._urgent: dict[str, tuple[float, float]] = {}
         self._gate = asyncio.Semaphore(CONCURRENCY)
@@ -83,7 +89,9 @@ class Reconciler:
             await asyncio.sleep(URGENT_TICK_S)
 
     async def full_pass(self) -> None:
-        found = await self._store.needing_attention(UNSETTLED | LIVE, BATCH)
+        found = await self._store.needing_attention(
+            UNSETTLED | LIVE, self._batch, eligible=trading_clause()
+        )
         results = await asyncio.gather(*(self._reconcile(order) for order in found))
         # An order this pass could not settle yet (e.g. left SUBMITTING by a crash, not yet
         # provably lost) is retried with backoff, not left for the next full pass.

@@ -3,11 +3,15 @@
 Every use case starts from the acting principal's subscription (NOT_FOUND for anyone else's).
 Checks that need no exchange order (market, filters, min notional, allocation) all run
 before the order row exists, so a bad order never reaches the exchange.
+
+A placement that names an intent (orders/model.py intent_key) places at most one order for
+it: a retry finds the order the first request made, and is answered with that order as it
+stands now, before any check (the allocation it consumed is no reason to refuse it).
+Once the row exists, the submission is the Submitter's, shielded from the request.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 from decimal import Decimal
@@ -37,10 +41,10 @@ from trading_svc.orders.model import (
     client_order_id,
 )
 from trading_svc.orders.store import OrderStore
+from trading_svc.orders.submission import Submitter
 from trading_svc.orders.subscriptions import Subscription, SubscriptionReader
 
 log = logging.getLogger("botmesh.trading.orders")
-RESOLVE_BACKOFF_S = (0.1, 0.25, 0.5, 1.0)
 
 
 class OrderService:
@@ -50,17 +54,14 @@ class OrderService:
         store: OrderStore,
         pool: ExchangePool,
         executor: Executor,
-        inline_resolve_s: float,
-        follow_up: Any,
+        submitter: Submitter,
         prices: MarketData | None = None,
     ) -> None:
         self._subs = subscriptions
         self._store = store
         self._pool = pool
         self._executor = executor
-        self._inline_s = inline_resolve_s
-        # Called with an order that stays unsettled, for the reconciler to finish.
-        self._follow_up = follow_up
+        self._submitter = submitter
         self._prices = prices
 
     async def place(
@@ -71,8 +72,13 @@ class OrderService:
         order_type: str,
         quantity: Decimal,
         price: Decimal | None,
+        intent: str | None = None,
     ) -> Order:
         sub = await self._subs.for_principal(principal, subscription_id)
+        if intent is not None:
+            placed = await self._store.by_intent(sub.subscription_id, intent)
+            if placed is not None:
+                return await self._as_it_stands(sub, placed)
         sub.require_active()
         if order_type == LIMIT and price is None:
             raise InvalidArgument.for_field("price", "is required for a limit order")
@@ -83,20 +89,30 @@ class OrderService:
         reference = price if price is not None else await self._reference(public, sub, side)
         filters.check(quantity, price, reference)
         client = await self._pool.trading(sub.subscription_id, sub.credential_id, sub.exchange)
-        order = self._new_order(sub, side, order_type, quantity, price)
-        await self._store.create(
+        order = self._new_order(sub, side, order_type, quantity, price, intent)
+        return await self._submitter.place(
+            client,
             order,
-            lambda exposure: allocation.check(
-                exposure, sub.allocation, side, order_type, quantity, reference
+            lambda: self._store.create(
+                order,
+                lambda exposure: allocation.check(
+                    exposure, sub.allocation, side, order_type, quantity, reference
+                ),
+                reference,
             ),
-            reference,
         )
-        placed, error = await self._executor.send(client, order)
-        if error is not None:
-            raise error
-        if placed.state in UNSETTLED:
-            placed = await self._settle_inline(client, placed)
-        return placed
+
+    async def _as_it_stands(self, sub: Subscription, order: Order) -> Order:
+        """An order already placed for this intent, resolved a little if unsettled. Its
+        own submission may still be running; resolution never sends what is not proven
+        lost, so asking here cannot make a second order."""
+        if order.state not in UNSETTLED or not sub.trading():
+            return order
+        try:
+            client = await self._pool.trading(sub.subscription_id, sub.credential_id, sub.exchange)
+        except DomainError:
+            return order
+        return await self._submitter.current(client, order)
 
     async def _reference(self, public: Any, sub: Subscription, side: str) -> Decimal:
         """The price a market order is judged by: the ask for a buy, the bid for a sell,
@@ -118,7 +134,13 @@ class OrderService:
         return quote
 
     def _new_order(
-        self, sub: Subscription, side: str, kind: str, quantity: Decimal, price: Decimal | None
+        self,
+        sub: Subscription,
+        side: str,
+        kind: str,
+        quantity: Decimal,
+        price: Decimal | None,
+        intent: str | None,
     ) -> Order:
         order_id = new_id("ord")
         now = utcnow()
@@ -143,21 +165,8 @@ class OrderService:
             reject_reason="",
             create_time=now,
             update_time=now,
+            intent_key=intent,
         )
-
-    async def _settle_inline(self, client: Any, order: Order) -> Order:
-        """A short, bounded effort to resolve an UNKNOWN order before answering; what is
-        still unknown goes to the reconciler, and the caller sees UNKNOWN."""
-        deadline = asyncio.get_running_loop().time() + self._inline_s
-        for delay in RESOLVE_BACKOFF_S:
-            if asyncio.get_running_loop().time() + delay > deadline:
-                break
-            await asyncio.sleep(delay)
-            order = await self._executor.resolve(client, order)
-            if order.state not in UNSETTLED:
-                return order
-        self._follow_up(order)
-        return order
 
     async def cancel(self, principal: str | None, subscription_id: str, order_id: str) -> Order:
         sub = await self._subs.for_principal(principal, subscription_id)

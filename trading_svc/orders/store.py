@@ -19,14 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from credential_svc.tables import subscriptions
-from mesh.db import utcnow
+from mesh.db import exact_sums, money, utcnow
 from mesh.errors import NotFound
 from mesh.ids import new_id
-from trading_svc.orders.allocation import Exposure, reserve_price
+from trading_svc.orders.allocation import Exposure, FillSums, held_and_spent, reserve_price
 from trading_svc.orders.model import (
     BUY,
     LIVE,
-    SELL,
     TERMINAL,
     UNSETTLED,
     ExchangeView,
@@ -58,17 +57,42 @@ class OrderStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(self, order: Order, check: Any, reference_price: Decimal) -> None:
+    async def create(self, order: Order, check: Any, reference_price: Decimal) -> Order:
         """Inserts a PENDING_SUBMIT order if `check(exposure)` passes, with the
-        subscription row locked so concurrent orders see each other."""
+        subscription row locked so concurrent orders see each other. An order with the
+        same intent already there is returned instead (and nothing is checked or
+        inserted): the lock makes the look-up and the insert one step."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 sa.select(subscriptions.c.subscription_id)
                 .where(subscriptions.c.subscription_id == order.subscription_id)
                 .with_for_update()
             )
+            if order.intent_key is not None:
+                existing = await self._by_intent(conn, order.subscription_id, order.intent_key)
+                if existing is not None:
+                    return existing
             check(await self._exposure(conn, order.subscription_id, reference_price))
             await conn.execute(orders.insert().values(**order.__dict__))
+        return order
+
+    async def by_intent(self, subscription_id: str, intent_key: str) -> Order | None:
+        async with self._engine.connect() as conn:
+            return await self._by_intent(conn, subscription_id, intent_key)
+
+    @staticmethod
+    async def _by_intent(
+        conn: AsyncConnection, subscription_id: str, intent_key: str
+    ) -> Order | None:
+        row = (
+            await conn.execute(
+                sa.select(orders).where(
+                    orders.c.subscription_id == subscription_id,
+                    orders.c.intent_key == intent_key,
+                )
+            )
+        ).first()
+        return None if row is None else _order(row)
 
     async def exposure(self, subscription_id: str, reference_price: Decimal) -> Exposure:
         async with self._engine.connect() as conn:
@@ -77,20 +101,16 @@ class OrderStore:
     async def _exposure(
         self, conn: AsyncConnection, subscription_id: str, reference_price: Decimal
     ) -> Exposure:
-        fills = await conn.execute(
-            sa.select(
-                trades.c.side,
-                sa.func.coalesce(sa.func.sum(trades.c.quantity), 0),
-                sa.func.coalesce(sa.func.sum(trades.c.price * trades.c.quantity), 0),
-                sa.func.coalesce(sa.func.sum(trades.c.fee), 0),
-            )
-            .where(trades.c.subscription_id == subscription_id)
-            .group_by(trades.c.side)
+        sums = await exact_sums(
+            conn,
+            (trades.c.quantity, (trades.c.price, trades.c.quantity), trades.c.fee),
+            trades.c.subscription_id == subscription_id,
+            (trades.c.side, trades.c.market, trades.c.fee_asset),
         )
-        sums = {side: (Decimal(q), Decimal(v), Decimal(f)) for side, q, v, f in fills}
-        zero = (Decimal(0), Decimal(0), Decimal(0))
-        bq, bv, bf = sums.get(BUY, zero)
-        sq, sv, sf = sums.get(SELL, zero)
+        position, net_spent = held_and_spent(
+            FillSums(side, market, fee_asset, qty, value, fee)
+            for (side, market, fee_asset), (qty, value, fee) in sums.items()
+        )
         pending = await conn.execute(
             sa.select(
                 orders.c.side,
@@ -108,8 +128,8 @@ class OrderStore:
             else:
                 sell_open += left
         return Exposure(
-            position=bq - sq,
-            net_spent=bv + bf - sv + sf,
+            position=position,
+            net_spent=net_spent,
             open_buy_reserve=buy_reserve,
             open_sell_quantity=sell_open,
         )
@@ -160,22 +180,19 @@ class OrderStore:
             ).one()
             before = _order(row)
             new_trades = await self._insert_fills(conn, before, view)
-            qty, value, fee = (
-                await conn.execute(
-                    sa.select(
-                        sa.func.coalesce(sa.func.sum(trades.c.quantity), 0),
-                        sa.func.coalesce(sa.func.sum(trades.c.price * trades.c.quantity), 0),
-                        sa.func.coalesce(sa.func.sum(trades.c.fee), 0),
-                    ).where(trades.c.order_id == order_id)
-                )
-            ).one()
-            filled = Decimal(qty)
+            sums = await exact_sums(
+                conn,
+                (trades.c.quantity, (trades.c.price, trades.c.quantity), trades.c.fee),
+                trades.c.order_id == order_id,
+            )
+            filled, value, fee = sums.get((), (Decimal(0), Decimal(0), Decimal(0)))
             state = settled_state(view, filled)
             changes: dict[str, Any] = {
                 "exchange_order_id": view.exchange_order_id,
                 "filled_quantity": filled,
-                "fee": Decimal(fee),
-                "average_price": (Decimal(value) / filled) if filled else None,
+                "fee": fee,
+                # Rounded as the column keeps it, so a re-read compares equal.
+                "average_price": money(value / filled) if filled else None,
             }
             if advances(before.state, state) or before.state == state:
                 changes["state"] = state
@@ -216,16 +233,25 @@ class OrderStore:
                 made.append(trade)
         return made
 
-    async def needing_attention(self, states: Iterable[str], limit: int) -> list[Order]:
-        """Orders in `states`, least recently touched first."""
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(orders)
-                .where(orders.c.state.in_(tuple(states)))
-                .order_by(orders.c.update_time)
-                .limit(limit)
+    async def needing_attention(
+        self, states: Iterable[str], limit: int, *, eligible: Any = None
+    ) -> list[Order]:
+        """Orders in `states` whose subscription meets `eligible` (a condition on the
+        subscriptions table), unsettled ones first, then least recently touched first."""
+        query = (
+            sa.select(orders)
+            .join(subscriptions, subscriptions.c.subscription_id == orders.c.subscription_id)
+            .where(orders.c.state.in_(tuple(states)))
+            .order_by(
+                sa.case((orders.c.state.in_(tuple(UNSETTLED)), 0), else_=1),
+                orders.c.update_time,
             )
-            return [_order(r) for r in rows]
+            .limit(limit)
+        )
+        if eligible is not None:
+            query = query.where(eligible)
+        async with self._engine.connect() as conn:
+            return [_order(r) for r in await conn.execute(query)]
 
     async def orders_page(
         self, subscription_id: str, limit: int, after: tuple[datetime, str] | None

@@ -13,7 +13,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from credential_svc.subscriptions.entitlement import may_trade
+from credential_svc.subscriptions.entitlement import may_trade, may_trade_clause
 from credential_svc.tables import exchange_credentials, subscriptions, users
 from mesh.db import utcnow
 from mesh.errors import FailedPrecondition, NotFound
@@ -46,6 +46,11 @@ class Subscription:
                 f"subscription {self.subscription_id} is {self.effective_state.lower()}, not active",
                 reason="SUBSCRIPTION_NOT_ACTIVE",
             )
+
+
+def trading_clause() -> sa.ColumnElement[bool]:
+    """Subscription.trading() as a condition on the subscriptions table, now."""
+    return may_trade_clause(utcnow())
 
 
 _COLUMNS = (

@@ -10,15 +10,29 @@ from botmesh.trading.v1 import resources_pb2 as pb
 from botmesh.trading.v1 import trading_service_pb2 as api
 from botmesh.trading.v1 import trading_service_pb2_grpc as rpc
 
-from mesh.auth import acting_principal, authenticate_stream
+from mesh.auth import acting_principal, authenticate_stream, caller
+from mesh.idempotency import HEADER as IDEMPOTENCY_HEADER
 from trading_svc.convert import order_pb, side_from_pb, trade_pb, ts, type_from_pb
 from trading_svc.events import EventLog
 from trading_svc.exchange.markets import dec_str
+from trading_svc.orders.model import intent_key
 from trading_svc.orders.service import OrderService
 from trading_svc.orders.status import StatusReader
 from trading_svc.orders.subscriptions import SubscriptionReader
 from trading_svc.servicers.market_data import heartbeat
 from trading_svc.stream_limits import StreamLimits
+
+
+def _intent(context: grpc.aio.ServicerContext, principal: str, subscription_id: str) -> str | None:
+    """The intent of a PlaceOrder that carries an Idempotency-Key (the idempotency layer
+    has checked its form), bound to the calling key and acting principal."""
+    key = next(
+        (str(v) for k, v in context.invocation_metadata() or () if k == IDEMPOTENCY_HEADER),
+        None,
+    )
+    if not key:
+        return None
+    return intent_key(caller().key_id, principal, key, subscription_id)
 
 
 class TradingServicer(rpc.TradingServiceServicer):
@@ -41,13 +55,15 @@ class TradingServicer(rpc.TradingServiceServicer):
     async def PlaceOrder(
         self, request: api.PlaceOrderRequest, context: grpc.aio.ServicerContext
     ) -> api.PlaceOrderResponse:
+        principal = acting_principal()
         order = await self._orders.place(
-            acting_principal(),
+            principal,
             request.subscription_id,
             side_from_pb(request.side),
             type_from_pb(request.type),
             Decimal(request.quantity),
             Decimal(request.price) if request.price else None,
+            _intent(context, principal, request.subscription_id),
         )
         return api.PlaceOrderResponse(order=order_pb(order))
 

@@ -1,0 +1,234 @@
+"""Reconciliation and the proof of loss (issue 8, item 1), with trading_svc's own parts built
+here on the run's MariaDB, Redis, credential_svc and exchange_sim (nothing stood in for):
+
+- the reconciler's bounded batch only takes orders of subscriptions that may trade, unsettled
+  first, so a paused subscription's many stuck orders cannot starve an active one's;
+- "proven lost" counts from when the request was signed, not from when the row last
+  changed, and the exchange judges the request by exactly that signing time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import ccxt.async_support as ccxt
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from credential_svc.tables import subscriptions
+from exchange_sim import SimServer
+from mesh.ids import new_id
+from mesh.redis import make_redis
+from mesh.settings import Settings
+from tests.e2e.trading_support import Account, open_account
+from trading_svc.config import TradingConfig
+from trading_svc.credentials import InternalCredentialClient
+from trading_svc.events import EventLog
+from trading_svc.exchange import calls
+from trading_svc.exchange.factory import ClientFactory
+from trading_svc.exchange.pool import ExchangePool
+from trading_svc.orders.execution import Executor
+from trading_svc.orders.model import (
+    BUY,
+    LIVE,
+    MANUAL,
+    MARKET,
+    UNKNOWN,
+    UNSETTLED,
+    Order,
+    client_order_id,
+)
+from trading_svc.orders.reconciler import Reconciler
+from trading_svc.orders.store import OrderStore
+from trading_svc.orders.subscriptions import SubscriptionReader, trading_clause
+from trading_svc.tables import orders
+
+BATCH = 5
+STUCK = 12
+QUANTITY = Decimal("0.0001")
+
+
+@dataclass
+class Parts:
+    store: OrderStore
+    pool: ExchangePool
+    executor: Executor
+    reconciler: Reconciler
+    config: TradingConfig
+
+
+@pytest.fixture
+async def parts(settings: Settings, engine, mesh) -> AsyncIterator[Parts]:  # type: ignore[no-untyped-def]
+    config = TradingConfig.from_env()
+    credentials = InternalCredentialClient(settings.credential.target, settings.internal_token)
+    factory = ClientFactory(settings.exchange_venue, settings.exchange_sim_url, config)
+    pool = ExchangePool(credentials, factory, config.client_idle_s)
+    redis = make_redis(settings.redis_url)
+    store = OrderStore(engine)
+    executor = Executor(store, EventLog(redis, 1000), config.recv_window_ms, config.abandon_after_s)
+    reconciler = Reconciler(
+        engine, store, SubscriptionReader(engine), pool, executor, 3600, batch=BATCH
+    )
+    yield Parts(store, pool, executor, reconciler, config)
+    await pool.close()
+    await credentials.close()
+    await redis.aclose()
+
+
+async def _unknown_row(engine, account: Account, touched: datetime, signed: datetime) -> Order:  # type: ignore[no-untyped-def]
+    """An order row left UNKNOWN (its answer lost), as a crash or a timeout leaves it."""
+    async with engine.connect() as conn:
+        credential_id = (
+            await conn.execute(
+                sa.select(subscriptions.c.credential_id).where(
+                    subscriptions.c.subscription_id == account.subscription_id
+                )
+            )
+        ).scalar_one()
+    order_id = new_id("ord")
+    order = Order(
+        order_id=order_id,
+        subscription_id=account.subscription_id,
+        credential_id=credential_id,
+        exchange="binance",
+        client_order_id=client_order_id(order_id),
+        exchange_order_id=None,
+        market="BTC-USDT",
+        side=BUY,
+        type=MARKET,
+        quantity=QUANTITY,
+        price=None,
+        filled_quantity=Decimal(0),
+        average_price=None,
+        fee=Decimal(0),
+        state=UNKNOWN,
+        source=MANUAL,
+        tick_key=None,
+        reject_reason="",
+        create_time=touched,
+        update_time=touched,
+        signed_time=signed,
+    )
+    async with engine.begin() as conn:
+        await conn.execute(orders.insert().values(**order.__dict__))
+    return order
+
+
+async def _trader(exchange_sim: SimServer, account: Account) -> Any:
+    return ccxt.binance(exchange_sim.ccxt_config(account.sim.api_key, account.sim.api_secret))
+
+
+async def test_paused_subscriptions_stuck_orders_do_not_starve_an_active_ones(
+    rest: httpx.AsyncClient,
+    keys: dict[str, str],
+    engine,  # type: ignore[no-untyped-def]
+    exchange_sim: SimServer,
+    parts: Parts,
+) -> None:
+    now = datetime.now(UTC)
+    async with exchange_sim.admin() as admin:
+        paused = await open_account(rest, keys, engine, admin)
+        active = await open_account(rest, keys, engine, admin)
+    async with engine.begin() as conn:
+        await conn.execute(
+            subscriptions.update()
+            .where(subscriptions.c.subscription_id == paused.subscription_id)
+            .values(state="PAUSED")
+        )
+    an_hour_ago = now - timedelta(hours=1)
+    for _ in range(STUCK):  # older than the active order: first in line by age
+        await _unknown_row(engine, paused, an_hour_ago, an_hour_ago)
+    order = await _unknown_row(
+        engine, active, now - timedelta(minutes=10), now - timedelta(minutes=10)
+    )
+    # The exchange did take it: only its answer was lost.
+    trader = await _trader(exchange_sim, active)
+    try:
+        await trader.create_order(
+            "BTC/USDT", "market", "buy", float(QUANTITY), None,
+            {"clientOrderId": order.client_order_id},
+        )  # fmt: skip
+    finally:
+        await trader.close()
+
+    everyone = await parts.store.needing_attention(UNSETTLED | LIVE, BATCH)
+    assert order.order_id not in {o.order_id for o in everyone}  # what starved it before
+    eligible = await parts.store.needing_attention(
+        UNSETTLED | LIVE, BATCH, eligible=trading_clause()
+    )
+    assert order.order_id in {o.order_id for o in eligible}
+    assert paused.subscription_id not in {o.subscription_id for o in eligible}
+
+    await parts.reconciler.full_pass()
+    settled = await parts.store.load(order.order_id)
+    assert settled.state == "FILLED" and settled.filled_quantity == QUANTITY
+    async with engine.connect() as conn:
+        stuck = (
+            await conn.execute(
+                sa.select(orders.c.state).where(orders.c.subscription_id == paused.subscription_id)
+            )
+        ).scalars()
+        assert set(stuck) == {UNKNOWN}  # left alone: nothing may trade for it
+
+
+async def test_lost_is_proven_from_the_signing_time_not_the_last_change(
+    rest: httpx.AsyncClient,
+    keys: dict[str, str],
+    engine,  # type: ignore[no-untyped-def]
+    exchange_sim: SimServer,
+    parts: Parts,
+) -> None:
+    async with exchange_sim.admin() as admin:
+        account = await open_account(rest, keys, engine, admin)
+        now = datetime.now(UTC)
+        # Changed minutes ago (far beyond recvWindow, within the abandon limit), but signed
+        # just now (ccxt's throttle held it): it may still land.
+        order = await _unknown_row(engine, account, now - timedelta(minutes=5), now)
+        client = await parts.pool.trading(account.subscription_id, order.credential_id, "binance")
+        after = await parts.executor.resolve(client, order)
+        assert after.state == UNKNOWN
+        assert await admin.orders(account.sim.api_key) == []  # nothing was sent again
+
+        # Signed longer ago than recvWindow: the exchange would refuse it now, so it is lost,
+        # and sent again under the same client order id.
+        window = timedelta(milliseconds=parts.config.recv_window_ms)
+        async with engine.begin() as conn:
+            await conn.execute(
+                orders.update()
+                .where(orders.c.order_id == order.order_id)
+                .values(signed_time=now - window - timedelta(seconds=2))
+            )
+        sent = await parts.executor.resolve(client, await parts.store.load(order.order_id))
+        on_exchange = await admin.orders(account.sim.api_key)
+    assert sent.state == "FILLED"
+    assert sent.signed_time is not None and sent.signed_time > now
+    assert [o["clientOrderId"] for o in on_exchange] == [order.client_order_id]
+
+
+async def test_the_exchange_judges_a_request_by_the_signing_time_we_recorded(
+    rest: httpx.AsyncClient,
+    keys: dict[str, str],
+    engine,  # type: ignore[no-untyped-def]
+    exchange_sim: SimServer,
+    parts: Parts,
+) -> None:
+    async with exchange_sim.admin() as admin:
+        account = await open_account(rest, keys, engine, admin)
+        window = timedelta(milliseconds=parts.config.recv_window_ms)
+        stale = await _unknown_row(
+            engine, account, datetime.now(UTC), datetime.now(UTC) - window - timedelta(seconds=1)
+        )
+        client = await parts.pool.trading(account.subscription_id, stale.credential_id, "binance")
+        with pytest.raises(ccxt.InvalidNonce):
+            await calls.submit(client, "BTC/USDT", stale)
+        assert await admin.orders(account.sim.api_key) == []
+        fresh = stale.with_changes(signed_time=datetime.now(UTC))
+        await calls.submit(client, "BTC/USDT", fresh)
+        assert [o["clientOrderId"] for o in await admin.orders(account.sim.api_key)] == [
+            stale.client_order_id
+        ]
