@@ -58,9 +58,12 @@ class OrderStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(self, order: Order, check: Any, reference_price: Decimal) -> None:
+    async def create(
+        self, order: Order, check: Any, reference_price: Decimal, audit: Any = None
+    ) -> None:
         """Inserts a PENDING_SUBMIT order if `check(exposure)` passes, with the
-        subscription row locked so concurrent orders see each other."""
+        subscription row locked so concurrent orders see each other; `audit(conn)` appends
+        its audit row in the same transaction."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 sa.select(subscriptions.c.subscription_id)
@@ -69,6 +72,8 @@ class OrderStore:
             )
             check(await self._exposure(conn, order.subscription_id, reference_price))
             await conn.execute(orders.insert().values(**order.__dict__))
+            if audit is not None:
+                await audit(conn)
 
     async def exposure(self, subscription_id: str, reference_price: Decimal) -> Exposure:
         async with self._engine.connect() as conn:
