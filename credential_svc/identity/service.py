@@ -38,7 +38,7 @@ class Users:
         self,
         store: UserStore,
         resolver: PrincipalResolver,
-        steps: ErasureSteps,
+        steps: ErasureSteps | None = None,
         *,
         on_canceled: OnCanceled | None = None,
         wind_down: WindDown | None = None,
@@ -74,13 +74,15 @@ class Users:
 
     async def erase(self, principal: str) -> Erasure:
         user = await self.acting_user(principal)
-        canceled = await self._steps.cancel_all(user.user_id, utcnow())
-        await self._resolver.forget(principal)
-        if self._on_canceled is not None:
-            for sub in canceled:
-                await self._on_canceled(sub)
-        if self._wind_down is not None:
-            await self._wind_down(await self._steps.all_ids(user.user_id))
+        canceled: list[SubscriptionRecord] = []
+        if self._steps is not None:  # without them, the erasure transaction cancels alone
+            canceled = await self._steps.cancel_all(user.user_id, utcnow())
+            await self._resolver.forget(principal)
+            if self._on_canceled is not None:
+                for sub in canceled:
+                    await self._on_canceled(sub)
+            if self._wind_down is not None:
+                await self._wind_down(await self._steps.all_ids(user.user_id))
         erased = await self._store.erase(user, utcnow(), Event("user.erase", user.user_id))
         await self._resolver.forget(principal)
         return replace(
