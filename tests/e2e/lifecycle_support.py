@@ -45,13 +45,14 @@ class TradingProcess:
     log: Path
 
     @classmethod
-    def start(cls, log_dir: Path) -> TradingProcess:
+    def start(cls, log_dir: Path, **env: str) -> TradingProcess:
         port = free_port()
         log = log_dir / f"trading_svc_lifecycle_{port}.log"
+        overrides = {"BOTMESH_TRADING_PORT": str(port), "BOTMESH_METRICS_PORT": "0", **env}
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "trading_svc"],
-                env=mesh_env({"BOTMESH_TRADING_PORT": str(port), "BOTMESH_METRICS_PORT": "0"}),
+                env=mesh_env(overrides),
                 stdout=out,
                 stderr=out,
                 cwd=ROOT,
