@@ -125,8 +125,15 @@ async def test_the_follower_closes_clients_on_changes_and_across_a_redis_outage(
     sub = subscription_of(row)
     closes = lambda: closed_clients(process.log, sub.credential_id)  # noqa: E731
 
-    async def warm() -> int:
-        assert (await place_grpc(process.target, account)).state == "FILLED"
+    async def warm(attempts: int = 1) -> int:
+        for attempt in range(attempts):
+            try:
+                assert (await place_grpc(process.target, account)).state == "FILLED"
+                break
+            except AssertionError as exc:
+                if attempt + 1 == attempts:
+                    tail = process.log.read_text(errors="replace")[-4000:]
+                    raise AssertionError(tail) from exc
         return closes()
 
     async def announce_stopped() -> None:
@@ -153,6 +160,8 @@ async def test_the_follower_closes_clients_on_changes_and_across_a_redis_outage(
     # Reconnected: entries may have been missed, so every pooled client is dropped.
     await until(lambda: closes() > before, RECONNECT_WITHIN_S, "clients dropped on reconnect")
 
-    before = await warm()
+    # The first calls after the restart may meet the shared Redis pool's dead connections
+    # (recovering those is the degraded-dependency work's, not the follower's).
+    before = await warm(attempts=5)
     await announce_stopped()
     await until(lambda: closes() > before, 2.0, "client closed on an entry after reconnect")
