@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,24 +134,36 @@ async def place_grpc(target: str, account: Account, *, price: str | None = None)
     return Answer(state=state, order_id=reply.order.order_id)
 
 
-def closed_clients(log: Path, credential_id: str) -> int:
-    """How often the process logged closing its client of the credential."""
-    count = 0
+def close_times(log: Path, credential_id: str) -> list[datetime]:
+    """When the process logged closing its client of the credential, oldest first."""
+    times = []
     for line in log.read_text(errors="replace").splitlines():
         with contextlib.suppress(ValueError):
             entry: dict[str, Any] = json.loads(line)
-            closed = entry.get("message") == "exchange client closed"
-            count += closed and entry.get("credential_id") == credential_id
-    return count
+            if (
+                entry.get("message") == "exchange client closed"
+                and entry.get("credential_id") == credential_id
+            ):
+                times.append(datetime.fromisoformat(entry["time"]))
+    return times
 
 
-async def wait_until_closed(logs: list[Path], credential_id: str, before: list[int]) -> float:
-    """Seconds until every process logged one more close of the credential's client."""
+def closed_clients(log: Path, credential_id: str) -> int:
+    """How often the process logged closing its client of the credential."""
+    return len(close_times(log, credential_id))
+
+
+async def wait_until_closed(
+    logs: list[Path], credential_id: str, before: list[int], since: datetime
+) -> float:
+    """Waits until every process logged one more close of the credential's client, at most
+    WITHIN_S; returns the seconds from `since` (the stopping call's answer) to the last of
+    those closes, by the processes' own log clocks."""
     start = time.monotonic()
     while time.monotonic() - start < WITHIN_S:
-        now = [closed_clients(log, credential_id) for log in logs]
-        if all(n > b for n, b in zip(now, before, strict=True)):
-            return time.monotonic() - start
+        seen = [close_times(log, credential_id) for log in logs]
+        if all(len(t) > b for t, b in zip(seen, before, strict=True)):
+            return max((t[b] - since).total_seconds() for t, b in zip(seen, before, strict=True))
         await asyncio.sleep(0.05)
     raise AssertionError(f"clients of {credential_id} not closed in every process in {WITHIN_S}s")
 

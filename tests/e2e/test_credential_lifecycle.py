@@ -12,6 +12,7 @@ and why, what is left open on the exchange, and the audit trail.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -136,10 +137,12 @@ async def test_deleting_a_credential_stops_its_trading_in_every_process(
         f"/v1/credentials/{credential_of(account)}", headers=idem(account.headers)
     )
     assert deleted.status_code == 200, deleted.text
+    since = datetime.now(UTC)
 
     # The very next order is refused by both processes: nothing reaches the exchange.
     assert {a.reason for a in await both.place(account)} == {"SUBSCRIPTION_NOT_ACTIVE"}
-    await wait_until_closed(both.logs, credential_of(account), before)
+    closed_s = await wait_until_closed(both.logs, credential_of(account), before, since)
+    print(f"delete: clients closed in both processes after {closed_s * 1000:.0f} ms")
     assert len(await admin.orders(account.sim.api_key)) == sent
 
     sub = await subscription_of(both.rest, account)
@@ -165,9 +168,11 @@ async def test_a_refusing_re_verify_suspends_and_an_accepting_one_restores(
     refused = await both.rest.post(verify, json={}, headers=idem(account.headers))
     assert refused.status_code == 200, refused.text
     assert refused.json()["refusal_reason"] == "WITHDRAWAL_ENABLED"
+    since = datetime.now(UTC)
 
     assert {a.reason for a in await both.place(account)} == {"SUBSCRIPTION_NOT_ACTIVE"}
-    await wait_until_closed(both.logs, credential_of(account), before)
+    closed_s = await wait_until_closed(both.logs, credential_of(account), before, since)
+    print(f"refuse: clients closed in both processes after {closed_s * 1000:.0f} ms")
     sub = await subscription_of(both.rest, account)
     assert sub["state"] == "SUBSCRIPTION_STATE_SUSPENDED"
     assert sub["state_reason"] == "SUBSCRIPTION_STATE_REASON_CREDENTIAL_REFUSED"
@@ -194,6 +199,7 @@ async def test_cancelling_a_subscription_cancels_its_open_orders_on_the_exchange
 
     canceled = await both.rest.post(account.path(":cancel"), json={}, headers=idem(account.headers))
     assert canceled.status_code == 200, canceled.text
+    since = datetime.now(UTC)
     sub = canceled.json()["subscription"]
     assert sub["state"] == "SUBSCRIPTION_STATE_CANCELED"
     assert sub["state_reason"] == "SUBSCRIPTION_STATE_REASON_CANCELED_BY_USER"
@@ -204,7 +210,8 @@ async def test_cancelling_a_subscription_cancels_its_open_orders_on_the_exchange
     states = await order_states(engine, account.subscription_id)
     assert {states[a.order_id] for a in resting} == {"CANCELED"}
     assert {a.reason for a in await both.place(account)} == {"SUBSCRIPTION_NOT_ACTIVE"}
-    await wait_until_closed(both.logs, credential_of(account), before)
+    closed_s = await wait_until_closed(both.logs, credential_of(account), before, since)
+    print(f"cancel: clients closed in both processes after {closed_s * 1000:.0f} ms")
     await assert_audited(engine, resting, by="wind_down", secret=account.sim.api_secret)
 
 
@@ -217,6 +224,7 @@ async def test_erasing_a_user_cancels_open_orders_before_the_keys_are_shredded(
 
     erased = await both.rest.delete("/v1/users/me", headers=idem(account.headers))
     assert erased.status_code == 200, erased.text
+    since = datetime.now(UTC)
     assert erased.json()["user"]["state"] == "USER_STATE_ERASED"
 
     on_exchange = await admin.orders(account.sim.api_key)
@@ -224,7 +232,8 @@ async def test_erasing_a_user_cancels_open_orders_before_the_keys_are_shredded(
     states = await order_states(engine, account.subscription_id)
     assert {states[a.order_id] for a in resting} == {"CANCELED"}
     assert await stored_state(engine, account.subscription_id) == ("CANCELED", "USER_ERASED")
-    await wait_until_closed(both.logs, credential_of(account), before)
+    closed_s = await wait_until_closed(both.logs, credential_of(account), before, since)
+    print(f"erase: clients closed in both processes after {closed_s * 1000:.0f} ms")
     await assert_audited(engine, resting, by="wind_down", secret=account.sim.api_secret)
     # The key never reached a log of any process.
     for log in mesh.log_dir.glob("*.log"):
