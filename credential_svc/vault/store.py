@@ -53,11 +53,10 @@ class Verification:
 
 @dataclass(frozen=True)
 class Backing:
-    """What a release decides on: the credential behind a subscription, and the
-    subscription's state."""
+    """What a release decides on: the credential behind a subscription, and whether the
+    subscription may trade now."""
 
     credential: CredentialRecord
-    subscription_state: str
     may_trade: bool
 
 
@@ -201,11 +200,7 @@ class VaultStore:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        return Backing(
-            _record(row),
-            row.sub_state,
-            may_trade(row.sub_state, row.paid_until, utcnow()),
-        )
+        return Backing(_record(row), may_trade(row.sub_state, row.paid_until, utcnow()))
 
     async def audit(self, event: Event) -> None:
         async with self._engine.begin() as conn:
