@@ -11,6 +11,7 @@ and why, what is left open on the exchange, and the audit trail.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,7 @@ from tests.e2e.trading_support import Account, idem, open_account
 from tests.e2e.vault_support import grpc_reason, release
 
 FAR_BELOW = "10000"  # a limit buy this low rests on the book
+RECV_WINDOW_S = 3  # BOTMESH_EXCHANGE_RECV_WINDOW_MS of the test run (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +265,47 @@ async def assert_audited(engine, answers: list[Answer], *, by: str, secret: str)
     assert not [d for _, _, d in rows if secret in str(d)]
     checked, broken = await verify_chain(engine)
     assert broken is None and checked >= len(rows)
+
+
+async def test_an_order_of_unknown_outcome_is_looked_up_and_canceled_never_sent_again(
+    rest: httpx.AsyncClient, account: Account, admin: AdminClient, engine
+) -> None:  # type: ignore[no-untyped-def]
+    key = account.sim.api_key
+    # The order executes but its answer is lost, and lookups fail: it stays UNKNOWN.
+    await admin.add_fault("drop_response", method="POST", path="/api/v3/order", api_key=key)
+    await admin.add_fault("http_5xx", method="GET", path="/api/v3/order", api_key=key)
+    try:
+        unknown = await place_rest(rest, account, price=FAR_BELOW)
+        assert unknown.state == "UNKNOWN", unknown
+        # Cancelled while the exchange cannot be asked: the subscription is canceled, the
+        # order is left as it is (nothing resent, nothing guessed).
+        first = await rest.post(account.path(":cancel"), json={}, headers=idem(account.headers))
+        assert first.status_code == 200, first.text
+        assert (await order_states(engine, account.subscription_id))[unknown.order_id] == "UNKNOWN"
+    finally:
+        await admin.clear_faults()
+    # The retry winds down again: found by its client order id, canceled, recorded.
+    again = await rest.post(account.path(":cancel"), json={}, headers=idem(account.headers))
+    assert again.status_code == 200, again.text
+    on_exchange = await admin.orders(key)
+    assert [o["status"] for o in on_exchange] == ["CANCELED"]  # one order, never resent
+    assert (await order_states(engine, account.subscription_id))[unknown.order_id] == "CANCELED"
+
+
+async def test_a_wind_down_never_resends_an_order_the_exchange_never_saw(
+    rest: httpx.AsyncClient, account: Account, admin: AdminClient, engine
+) -> None:  # type: ignore[no-untyped-def]
+    key = account.sim.api_key
+    # The order request fails ambiguously and never executes: UNKNOWN, nothing on the exchange.
+    await admin.add_fault("http_5xx", method="POST", path="/api/v3/order", api_key=key, count=1)
+    unknown = await place_rest(rest, account, price=FAR_BELOW)
+    assert unknown.state == "UNKNOWN", unknown
+    canceled = await rest.post(account.path(":cancel"), json={}, headers=idem(account.headers))
+    assert canceled.status_code == 200, canceled.text
+    # Past recvWindow (3 s here, plus the 1 s margin) the order is provably lost; a trading
+    # subscription's reconciler would send it again, a stopped one's wind-down must not.
+    await asyncio.sleep(RECV_WINDOW_S + 2)
+    again = await rest.post(account.path(":cancel"), json={}, headers=idem(account.headers))
+    assert again.status_code == 200, again.text
+    assert await admin.orders(key) == []
+    assert (await order_states(engine, account.subscription_id))[unknown.order_id] == "UNKNOWN"

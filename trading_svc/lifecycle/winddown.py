@@ -4,8 +4,8 @@ credential_svc asks (WindDownSubscriptions) after a subscription was canceled, o
 user is being erased, before the keys are shredded. For each subscription this process first
 drops its pooled client of the credential, then, when the subscription has open orders,
 releases the credential for winding down only (never pooled) and, for each open order:
-resolves it if its submission is unsettled, audits the cancel, cancels it, and records the
-exchange's answer. An order the exchange no longer has (filled meanwhile) counts as closed.
+looks it up by client order id if its submission is unsettled (never resending it), audits
+the cancel, cancels it, and records the exchange's answer. An order the exchange no longer has (filled meanwhile) counts as closed.
 Failures are counted, not raised, so one stubborn order does not block the rest; what stays
 open stays LIVE in our records, and the caller's retry winds down again.
 """
@@ -92,16 +92,25 @@ class WindDown:
             return [order_of(r) for r in await conn.execute(query)]
 
     async def _close(self, client: Any, order: Order) -> bool:
-        """True when the order is no longer open on the exchange."""
+        """True when the order is no longer open on the exchange. An order whose submission
+        is unsettled is only looked up, never sent again (Executor.resolve may resend one
+        proven lost; a stopped subscription must place nothing)."""
+        symbol = to_symbol(order.market)
+        exchange_order_id = order.exchange_order_id
         if order.state not in LIVE:
-            order = await self._executor.resolve(client, order)
-        if order.state in TERMINAL:
-            return True
-        if order.state not in LIVE or not order.exchange_order_id:
-            return False  # still unsettled: the reconciler resolves it, a retry cancels it
+            try:
+                raw = await calls.by_client_id(client, symbol, order)
+            except Exception:  # not on the exchange (yet), or no answer: nothing to cancel
+                return False
+            exchange_order_id = str(raw.get("id") or "")
+            if raw.get("status") != "open":
+                await self._executor.resolve(client, order)  # found: recorded, not resent
+                return True
+        if not exchange_order_id:
+            return False
         await self._audit.record(audit_events.cancel_requested(order, audit_events.BY_WIND_DOWN))
         try:
-            await calls.cancel(client, to_symbol(order.market), order.exchange_order_id)
+            await calls.cancel(client, symbol, exchange_order_id)
         except Exception as exc:
             if not (is_not_found(exc) or is_ambiguous(exc)):
                 log.warning(
