@@ -31,6 +31,8 @@ from credential_svc.subscriptions.events import ChangeFeed
 from credential_svc.subscriptions.expiry import ExpirySweeper
 from credential_svc.subscriptions.service import Subscriptions
 from credential_svc.subscriptions.store import SubscriptionStore
+from credential_svc.subscriptions.suspension_store import ErasureSteps
+from credential_svc.subscriptions.winddown import TradingWindDown
 from credential_svc.vault.crypto import Envelope
 from credential_svc.vault.exchange_check import ExchangeCheck
 from credential_svc.vault.keyring import Keyring
@@ -47,16 +49,24 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     audit = AuditLog(settings.api_key_pepper)
     keyring = Keyring.load(settings.keyring_json, settings.keyring_file)
     envelope = Envelope(keyring)
+    resolver = PrincipalResolver(ctx.engine, ctx.redis)
+    feed = ChangeFeed(ctx.redis, resolver)
+    wind_down = TradingWindDown(settings.trading.target, settings.internal_token)
     vault_store = VaultStore(ctx.engine, audit)
     vault = Vault(
         vault_store,
         envelope,
         ExchangeCheck(settings.exchange_venue, settings.exchange_sim_url),
         allow_withdrawal=settings.allow_withdrawal_keys,
+        announce=feed.publish,
     )
-    resolver = PrincipalResolver(ctx.engine, ctx.redis)
-    feed = ChangeFeed(ctx.redis, resolver)
-    users = Users(UserStore(ctx.engine, audit), resolver, on_canceled=feed.erased)
+    users = Users(
+        UserStore(ctx.engine, audit),
+        resolver,
+        ErasureSteps(ctx.engine, audit),
+        on_canceled=feed.erased,
+        wind_down=wind_down,
+    )
     catalog = Catalog(CatalogStore(ctx.engine, audit), ctx.redis)
     subscription_store = SubscriptionStore(ctx.engine, audit)
     _sweepers[id(ctx)] = ExpirySweeper(subscription_store, feed)
@@ -77,7 +87,13 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     subscription_service_pb2_grpc.add_SubscriptionServiceServicer_to_server(
         SubscriptionServicer(
             Subscriptions(
-                subscription_store, users, vault, catalog, feed, settings.accepted_ledgers
+                subscription_store,
+                users,
+                vault,
+                catalog,
+                feed,
+                settings.accepted_ledgers,
+                wind_down,
             )
         ),
         server,

@@ -96,6 +96,10 @@ subscriptions = sa.Table(
     sa.Column("allocation", Money(), nullable=False),
     sa.Column("risk_overrides", sa.JSON(), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
+    # Why it is SUSPENDED or CANCELED (credential_svc/subscriptions/suspension.py).
+    sa.Column("state_reason", sa.String(32), nullable=False, server_default=""),
+    # The state a CREDENTIAL_REFUSED suspension returns to when a verify accepts the key.
+    sa.Column("suspended_from", sa.String(16), nullable=False, server_default=""),
     sa.Column("paid_until", UtcDateTime(), nullable=True),
     sa.Column("create_time", UtcDateTime(), nullable=False),
     sa.Column("update_time", UtcDateTime(), nullable=False),

@@ -1,7 +1,9 @@
 """Where a subscription's exchange credential comes from: credential_svc's internal
 ReleaseCredential RPC, called with the internal service identity.
 
-The plaintext lives only in the returned `Credential` (its repr hides the secrets) on its way
+A credential is released for a purpose: TRADE (an ACTIVE credential behind a subscription
+that may trade now) or WIND_DOWN (cancelling a stopped subscription's open orders, and
+nothing else). The plaintext lives only in the returned `Credential` (its repr hides the secrets) on its way
 into a ccxt client; it is never logged, cached outside process memory or put into an error.
 """
 
@@ -18,6 +20,8 @@ from mesh.auth import INTERNAL_HEADER
 from mesh.errors import FailedPrecondition, Unavailable
 
 RELEASE_TIMEOUT_S = 5.0
+TRADE = internal.RELEASE_PURPOSE_TRADE
+WIND_DOWN = internal.RELEASE_PURPOSE_WIND_DOWN
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class Credential:
 
 
 class CredentialSource(Protocol):
-    async def release(self, subscription_id: str) -> Credential: ...
+    async def release(self, subscription_id: str, purpose: int = TRADE) -> Credential: ...
 
     async def close(self) -> None: ...
 
@@ -43,10 +47,13 @@ class InternalCredentialClient:
         self._stub = internal_rpc.InternalCredentialServiceStub(self._channel)
         self._metadata = ((INTERNAL_HEADER, internal_token),)
 
-    async def release(self, subscription_id: str) -> Credential:
+    async def release(self, subscription_id: str, purpose: int = TRADE) -> Credential:
         try:
             reply = await self._stub.ReleaseCredential(
-                internal.ReleaseCredentialRequest(subscription_id=subscription_id),
+                internal.ReleaseCredentialRequest(
+                    subscription_id=subscription_id,
+                    purpose=purpose,  # type: ignore[arg-type]
+                ),
                 metadata=self._metadata,
                 timeout=RELEASE_TIMEOUT_S,
             )

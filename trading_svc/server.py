@@ -9,21 +9,27 @@ from dataclasses import dataclass
 
 import grpc
 from botmesh.trading.v1 import (
+    internal_service_pb2,
+    internal_service_pb2_grpc,
     market_data_service_pb2,
     market_data_service_pb2_grpc,
     trading_service_pb2,
     trading_service_pb2_grpc,
 )
 
+from mesh.audit import AuditLog
 from mesh.server import ServiceContext, ServiceSpec
 from trading_svc.config import TradingConfig
 from trading_svc.credentials import InternalCredentialClient
 from trading_svc.events import EventLog
 from trading_svc.exchange.factory import ClientFactory
 from trading_svc.exchange.pool import ExchangePool
+from trading_svc.lifecycle.follower import ChangeFollower
+from trading_svc.lifecycle.winddown import WindDown
 from trading_svc.marketdata.feed import FeedManager
 from trading_svc.marketdata.hub import PriceHub
 from trading_svc.marketdata.service import MarketData
+from trading_svc.orders.audit import OrderAudit
 from trading_svc.orders.execution import Executor
 from trading_svc.orders.reconciler import Reconciler
 from trading_svc.orders.service import OrderService
@@ -31,6 +37,7 @@ from trading_svc.orders.status import StatusReader
 from trading_svc.orders.store import OrderStore
 from trading_svc.orders.submission import Submitter
 from trading_svc.orders.subscriptions import SubscriptionReader
+from trading_svc.servicers.internal import InternalTradingServicer
 from trading_svc.servicers.market_data import MarketDataServicer
 from trading_svc.servicers.trading import TradingServicer
 from trading_svc.stream_limits import StreamLimits
@@ -49,9 +56,11 @@ class Runtime:
     hub: PriceHub
     reconciler: Reconciler
     submitter: Submitter
+    follower: ChangeFollower
 
     async def start(self, ctx: ServiceContext) -> None:
         ctx.background.append(asyncio.create_task(self.reconciler.run()))
+        ctx.background.append(asyncio.create_task(self.follower.run()))
         ctx.background.append(asyncio.create_task(self._housekeeping()))
 
     async def _housekeeping(self) -> None:
@@ -71,7 +80,7 @@ class Runtime:
 
 def build(
     ctx: ServiceContext, config: TradingConfig
-) -> tuple[Runtime, TradingServicer, MarketDataServicer]:
+) -> tuple[Runtime, TradingServicer, MarketDataServicer, InternalTradingServicer]:
     settings = ctx.settings
     factory = ClientFactory(settings.exchange_venue, settings.exchange_sim_url, config)
     credentials = InternalCredentialClient(settings.credential.target, settings.internal_token)
@@ -92,7 +101,10 @@ def build(
     data = MarketData(ctx.redis, pool, MARKET_DATA_EXCHANGE)
     executor.on_incomplete = reconciler.follow_up
     submitter = Submitter(store, executor, config.inline_resolve_s, reconciler.follow_up)
-    orders = OrderService(subs, store, pool, executor, submitter, data)
+    audit = OrderAudit(ctx.engine, AuditLog(settings.api_key_pepper))
+    orders = OrderService(subs, store, pool, executor, submitter, data, audit)
+    internal = InternalTradingServicer(WindDown(ctx.engine, subs, pool, executor, audit))
+    follower = ChangeFollower(settings.redis_url, pool)
     feeds = FeedManager(ctx.redis, factory, MARKET_DATA_EXCHANGE)
     hub = PriceHub(ctx.redis, feeds.demand)
     status = StatusReader(ctx.engine, subs, store)
@@ -103,18 +115,20 @@ def build(
     )
     trading = TradingServicer(orders, status, subs, events, config.heartbeat_interval_s, limits)
     market_data = MarketDataServicer(data, hub, config.heartbeat_interval_s, limits)
-    runtime = Runtime(config, pool, feeds, hub, reconciler, submitter)
-    return runtime, trading, market_data
+    runtime = Runtime(config, pool, feeds, hub, reconciler, submitter, follower)
+    return runtime, trading, market_data, internal
 
 
 class _Wiring:
     runtime: Runtime | None = None
 
     def register(self, server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
-        self.runtime, trading, market_data = build(ctx, TradingConfig.from_env())
+        self.runtime, trading, market_data, internal = build(ctx, TradingConfig.from_env())
         trading_service_pb2_grpc.add_TradingServiceServicer_to_server(trading, server)
         market_data_service_pb2_grpc.add_MarketDataServiceServicer_to_server(market_data, server)
+        internal_service_pb2_grpc.add_InternalTradingServiceServicer_to_server(internal, server)
         return [
+            internal_service_pb2.DESCRIPTOR.services_by_name["InternalTradingService"].full_name,
             trading_service_pb2.DESCRIPTOR.services_by_name["TradingService"].full_name,
             market_data_service_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
         ]

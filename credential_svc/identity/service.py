@@ -1,5 +1,13 @@
 """User use cases: register the acting principal, read it, erase it.
 
+Erasure runs in three steps, so that nothing keeps trading and no order is left open on the
+exchange once the keys that could cancel it are gone:
+1. every live subscription of the user is CANCELED (USER_ERASED) and announced, so every
+   trading_svc process drops its clients and refuses orders;
+2. trading_svc cancels their open orders (WindDownSubscriptions, bounded); if it cannot be
+   reached the erasure stops here with UNAVAILABLE, and a retry starts again at step 1;
+3. one transaction shreds the credentials and anonymises the user (identity/store.py).
+
 Every user-scoped use case in credential_svc starts from `acting_user(principal)`, so the
 acting principal's user is the root of every query: an object that is not theirs is simply
 not found, exactly like one that does not exist.
@@ -8,25 +16,38 @@ not found, exactly like one that does not exist.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from credential_svc.identity.resolve import PrincipalResolver
 from credential_svc.identity.store import ACTIVE, Erasure, UserRecord, UserStore
+from credential_svc.subscriptions.model import SubscriptionRecord
+from credential_svc.subscriptions.suspension_store import ErasureSteps
 from mesh.audit import Event
 from mesh.db import utcnow
 from mesh.errors import NotFound
 from mesh.ids import new_id
 
-# Told which subscriptions an erasure canceled, after the commit (the change feed).
-OnCanceled = Callable[[str, Sequence[str]], Awaitable[None]]
+# Told of each subscription an erasure canceled, after the commit (the change feed).
+OnCanceled = Callable[[SubscriptionRecord], Awaitable[None]]
+# Cancels the open orders of these subscriptions on the exchange (trading_svc).
+WindDown = Callable[[Sequence[str]], Awaitable[None]]
 
 
 class Users:
     def __init__(
-        self, store: UserStore, resolver: PrincipalResolver, on_canceled: OnCanceled | None = None
+        self,
+        store: UserStore,
+        resolver: PrincipalResolver,
+        steps: ErasureSteps | None = None,
+        *,
+        on_canceled: OnCanceled | None = None,
+        wind_down: WindDown | None = None,
     ) -> None:
         self._store = store
         self._resolver = resolver
+        self._steps = steps
         self._on_canceled = on_canceled
+        self._wind_down = wind_down
 
     async def create(self, principal: str, display_name: str, email: str) -> UserRecord:
         now = utcnow()
@@ -53,8 +74,22 @@ class Users:
 
     async def erase(self, principal: str) -> Erasure:
         user = await self.acting_user(principal)
+        canceled: list[SubscriptionRecord] = []
+        if self._steps is not None:  # without them, the erasure transaction cancels alone
+            canceled = await self._steps.cancel_all(user.user_id, utcnow())
+            await self._resolver.forget(principal)
+            if self._on_canceled is not None:
+                for sub in canceled:
+                    await self._on_canceled(sub)
+            if self._wind_down is not None:
+                await self._wind_down(await self._steps.all_ids(user.user_id))
         erased = await self._store.erase(user, utcnow(), Event("user.erase", user.user_id))
         await self._resolver.forget(principal)
-        if self._on_canceled is not None and erased.canceled_subscription_ids:
-            await self._on_canceled(user.user_id, erased.canceled_subscription_ids)
-        return erased
+        return replace(
+            erased,
+            subscriptions_canceled=erased.subscriptions_canceled + len(canceled),
+            canceled_subscription_ids=(
+                *(s.subscription_id for s in canceled),
+                *erased.canceled_subscription_ids,
+            ),
+        )

@@ -93,7 +93,9 @@ class UserStore:
                 ).scalars()
             )
             canceled = await conn.execute(
-                subscriptions.update().where(*live).values(state="CANCELED", update_time=now)
+                subscriptions.update()
+                .where(*live)
+                .values(state="CANCELED", state_reason="USER_ERASED", update_time=now)
             )
             await conn.execute(
                 users.update()

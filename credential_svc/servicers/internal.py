@@ -10,7 +10,7 @@ from botmesh.credential.v1 import internal_service_pb2_grpc as rpc
 
 from credential_svc.identity.resolve import PrincipalResolver
 from credential_svc.servicers.convert_vault import subscription_to_pb, user_to_pb
-from credential_svc.vault.service import Vault
+from credential_svc.vault.service import TRADE, WIND_DOWN, Vault
 from mesh.principal import parse_principal
 
 
@@ -22,7 +22,8 @@ class InternalServicer(rpc.InternalCredentialServiceServicer):
     async def ReleaseCredential(
         self, request: api.ReleaseCredentialRequest, context: grpc.aio.ServicerContext
     ) -> api.ReleaseCredentialResponse:
-        release = await self._vault.release(request.subscription_id)
+        purpose = WIND_DOWN if request.purpose == api.RELEASE_PURPOSE_WIND_DOWN else TRADE
+        release = await self._vault.release(request.subscription_id, purpose)
         return api.ReleaseCredentialResponse(
             credential_id=release.credential_id,
             exchange=release.exchange,

@@ -10,7 +10,7 @@ from botmesh.credential.v1 import subscription_service_pb2 as api
 from botmesh.credential.v1 import subscription_service_pb2_grpc as rpc
 
 from credential_svc.servicers.convert import risk_to_dict, risk_to_pb, ts
-from credential_svc.servicers.convert_vault import SUBSCRIPTION_STATES
+from credential_svc.servicers.convert_vault import SUBSCRIPTION_STATE_REASONS, SUBSCRIPTION_STATES
 from credential_svc.subscriptions.model import PaymentRecord, SubscriptionRecord
 from credential_svc.subscriptions.service import PaymentReport, Subscriptions
 from mesh.auth import acting_principal
@@ -25,6 +25,9 @@ def subscription_pb(sub: SubscriptionRecord) -> pb.Subscription:
         allocation=format(sub.allocation.normalize(), "f"),
         risk_overrides=risk_to_pb(sub.risk_overrides),
         state=SUBSCRIPTION_STATES.get(sub.state, pb.SUBSCRIPTION_STATE_UNSPECIFIED),
+        state_reason=SUBSCRIPTION_STATE_REASONS.get(
+            sub.state_reason, pb.SUBSCRIPTION_STATE_REASON_UNSPECIFIED
+        ),
         paid_until=ts(sub.paid_until),
         create_time=ts(sub.create_time),
         update_time=ts(sub.update_time),

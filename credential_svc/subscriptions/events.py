@@ -8,22 +8,23 @@ happened; the table stays the truth, and consumers reconcile from it when they s
 ResolvePrincipal cache entry of the owner is dropped first, so a consumer that resolves the
 principal on seeing the entry reads the new state rather than a cached one.
 
-Fields are identifiers, the state and the paid-until time: no principal (erasure must leave
-no trail in Redis) and nothing secret.
+Fields are identifiers (the credential's too: trading_svc drops its clients of a credential
+whose subscription stops), the state and its reason, and the paid-until time: no principal
+(erasure must leave no trail in Redis) and nothing secret.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
 from credential_svc.identity.resolve import PrincipalResolver
-from credential_svc.subscriptions.model import CANCELED, SubscriptionRecord
+from credential_svc.subscriptions.model import SubscriptionRecord
+from mesh.changes import SUBSCRIPTION_CHANGES
 from mesh.db import utcnow
 
-STREAM = "botmesh:subscription-changes"
+STREAM = SUBSCRIPTION_CHANGES
 MAXLEN = 100_000
 log = logging.getLogger("botmesh.subscriptions")
 
@@ -33,8 +34,10 @@ def entry(change: str, sub: SubscriptionRecord) -> dict[str, str]:
         "subscription_id": sub.subscription_id,
         "user_id": sub.user_id,
         "bot_id": sub.bot_id,
+        "credential_id": sub.credential_id,
         "market": sub.market,
         "state": sub.state,
+        "state_reason": sub.state_reason,
         "paid_until": sub.paid_until.isoformat() if sub.paid_until else "",
         "change": change,
         "time": utcnow().isoformat(),
@@ -54,23 +57,10 @@ class ChangeFeed:
                 log.warning("could not drop a resolver cache entry", exc_info=True)
         await self._add(entry(change, sub))
 
-    async def erased(self, user_id: str, subscription_ids: Sequence[str]) -> None:
-        """Erasure canceled these (the identity store did it, in the erasure's transaction;
-        the resolver entry is already gone)."""
-        now = utcnow().isoformat()
-        for subscription_id in subscription_ids:
-            await self._add(
-                {
-                    "subscription_id": subscription_id,
-                    "user_id": user_id,
-                    "bot_id": "",
-                    "market": "",
-                    "state": CANCELED,
-                    "paid_until": "",
-                    "change": "erased",
-                    "time": now,
-                }
-            )
+    async def erased(self, sub: SubscriptionRecord) -> None:
+        """Erasure canceled it (the principal is forgotten: the resolver entry is dropped by
+        the erasure itself)."""
+        await self._add(entry("erased", sub))
 
     async def _add(self, fields: dict[str, str]) -> None:
         try:

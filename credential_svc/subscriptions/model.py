@@ -6,6 +6,10 @@ States encode two independent facts, the principal's intent and whether the rent
     EXPIRED   wants to trade, not paid (never paid, or `paid_until` passed): not trading
     PAUSED    the principal stopped it; payment keeps accruing time, trading does not
     CANCELED  terminal
+    SUSPENDED its credential cannot be used (deleted, or refused by a re-verify); see
+              suspension.py. Payments keep accruing time; the principal may only cancel.
+
+`state_reason` says why a subscription is SUSPENDED or CANCELED (suspension.py's reasons).
 
 A new subscription starts EXPIRED with no paid_until: a rental nobody has paid for must not
 trade, and every reader of the table (credential release, trading_svc, ResolvePrincipal)
@@ -27,6 +31,8 @@ from decimal import Decimal
 from mesh.errors import FailedPrecondition
 
 ACTIVE, PAUSED, CANCELED, EXPIRED = "ACTIVE", "PAUSED", "CANCELED", "EXPIRED"
+SUSPENDED = "SUSPENDED"
+CANCELED_BY_USER = "CANCELED_BY_USER"
 RiskValues = Mapping[str, str | int]
 
 
@@ -48,6 +54,7 @@ class SubscriptionRecord:
     listing_id: str | None = None
     price_e8s: int | None = None
     period_days: int | None = None
+    state_reason: str = ""
 
     def as_of(self, now: datetime) -> SubscriptionRecord:
         """The state a reader should see: an ACTIVE subscription whose paid time has run out
@@ -79,10 +86,21 @@ def _canceled(sub: SubscriptionRecord, verb: str) -> FailedPrecondition:
     )
 
 
+def _suspended(sub: SubscriptionRecord, verb: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"subscription {sub.subscription_id} is suspended ({sub.state_reason.lower()}); "
+        f"it cannot be {verb}",
+        reason="SUBSCRIPTION_SUSPENDED",
+        metadata={"state_reason": sub.state_reason},
+    )
+
+
 def paused(sub: SubscriptionRecord, now: datetime) -> SubscriptionRecord:
     current = sub.as_of(now)
     if current.state == CANCELED:
         raise _canceled(sub, "paused")
+    if current.state == SUSPENDED:
+        raise _suspended(sub, "paused")
     return replace(current, state=PAUSED)
 
 
@@ -91,6 +109,8 @@ def resumed(sub: SubscriptionRecord, now: datetime) -> SubscriptionRecord:
     current = sub.as_of(now)
     if current.state == CANCELED:
         raise _canceled(sub, "resumed")
+    if current.state == SUSPENDED:
+        raise _suspended(sub, "resumed")
     if current.state != PAUSED:
         return current
     paid = current.paid_until is not None and current.paid_until > now
@@ -98,20 +118,27 @@ def resumed(sub: SubscriptionRecord, now: datetime) -> SubscriptionRecord:
 
 
 def canceled(sub: SubscriptionRecord, now: datetime) -> SubscriptionRecord:
-    return replace(sub.as_of(now), state=CANCELED)
+    """CANCELED by its principal; a canceled one keeps the reason it was canceled for."""
+    if sub.state == CANCELED:
+        return sub
+    return replace(sub.as_of(now), state=CANCELED, state_reason=CANCELED_BY_USER)
 
 
 def credited(sub: SubscriptionRecord, now: datetime, period_days: int) -> SubscriptionRecord:
     """A payment adds `period_days` from the later of now and the current paid_until, so
     paying early never loses time and paying late does not back-date. It activates an
-    EXPIRED subscription and leaves a PAUSED one paused."""
+    EXPIRED subscription and leaves a PAUSED or SUSPENDED one as it is."""
     current = sub.as_of(now)
     if current.state == CANCELED:
         raise _canceled(sub, "paid for")
     start = max(now, current.paid_until) if current.paid_until is not None else now
-    state = PAUSED if current.state == PAUSED else ACTIVE
+    state = current.state if current.state in (PAUSED, SUSPENDED) else ACTIVE
     return replace(current, state=state, paid_until=start + timedelta(days=period_days))
 
 
 def changed(before: SubscriptionRecord, after: SubscriptionRecord) -> bool:
-    return (before.state, before.paid_until) != (after.state, after.paid_until)
+    return (before.state, before.paid_until, before.state_reason) != (
+        after.state,
+        after.paid_until,
+        after.state_reason,
+    )

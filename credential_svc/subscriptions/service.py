@@ -9,11 +9,13 @@ A refused payment raises before anything is written.
 Every use case starts from the acting principal's user (`Users.acting_user`) and every
 query filters by that user, so another principal's subscription is NOT_FOUND exactly like
 one that does not exist. Each committed change is then announced on the change feed.
+Cancelling also cancels the subscription's open orders on the exchange (winddown.py), on
+every call: a retry after an UNAVAILABLE wind-down finishes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Awaitable, Callable, Sequence, Set
 from dataclasses import dataclass, replace
 
 from credential_svc.catalog.service import Catalog
@@ -63,7 +65,9 @@ class Subscriptions:
         catalog: Catalog,
         feed: ChangeFeed,
         accepted_ledgers: Set[str],
+        wind_down: Callable[[Sequence[str]], Awaitable[None]] | None = None,
     ) -> None:
+        self._wind_down = wind_down
         self._store = store
         self._users = users
         self._vault = vault
@@ -147,9 +151,12 @@ class Subscriptions:
         )
 
     async def cancel(self, principal: str, subscription_id: str) -> SubscriptionRecord:
-        return await self._transition(
+        canceled = await self._transition(
             principal, subscription_id, model.canceled, "cancel", "canceled"
         )
+        if self._wind_down is not None:
+            await self._wind_down([canceled.subscription_id])
+        return canceled
 
     async def record_payment(
         self, principal: str, subscription_id: str, report: PaymentReport

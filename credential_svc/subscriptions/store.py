@@ -117,7 +117,12 @@ class SubscriptionStore:
             if change.changed:
                 await self._write(conn, change.after)
                 await self._audit.record(
-                    conn, Event(action, subscription_id, {"state": change.after.state})
+                    conn,
+                    Event(
+                        action,
+                        subscription_id,
+                        {"state": change.after.state, "reason": change.after.state_reason},
+                    ),
                 )
         return change
 
@@ -226,7 +231,12 @@ class SubscriptionStore:
         await conn.execute(
             subscriptions.update()
             .where(subscriptions.c.subscription_id == sub.subscription_id)
-            .values(state=sub.state, paid_until=sub.paid_until, update_time=sub.update_time)
+            .values(
+                state=sub.state,
+                state_reason=sub.state_reason,
+                paid_until=sub.paid_until,
+                update_time=sub.update_time,
+            )
         )
 
 

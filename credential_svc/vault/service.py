@@ -1,5 +1,13 @@
 """Credential-vault use cases: store, read (masked), shred, verify, release.
 
+A credential is usable for trading only while ACTIVE. Deleting it, or a verify that refuses
+it, suspends the subscriptions using it in the same transaction (subscriptions/suspension.py)
+and announces each on the subscription-change feed after the commit, so every trading_svc
+process drops its client at once; a verify that accepts it again lifts CREDENTIAL_REFUSED
+suspensions. Release for trading needs an ACTIVE credential and a subscription that may
+trade now; release for winding down (cancelling a stopped subscription's open orders) needs
+only a credential that is not shredded yet.
+
 Every user-facing use case takes the acting user, and every query filters by that user's id:
 another user's credential is NOT_FOUND, the same answer as a credential that does not exist.
 Secrets exist in plaintext only inside `SecretBundle`s on their way in (create) or out
@@ -10,16 +18,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from credential_svc.identity.store import UserRecord
+from credential_svc.subscriptions.model import SubscriptionRecord
 from credential_svc.vault.crypto import DecryptError, Envelope, SecretBundle
 from credential_svc.vault.exchange_check import Permissions
 from credential_svc.vault.store import (
     ACTIVE,
     REFUSED,
     UNVERIFIED,
+    Backing,
     CredentialRecord,
     VaultStore,
     Verification,
@@ -34,6 +44,10 @@ log = logging.getLogger("botmesh.vault")
 WITHDRAWAL_ENABLED = "WITHDRAWAL_ENABLED"
 TRADING_DISABLED = "TRADING_DISABLED"
 Checker = Callable[[str, SecretBundle], Awaitable[Permissions]]
+# Told, after the commit, of a subscription a credential change moved (change, record,
+# the owner's principal): the subscription-change feed.
+Announce = Callable[[str, SubscriptionRecord, str | None], Awaitable[None]]
+TRADE, WIND_DOWN = "TRADE", "WIND_DOWN"
 
 
 def key_hint(api_key: str) -> str:
@@ -64,12 +78,19 @@ def _missing(credential_id: str) -> NotFound:
 
 class Vault:
     def __init__(
-        self, store: VaultStore, envelope: Envelope, check: Checker, *, allow_withdrawal: bool
+        self,
+        store: VaultStore,
+        envelope: Envelope,
+        check: Checker,
+        *,
+        allow_withdrawal: bool,
+        announce: Announce | None = None,
     ) -> None:
         self._store = store
         self._envelope = envelope
         self._check = check
         self._allow_withdrawal = allow_withdrawal
+        self._announce = announce
 
     async def create(
         self, user: UserRecord, exchange: str, label: str, bundle: SecretBundle
@@ -116,8 +137,10 @@ class Vault:
         record = await self.get(user, credential_id)
         now = utcnow()
         event = Event("credential.delete", credential_id)
-        if not await self._store.shred(user.user_id, credential_id, now, event):
+        suspended = await self._store.shred(user.user_id, credential_id, now, event)
+        if suspended is None:
             raise _missing(credential_id)
+        await self._tell("suspended", suspended, user)
         return CredentialRecord(
             **{**record.__dict__, "state": "DELETED", "update_time": now, "sealed": None}
         )
@@ -144,8 +167,10 @@ class Vault:
             "refusal_reason": reason,
         }
         event = Event("credential.verify", credential_id, detail)
-        if not await self._store.record_verification(user.user_id, credential_id, outcome, event):
+        moved = await self._store.record_verification(user.user_id, credential_id, outcome, event)
+        if moved is None:
             raise _missing(credential_id)  # deleted while we asked the exchange
+        await self._tell("suspended" if reason else "unsuspended", moved, user)
         updated = CredentialRecord(
             **{
                 **record.__dict__,
@@ -159,22 +184,51 @@ class Vault:
         )
         return VerifyOutcome(updated, not reason, reason)
 
-    async def release(self, subscription_id: str) -> Release:
-        """The plaintext for an ACTIVE subscription that uses the credential. Audited, and
-        the audit row commits before the secret is handed out."""
-        record = await self._store.for_active_subscription(subscription_id)
-        if record is None:
+    async def _tell(
+        self, change: str, subs: Sequence[SubscriptionRecord], user: UserRecord
+    ) -> None:
+        if self._announce is not None:
+            for sub in subs:
+                await self._announce(change, sub, user.principal)
+
+    async def release(self, subscription_id: str, purpose: str = TRADE) -> Release:
+        """The plaintext of the subscription's credential. For TRADE: the credential is
+        ACTIVE (else FAILED_PRECONDITION CREDENTIAL_NOT_ACTIVE) and the subscription may trade
+        now (else NOT_FOUND SUBSCRIPTION_NOT_ACTIVE). For WIND_DOWN: any states, while the
+        credential is not shredded. Audited with its purpose, and the audit row commits
+        before the secret is handed out."""
+        backing = await self._backing(subscription_id, purpose)
+        bundle = await self._open_current(
+            backing.credential,
+            lambda: self._refetch(subscription_id, purpose),
+        )
+        credential_id = backing.credential.credential_id
+        detail = {"subscription_id": subscription_id, "purpose": purpose.lower()}
+        await self._store.audit(Event("credential.release", credential_id, detail))
+        return Release(credential_id, backing.credential.exchange, bundle)
+
+    async def _backing(self, subscription_id: str, purpose: str) -> Backing:
+        backing = await self._store.for_subscription(subscription_id)
+        if backing is None:
+            raise NotFound(
+                f"subscription {subscription_id} does not exist", reason="SUBSCRIPTION_NOT_FOUND"
+            )
+        state = backing.credential.state
+        if purpose == TRADE and state != ACTIVE:
+            raise FailedPrecondition(
+                f"the subscription's credential is {state.lower()}, not active",
+                reason="CREDENTIAL_NOT_ACTIVE",
+                metadata={"credential_state": state},
+            )
+        if purpose == TRADE and not backing.may_trade:
             raise NotFound(
                 f"subscription {subscription_id} is not active or has no usable credential",
                 reason="SUBSCRIPTION_NOT_ACTIVE",
             )
-        bundle = await self._open_current(
-            record, lambda: self._store.for_active_subscription(subscription_id)
-        )
-        await self._store.audit(
-            Event("credential.release", record.credential_id, {"subscription_id": subscription_id})
-        )
-        return Release(record.credential_id, record.exchange, bundle)
+        return backing
+
+    async def _refetch(self, subscription_id: str, purpose: str) -> CredentialRecord:
+        return (await self._backing(subscription_id, purpose)).credential
 
     async def _open_current(
         self,

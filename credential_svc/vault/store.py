@@ -10,7 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from credential_svc.subscriptions.entitlement import may_trade_clause
+from credential_svc.subscriptions.entitlement import may_trade
+from credential_svc.subscriptions.model import SubscriptionRecord
+from credential_svc.subscriptions.suspension import CREDENTIAL_DELETED, CREDENTIAL_REFUSED
+from credential_svc.subscriptions.suspension_store import lift_using, suspend_using
 from credential_svc.tables import exchange_credentials as creds
 from credential_svc.tables import subscriptions
 from credential_svc.vault.crypto import Sealed
@@ -46,6 +49,15 @@ class Verification:
     can_trade: bool
     can_withdraw: bool
     time: datetime
+
+
+@dataclass(frozen=True)
+class Backing:
+    """What a release decides on: the credential behind a subscription, and whether the
+    subscription may trade now."""
+
+    credential: CredentialRecord
+    may_trade: bool
 
 
 def _record(row: Any) -> CredentialRecord:
@@ -112,8 +124,12 @@ class VaultStore:
             rows = (await conn.execute(query)).all()
         return [_record(r) for r in rows]
 
-    async def shred(self, user_id: str, credential_id: str, now: datetime, event: Event) -> bool:
-        """Destroys the data key and ciphertext; False when the user has no such credential."""
+    async def shred(
+        self, user_id: str, credential_id: str, now: datetime, event: Event
+    ) -> list[SubscriptionRecord] | None:
+        """Destroys the data key and ciphertext and suspends the subscriptions using it
+        (CREDENTIAL_DELETED), in one transaction; returns those suspended, or None when the
+        user has no such credential."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 creds.update()
@@ -131,13 +147,17 @@ class VaultStore:
                 )
             )
             if result.rowcount != 1:
-                return False
+                return None
             await self._audit.record(conn, event)
-        return True
+            return await suspend_using(conn, self._audit, credential_id, CREDENTIAL_DELETED, now)
 
     async def record_verification(
         self, user_id: str, credential_id: str, outcome: Verification, event: Event
-    ) -> bool:
+    ) -> list[SubscriptionRecord] | None:
+        """Records a verification and, in the same transaction, suspends the credential's
+        subscriptions when it was refused or lifts their CREDENTIAL_REFUSED suspensions when
+        it was accepted; returns the subscriptions changed, or None when there is no such
+        credential (deleted meanwhile)."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 creds.update()
@@ -156,26 +176,31 @@ class VaultStore:
                 )
             )
             if result.rowcount != 1:
-                return False
+                return None
             await self._audit.record(conn, event)
-        return True
+            if outcome.state == ACTIVE:
+                return await lift_using(conn, self._audit, credential_id, outcome.time)
+            return await suspend_using(
+                conn, self._audit, credential_id, CREDENTIAL_REFUSED, outcome.time
+            )
 
-    async def for_active_subscription(self, subscription_id: str) -> CredentialRecord | None:
-        """The credential an ACTIVE, paid-up subscription trades with, if the subscription is its
-        owner's (a subscription row naming another user's credential releases nothing)."""
+    async def for_subscription(self, subscription_id: str) -> Backing | None:
+        """The credential a subscription trades with and whether the subscription may trade
+        now, if the subscription is its credential owner's (a subscription row naming another
+        user's credential releases nothing)."""
         query = (
-            sa.select(creds)
+            sa.select(creds, subscriptions.c.state.label("sub_state"), subscriptions.c.paid_until)
             .join(subscriptions, subscriptions.c.credential_id == creds.c.credential_id)
             .where(
                 subscriptions.c.subscription_id == subscription_id,
-                may_trade_clause(utcnow()),
                 subscriptions.c.user_id == creds.c.user_id,
-                creds.c.state != DELETED,
             )
         )
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        return None if row is None else _record(row)
+        if row is None:
+            return None
+        return Backing(_record(row), may_trade(row.sub_state, row.paid_until, utcnow()))
 
     async def audit(self, event: Event) -> None:
         async with self._engine.begin() as conn:

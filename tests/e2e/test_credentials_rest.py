@@ -16,8 +16,10 @@ from mesh.settings import Settings
 from tests.e2e.test_bots_rest import assert_error
 from tests.e2e.vault_support import (
     add_credential,
+    grpc_reason,
     insert_subscription,
     make_bot,
+    mark_verified,
     new_principal,
     ph,
     register,
@@ -188,6 +190,11 @@ async def test_release_needs_the_internal_identity_and_an_active_subscription(
     paused = await insert_subscription(
         engine, str(user["user_id"]), bot, str(cred["credential_id"]), "PAUSED"
     )
+    with pytest.raises(grpc.aio.AioRpcError) as unverified:
+        await release(settings, active)
+    assert unverified.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert grpc_reason(unverified.value) == "CREDENTIAL_NOT_ACTIVE"
+    await mark_verified(engine, str(cred["credential_id"]))  # this fake key cannot verify
     out = await release(settings, active)
     assert (out.credential_id, out.api_secret) == (cred["credential_id"], secret)
     with pytest.raises(grpc.aio.AioRpcError) as denied:
@@ -210,7 +217,7 @@ async def test_release_needs_the_internal_identity_and_an_active_subscription(
     assert await subscription_state(engine, active) == "CANCELED"
     with pytest.raises(grpc.aio.AioRpcError) as after:
         await release(settings, active)
-    assert after.value.code() == grpc.StatusCode.NOT_FOUND
+    assert after.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # credential DELETED
     again = await register(rest, key, principal)
     assert again["user_id"] != user["user_id"]
     assert (await rest.get("/v1/credentials", headers=ph(key, principal))).json().get(

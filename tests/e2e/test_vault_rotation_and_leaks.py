@@ -152,7 +152,7 @@ async def test_rotate_under_load_then_nothing_leaks(
         await release(settings, sub)
         raise AssertionError("released after erasure")
     except grpc.aio.AioRpcError as exc:
-        assert exc.code() == grpc.StatusCode.NOT_FOUND
+        assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION  # the credential is DELETED
         seen.append(str(exc) + repr(exc))
 
     # Scan: responses and exception texts, then logs, then Redis.

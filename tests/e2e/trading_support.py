@@ -1,5 +1,6 @@
 """Helpers for the trading e2e tests: a user with a real exchange_sim account, its key
-stored through the real CreateExchangeCredential, and a subscription row inserted through
+stored through the real CreateExchangeCredential and verified (orders need an ACTIVE
+credential), and a subscription row inserted through
 the real tables (SubscriptionService is built by a later change)."""
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ async def open_account(
     credential = await add_credential(
         rest, keys["marketplace"], principal, sim.api_key, sim.api_secret
     )
+    verified = await rest.post(
+        f"/v1/credentials/{credential['credential_id']}:verify",
+        json={},
+        headers=ph(keys["marketplace"], principal),
+    )
+    assert verified.status_code == 200 and verified.json()["accepted"], verified.text
     bot_id = await make_bot(rest, keys["bots:write"])
     listing = await make_listing(rest, keys["bots:write"], bot_id)
     sub_id = new_id("sub")

@@ -12,8 +12,9 @@ import httpx
 import sqlalchemy as sa
 from botmesh.credential.v1 import internal_service_pb2 as internal
 from botmesh.credential.v1 import internal_service_pb2_grpc as internal_rpc
+from google.rpc import error_details_pb2, status_pb2
 
-from credential_svc.tables import subscriptions
+from credential_svc.tables import exchange_credentials, subscriptions
 from mesh.auth import INTERNAL_HEADER
 from mesh.ids import new_id
 from mesh.principal import format_principal
@@ -120,6 +121,27 @@ async def insert_subscription(
             )
         )
     return sub_id
+
+
+def grpc_reason(exc: grpc.aio.AioRpcError) -> str:
+    """The google.rpc.ErrorInfo reason of a gRPC error."""
+    raw = dict(exc.trailing_metadata() or ()).get("grpc-status-details-bin", b"")
+    status = status_pb2.Status.FromString(raw)  # type: ignore[arg-type]
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""
+
+
+async def mark_verified(engine, credential_id: str) -> None:  # type: ignore[no-untyped-def]
+    """What an accepting verify writes, for a credential whose key no exchange knows."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            exchange_credentials.update()
+            .where(exchange_credentials.c.credential_id == credential_id)
+            .values(state="ACTIVE", verified=True, can_trade=True)
+        )
 
 
 async def subscription_state(engine, sub_id: str) -> str:  # type: ignore[no-untyped-def]

@@ -2,8 +2,16 @@
 
 A client is built from a freshly released credential the first time a subscription using it
 trades, shares the venue's market list (one exchangeInfo per process, not per credential),
-and is closed when its bots stop (`close_credential`), when unused for a while, or at
-shutdown. The secret never leaves the client object.
+and is closed when a subscription using it stops or its credential goes away
+(`close_credential`, driven by the subscription-change stream), when unused for a while, or
+at shutdown. The secret never leaves the client object.
+
+A close wins over a build in flight: each close bumps the credential's epoch, and a client
+whose release began before the last close is closed instead of pooled, so a credential
+deleted while its client was being built is never used from the pool afterwards.
+
+Wind-down clients (`wind_down`) are never pooled: built from a WIND_DOWN release, used to
+cancel a stopped subscription's open orders, and closed.
 """
 
 from __future__ import annotations
@@ -12,10 +20,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
-from mesh.errors import Internal
-from trading_svc.credentials import CredentialSource
+from mesh.errors import FailedPrecondition, Internal
+from trading_svc.credentials import WIND_DOWN, Credential, CredentialSource
 from trading_svc.exchange.errors import to_domain
 from trading_svc.exchange.factory import ClientFactory
 
@@ -30,6 +39,7 @@ class ExchangePool:
         self._clients: dict[str, tuple[Any, float]] = {}
         self._public: dict[str, Any] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._epochs: dict[str, int] = {}
 
     async def public(self, exchange: str) -> Any:
         """The venue's shared unauthenticated client, markets loaded."""
@@ -55,28 +65,61 @@ class ExchangePool:
             hit = self._clients.get(credential_id)
             if hit is not None:
                 return hit[0]
+            epoch = self._epochs.get(credential_id, 0)
             credential = await self._source.release(subscription_id)
             if credential.credential_id != credential_id:
                 raise Internal("the released credential is not the subscription's")
-            public = await self.public(exchange)
-            client = self._factory.rest(exchange, credential)
-            client.set_markets(public.markets, public.currencies)
-            try:
-                await client.load_time_difference()
-            except Exception as exc:
-                await client.close()
-                raise to_domain(exc, exchange) from None
+            client = await self._build(exchange, credential)
+            if self._epochs.get(credential_id, 0) != epoch:  # closed while we built it
+                with contextlib.suppress(Exception):
+                    await client.close()
+                raise FailedPrecondition(
+                    "the subscription's credential was just withdrawn",
+                    reason="CREDENTIAL_UNAVAILABLE",
+                )
             self._clients[credential_id] = (client, time.monotonic())
             log.info("exchange client opened", extra={"fields": {"credential_id": credential_id}})
             return client
 
+    @contextlib.asynccontextmanager
+    async def wind_down(self, subscription_id: str, exchange: str) -> AsyncIterator[Any]:
+        """A client for cancelling a stopped subscription's orders only; never pooled."""
+        credential = await self._source.release(subscription_id, WIND_DOWN)
+        client = await self._build(exchange, credential)
+        try:
+            yield client
+        finally:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+    async def _build(self, exchange: str, credential: Credential) -> Any:
+        public = await self.public(exchange)
+        client = self._factory.rest(exchange, credential)
+        client.set_markets(public.markets, public.currencies)
+        try:
+            await client.load_time_difference()
+        except Exception as exc:
+            await client.close()
+            raise to_domain(exc, exchange) from None
+        return client
+
     async def close_credential(self, credential_id: str) -> None:
         """Drops the credential's client (its bots stopped, or the credential went away)."""
+        self._epochs[credential_id] = self._epochs.get(credential_id, 0) + 1
         hit = self._clients.pop(credential_id, None)
         if hit is not None:
             with contextlib.suppress(Exception):
                 await hit[0].close()
             log.info("exchange client closed", extra={"fields": {"credential_id": credential_id}})
+
+    async def close_trading(self) -> None:
+        """Drops every credential's client: after missing changes, the next order releases
+        its credential again, and the release decides afresh."""
+        for credential_id in list(self._clients):
+            await self.close_credential(credential_id)
+
+    def holds(self, credential_id: str) -> bool:
+        return credential_id in self._clients
 
     async def close_idle(self) -> None:
         cutoff = time.monotonic() - self._idle_s
@@ -85,8 +128,7 @@ class ExchangePool:
                 await self.close_credential(credential_id)
 
     async def close(self) -> None:
-        for credential_id in list(self._clients):
-            await self.close_credential(credential_id)
+        await self.close_trading()
         for client in self._public.values():
             with contextlib.suppress(Exception):
                 await client.close()

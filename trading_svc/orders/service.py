@@ -27,6 +27,8 @@ from trading_svc.exchange.markets import dec, filters_for, to_symbol
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.marketdata.service import MarketData
 from trading_svc.orders import allocation
+from trading_svc.orders import audit as audit_events
+from trading_svc.orders.audit import OrderAudit
 from trading_svc.orders.execution import Executor
 from trading_svc.orders.model import (
     BUY,
@@ -56,7 +58,9 @@ class OrderService:
         executor: Executor,
         submitter: Submitter,
         prices: MarketData | None = None,
+        audit: OrderAudit | None = None,
     ) -> None:
+        self._audit = audit
         self._subs = subscriptions
         self._store = store
         self._pool = pool
@@ -99,6 +103,7 @@ class OrderService:
                     exposure, sub.allocation, side, order_type, quantity, reference
                 ),
                 reference,
+                self._audit.in_transaction(audit_events.placed(order)) if self._audit else None,
             ),
         )
 
@@ -182,6 +187,10 @@ class OrderService:
             raise FailedPrecondition(
                 f"order {order_id} is {order.state.lower()}; cancel once the exchange confirms it",
                 reason="ORDER_NOT_OPEN",
+            )
+        if self._audit is not None:
+            await self._audit.record(
+                audit_events.cancel_requested(order, audit_events.BY_PRINCIPAL)
             )
         try:
             await calls.cancel(client, to_symbol(order.market), order.exchange_order_id)

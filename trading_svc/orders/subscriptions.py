@@ -1,7 +1,10 @@
 """Subscriptions as trading_svc sees them, always through the acting principal.
 
 Every user-scoped read joins users on the principal, so another principal's subscription is
-NOT_FOUND, exactly like one that does not exist.
+NOT_FOUND, exactly like one that does not exist. Every order reads the subscription and its
+credential's state here first, so a suspended or canceled subscription, or a credential no
+longer ACTIVE (deleted, refused by a re-verify), refuses orders from the commit on, in
+every process, whether or not the change stream has been read yet.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Subscription:
     allocation: Decimal
     state: str
     paid_until: datetime | None
+    credential_state: str = ACTIVE
 
     def trading(self) -> bool:
         return may_trade(self.state, self.paid_until, utcnow())
@@ -45,6 +49,13 @@ class Subscription:
             raise FailedPrecondition(
                 f"subscription {self.subscription_id} is {self.effective_state.lower()}, not active",
                 reason="SUBSCRIPTION_NOT_ACTIVE",
+                metadata={"state": self.effective_state},
+            )
+        if self.credential_state != ACTIVE:
+            raise FailedPrecondition(
+                f"the subscription's credential is {self.credential_state.lower()}, not active",
+                reason="CREDENTIAL_NOT_ACTIVE",
+                metadata={"credential_state": self.credential_state},
             )
 
 
@@ -62,6 +73,7 @@ _COLUMNS = (
     subscriptions.c.allocation,
     subscriptions.c.state,
     subscriptions.c.paid_until,
+    exchange_credentials.c.state,
 )
 
 

@@ -1,0 +1,134 @@
+"""SQL for suspensions, run inside the credential change's own transaction (vault/store.py):
+the credential's new state and the states of the subscriptions that use it commit together,
+so no reader ever sees a deleted or refused credential behind a subscription that still
+reads ACTIVE. Rows are locked (FOR UPDATE) like every other subscription transition."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from credential_svc.subscriptions.model import CANCELED, SUSPENDED, SubscriptionRecord
+from credential_svc.subscriptions.store import _sub as subscription_of
+from credential_svc.subscriptions.suspension import erased, lift, suspend
+from credential_svc.tables import subscriptions
+from mesh.audit import AuditLog, Event
+
+
+async def suspend_using(
+    conn: AsyncConnection, audit: AuditLog, credential_id: str, reason: str, now: datetime
+) -> list[SubscriptionRecord]:
+    """Suspends every live subscription that trades with the credential; returns those
+    that changed."""
+    rows = (
+        await conn.execute(
+            sa.select(subscriptions)
+            .where(
+                subscriptions.c.credential_id == credential_id, subscriptions.c.state != CANCELED
+            )
+            .with_for_update()
+        )
+    ).all()
+    changed = []
+    for row in rows:
+        outcome = suspend(subscription_of(row), reason, row.suspended_from, now)
+        if outcome is None:
+            continue
+        await _write(conn, outcome.sub, outcome.suspended_from)
+        await audit.record(
+            conn,
+            Event(
+                "subscription.suspend",
+                outcome.sub.subscription_id,
+                {"state": SUSPENDED, "reason": reason, "credential_id": credential_id},
+            ),
+        )
+        changed.append(outcome.sub)
+    return changed
+
+
+async def lift_using(
+    conn: AsyncConnection, audit: AuditLog, credential_id: str, now: datetime
+) -> list[SubscriptionRecord]:
+    """Lifts the CREDENTIAL_REFUSED suspensions of the credential's subscriptions."""
+    rows = (
+        await conn.execute(
+            sa.select(subscriptions)
+            .where(
+                subscriptions.c.credential_id == credential_id,
+                subscriptions.c.state == SUSPENDED,
+            )
+            .with_for_update()
+        )
+    ).all()
+    changed = []
+    for row in rows:
+        lifted = lift(subscription_of(row), row.suspended_from, now)
+        if lifted is None:
+            continue
+        await _write(conn, lifted, "")
+        await audit.record(
+            conn,
+            Event(
+                "subscription.unsuspend",
+                lifted.subscription_id,
+                {"state": lifted.state, "credential_id": credential_id},
+            ),
+        )
+        changed.append(lifted)
+    return changed
+
+
+class ErasureSteps:
+    """The subscription side of erasing a user, before the keys are shredded: cancel every
+    live subscription (USER_ERASED), then list them all for winding down."""
+
+    def __init__(self, engine: AsyncEngine, audit: AuditLog) -> None:
+        self._engine = engine
+        self._audit = audit
+
+    async def cancel_all(self, user_id: str, now: datetime) -> list[SubscriptionRecord]:
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(subscriptions)
+                    .where(subscriptions.c.user_id == user_id, subscriptions.c.state != CANCELED)
+                    .with_for_update()
+                )
+            ).all()
+            changed = []
+            for row in rows:
+                sub = erased(subscription_of(row), now)
+                if sub is None:
+                    continue
+                await _write(conn, sub, "")
+                await self._audit.record(
+                    conn,
+                    Event(
+                        "subscription.cancel",
+                        sub.subscription_id,
+                        {"state": CANCELED, "reason": sub.state_reason},
+                    ),
+                )
+                changed.append(sub)
+        return changed
+
+    async def all_ids(self, user_id: str) -> list[str]:
+        query = sa.select(subscriptions.c.subscription_id).where(subscriptions.c.user_id == user_id)
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).scalars())
+
+
+async def _write(conn: AsyncConnection, sub: SubscriptionRecord, suspended_from: str) -> None:
+    await conn.execute(
+        subscriptions.update()
+        .where(subscriptions.c.subscription_id == sub.subscription_id)
+        .values(
+            state=sub.state,
+            state_reason=sub.state_reason,
+            suspended_from=suspended_from,
+            update_time=sub.update_time,
+        )
+    )

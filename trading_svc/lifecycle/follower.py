@@ -1,0 +1,93 @@
+"""Follows the subscription-change stream in this trading_svc process and drops the exchange
+clients of credentials whose subscriptions stopped.
+
+One reader per process (every process must drop its own clients, so no consumer group):
+XREAD BLOCK from the stream's end (`$`, pinned to the last id) when it starts, then from the
+last entry it saw. Any entry whose state
+is not ACTIVE (suspended, canceled, paused, expired) closes the pooled client of its
+credential; the next order on another subscription of that credential releases it afresh,
+and the release refuses what may not trade. After a lost connection it reconnects with
+backoff and drops every pooled client, since changes may have been missed meanwhile (or
+the stream lost with Redis). Orders never depend on this: each one reads the subscription
+and its credential state from the database first (orders/subscriptions.py), so a late
+stream delays only the closing of idle clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from redis.asyncio import Redis
+
+from mesh.changes import SUBSCRIPTION_CHANGES
+from trading_svc.exchange.pool import ExchangePool
+
+log = logging.getLogger("botmesh.trading.lifecycle")
+BLOCK_MS = 5_000
+BATCH = 100
+BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+TRADING = "ACTIVE"
+
+
+class ChangeFollower:
+    def __init__(self, redis_url: str, pool: ExchangePool) -> None:
+        self._redis_url = redis_url
+        self._pool = pool
+        self._last_id = "$"
+        self.seen = 0  # entries handled, for tests and metrics
+
+    def _connect(self) -> Redis:
+        # Its own connection: a blocked XREAD must not be cut by the shared client's
+        # socket timeout, nor hold one of its pooled connections.
+        return Redis.from_url(
+            self._redis_url,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=BLOCK_MS / 1000 + 5,
+        )
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            redis = self._connect()
+            try:
+                if failures:
+                    await self._pool.close_trading()  # changes may have been missed
+                await self._follow(redis)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+                failures += 1
+                log.warning(
+                    "subscription-change stream lost; reconnecting",
+                    extra={"fields": {"error": type(exc).__name__, "retry_in_s": delay}},
+                )
+                await asyncio.sleep(delay)
+            finally:
+                await redis.aclose()
+
+    async def _follow(self, redis: Redis) -> None:
+        if self._last_id == "$":
+            # "$" pinned to an id once, so an entry added between two reads is not skipped.
+            self._last_id = await self._tail(redis)
+        while True:
+            reply: Any = await redis.xread(
+                {SUBSCRIPTION_CHANGES: self._last_id}, block=BLOCK_MS, count=BATCH
+            )
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    await self.apply(fields)
+                    self._last_id = entry_id
+
+    async def _tail(self, redis: Redis) -> str:
+        last: Any = await redis.xrevrange(SUBSCRIPTION_CHANGES, count=1)
+        return str(last[0][0]) if last else "0-0"
+
+    async def apply(self, fields: dict[str, str]) -> None:
+        self.seen += 1
+        credential_id = fields.get("credential_id", "")
+        if fields.get("state") != TRADING and credential_id:
+            await self._pool.close_credential(credential_id)
