@@ -2,6 +2,8 @@
 
 An API key is checked against a short-lived in-process cache of its row (TTL a few seconds),
 so a revocation takes effect within that TTL everywhere without a database read per request.
+While the database is unreachable, a key last read as valid keeps working from that cache
+for a bounded time (STALE_GRACE_S); a revocation cannot be seen then, nor made.
 Identity metadata a client sends itself is never trusted: the internal identity is a shared
 secret that Envoy strips from outside requests.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -29,6 +32,7 @@ from mesh import dashboard_tokens
 from mesh.access import Access
 from mesh.apikey_store import ApiKeyStore
 from mesh.apikeys import ApiKeyRecord, parse_key, secret_matches
+from mesh.dependencies import dependency_of
 from mesh.errors import PermissionDenied, Unauthenticated
 from mesh.principal import parse_principal
 from mesh.ratelimit import RateLimiter
@@ -39,6 +43,12 @@ INTERNAL_HEADER = "x-botmesh-internal"
 ACCESS_TOKEN_HEADER = "x-access-token"
 DASHBOARD_SCOPE = "dashboard"
 _CACHE_LIMIT = 10_000
+# How long after its last successful read a valid key may be served while the database is
+# down (the cache TTL still bounds it whenever the database answers).
+STALE_GRACE_S = 120.0
+# After the database failed a lookup, stale keys are served without asking it for this long.
+DB_RETRY_AFTER_S = 1.0
+log = logging.getLogger("botmesh.auth")
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,8 @@ class Authenticator:
         self._cache: dict[str, tuple[float, ApiKeyRecord | None]] = {}
         self._loading: dict[str, asyncio.Future[ApiKeyRecord | None]] = {}
         self._last_used: dict[str, datetime] = {}
+        self._db_down = False
+        self._db_retry_at = 0.0
 
     async def authenticate(self, access: Access, md: Mapping[str, str]) -> Caller:
         internal = self._is_internal(md)
@@ -214,13 +226,25 @@ class Authenticator:
         now = time.monotonic()
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
+        if hit is not None and self._db_down and now < self._db_retry_at:
+            stale = self._stale(key_id, None)
+            if stale is not None:  # the database failed a moment ago: do not wait on it again
+                return stale
         pending = self._loading.get(key_id)
         if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[ApiKeyRecord | None] = asyncio.get_running_loop().create_future()
         self._loading[key_id] = future
         try:
-            record = await self._store.get(key_id)
+            try:
+                record = await self._store.get(key_id)
+            except Exception as exc:
+                stale = self._stale(key_id, exc)
+                if stale is None:
+                    raise
+                future.set_result(stale)
+                return stale
+            self._db_down = False
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key_id] = (time.monotonic(), record)
@@ -232,6 +256,25 @@ class Authenticator:
             raise
         finally:
             del self._loading[key_id]
+
+    def _stale(self, key_id: str, exc: Exception | None) -> ApiKeyRecord | None:
+        """While the database is unreachable (`exc` says so, or None: it did a moment ago),
+        a key this process last saw valid and not revoked stays valid for STALE_GRACE_S
+        after that read. Unknown, invalid and revoked keys are never served stale: the
+        outage then surfaces as UNAVAILABLE."""
+        hit = self._cache.get(key_id)
+        if exc is not None and dependency_of(exc) != "database":
+            return None
+        if hit is None or hit[1] is None:
+            return None
+        if hit[1].revoke_time is not None or time.monotonic() - hit[0] > STALE_GRACE_S:
+            return None
+        if exc is not None:
+            self._db_retry_at = time.monotonic() + DB_RETRY_AFTER_S
+        if not self._db_down:
+            self._db_down = True
+            log.warning("database unreachable; serving API keys from the process cache")
+        return hit[1]
 
     async def flush_usage(self) -> None:
         """Writes the last-use times gathered since the previous flush."""

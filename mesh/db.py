@@ -104,7 +104,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# A MariaDB that is down refuses or drops connections at once; one that is unreachable or
+# hung costs at most CONNECT_TIMEOUT_S to connect and POOL_TIMEOUT_S to wait for a pooled
+# connection, then the call fails (and the interceptor answers UNAVAILABLE). aiomysql has
+# no client-side read timeout; a statement waits on the server, bounded by the RPC deadline.
+CONNECT_TIMEOUT_S = 2
+POOL_TIMEOUT_S = 5.0
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """Pooled connections are pinged on checkout (pool_pre_ping), so after a database
+    restart the first request on each gets a fresh connection instead of an error."""
     if url.startswith("sqlite"):
         return create_async_engine(url, connect_args={"timeout": 30})
     return create_async_engine(
@@ -113,6 +123,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=3600,
+        pool_timeout=POOL_TIMEOUT_S,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
         isolation_level="READ COMMITTED",
     )
 

@@ -80,8 +80,22 @@ class Aborted(DomainError):
 
 
 class Unavailable(DomainError):
+    """A transient failure: the caller may retry, after `retry_after_s` when it is given
+    (sent as google.rpc.RetryInfo)."""
+
     code = "UNAVAILABLE"
     default_reason = "UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after_s = retry_after_s
 
 
 class Unimplemented(DomainError):

@@ -1,5 +1,5 @@
 """Maps domain errors to canonical gRPC statuses carrying google.rpc.ErrorInfo (and BadRequest
-or RetryInfo where they apply). Envoy's convert_grpc_status turns the details into JSON for
+or RetryInfo where they apply: RESOURCE_EXHAUSTED always, UNAVAILABLE when it knows when). Envoy's convert_grpc_status turns the details into JSON for
 REST callers."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from mesh.errors import DomainError, Internal, ResourceExhausted
+from mesh.errors import DomainError, Internal, ResourceExhausted, Unavailable
 
 ERROR_DOMAIN = "botmesh.dev"
 
@@ -44,8 +44,11 @@ def status_proto(error: DomainError) -> status_pb2.Status:
                 ]
             )
         )
-    if isinstance(error, ResourceExhausted):
-        seconds = max(0.0, error.retry_after_s)
+    retry_after = (
+        error.retry_after_s if isinstance(error, ResourceExhausted | Unavailable) else None
+    )
+    if retry_after is not None:
+        seconds = max(0.0, retry_after)
         extra.append(
             error_details_pb2.RetryInfo(
                 retry_delay=duration_pb2.Duration(
