@@ -259,15 +259,14 @@ class Authenticator:
 
     def _stale(self, key_id: str, exc: Exception | None) -> ApiKeyRecord | None:
         """While the database is unreachable (`exc` says so, or None: it did a moment ago),
-        a key this process last saw valid and not revoked stays valid for STALE_GRACE_S
-        after that read. Unknown, invalid and revoked keys are never served stale: the
-        outage then surfaces as UNAVAILABLE."""
+        the last row this process read for a key answers for STALE_GRACE_S after that read.
+        A revoked row keeps refusing (revocation is final). A key id the database did not
+        know is not served: it may have been issued since, so the outage surfaces as
+        UNAVAILABLE, as it does for every key once the grace has passed."""
         hit = self._cache.get(key_id)
         if exc is not None and dependency_of(exc) != "database":
             return None
-        if hit is None or hit[1] is None:
-            return None
-        if hit[1].revoke_time is not None or time.monotonic() - hit[0] > STALE_GRACE_S:
+        if hit is None or hit[1] is None or time.monotonic() - hit[0] > STALE_GRACE_S:
             return None
         if exc is not None:
             self._db_retry_at = time.monotonic() + DB_RETRY_AFTER_S
