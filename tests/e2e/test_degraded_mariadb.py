@@ -28,14 +28,13 @@ import pytest
 from cli.launcher import Mesh
 from mesh.apikeys import parse_key
 from tests.e2e.degraded_support import (
-    MariaDBServer,
-    RedisServer,
     is_dependency_503,
     issue,
     kind,
     start_mesh,
     until,
 )
+from tests.private_servers import MariaDBServer, RedisServer
 from tests.support import alembic
 
 DATABASE = "botmesh_degraded"

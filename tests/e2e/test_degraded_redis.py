@@ -25,13 +25,13 @@ import pytest
 
 from cli.launcher import Mesh
 from tests.e2e.degraded_support import (
-    RedisServer,
     is_dependency_503,
     issue,
     kind,
     start_mesh,
     until,
 )
+from tests.private_servers import RedisServer
 from tests.support import alembic, mariadb_url
 
 BOT = {
