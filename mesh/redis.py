@@ -81,12 +81,14 @@ class BestEffortCache:
         self.succeeded()
         return value if value is None else bytes(value)
 
-    async def set(self, key: str, value: bytes | str, **expiry: int) -> None:
-        """SET with `ex=` or `px=`; skipped while Redis is down."""
+    async def set(
+        self, key: str, value: bytes | str, *, ex: int | None = None, px: int | None = None
+    ) -> None:
+        """SET with an expiry; skipped while Redis is down."""
         if not self.available():
             return
         try:
-            await self._redis.set(key, value, **expiry)
+            await self._redis.set(key, value, ex=ex, px=px)
         except OUTAGE_ERRORS as exc:
             self.failed(exc)
         else:
