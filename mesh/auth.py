@@ -232,6 +232,9 @@ class Authenticator:
                 return stale
         pending = self._loading.get(key_id)
         if pending is not None:
+            stale = self._stale(key_id, None) if self._db_down else None
+            if stale is not None:  # that lookup probes a database that just failed
+                return stale
             return await asyncio.shield(pending)
         future: asyncio.Future[ApiKeyRecord | None] = asyncio.get_running_loop().create_future()
         self._loading[key_id] = future
@@ -244,7 +247,9 @@ class Authenticator:
                     raise
                 future.set_result(stale)
                 return stale
-            self._db_down = False
+            if self._db_down:
+                self._db_down = False
+                log.info("database reachable again; API keys are read from it")
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key_id] = (time.monotonic(), record)

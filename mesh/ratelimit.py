@@ -7,7 +7,8 @@ than a fraction of a second of a key's budget. The bucket itself lives in one Lu
 concurrent leases never overdraw it.
 
 When Redis is unreachable the limiter does not fail closed: each process falls back to a
-local token bucket per key, at the key's rate, and asks Redis again after a second. During
+local token bucket per key, at the key's rate, and asks Redis again after a second, with
+one request at a time (so a hung Redis costs one request per second a socket timeout). During
 an outage a key can so get its rate once per process; that is the price of staying up. The
 outage is logged when it starts and when it ends, not per request.
 """
@@ -98,6 +99,7 @@ class RateLimiter:
         # While now < _local_until, Redis was just found down: buckets are local.
         self._local_until = 0.0
         self._outage = False
+        self._probing = False
 
     async def acquire(self, key_id: str, rate_per_s: int | None) -> None:
         """Spends one token of the key's bucket, or raises RESOURCE_EXHAUSTED with the delay
@@ -107,14 +109,15 @@ class RateLimiter:
             if lease is not None and lease.tokens > 0 and lease.expires > time.monotonic():
                 lease.tokens -= 1
                 return
+            rate = rate_per_s or self._default
+            if self._outage and (self._probing or time.monotonic() < self._local_until):
+                # Redis failed a moment ago, or one refill is probing it now: nobody waits.
+                self._take_local(key_id, rate)
+                return
             pending = self._refills.get(key_id)
             if pending is not None:
                 await asyncio.shield(pending)
                 continue
-            rate = rate_per_s or self._default
-            if time.monotonic() < self._local_until:
-                self._take_local(key_id, rate)
-                return
             await self._refill(key_id, rate)
 
     def _take_local(self, key_id: str, rate: int) -> None:
@@ -129,6 +132,7 @@ class RateLimiter:
     async def _refill(self, key_id: str, rate: int) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._refills[key_id] = future
+        probing = self._probing = self._outage
         try:
             want = max(1, rate // 20)
             try:
@@ -149,6 +153,8 @@ class RateLimiter:
             raise
         finally:
             del self._refills[key_id]
+            if probing:
+                self._probing = False
 
     def _redis_down(self, exc: BaseException) -> None:
         self._local_until = time.monotonic() + RETRY_AFTER_S

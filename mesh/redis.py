@@ -7,7 +7,8 @@ restart. Blocking reads (XREAD BLOCK) must block for less than SOCKET_TIMEOUT_S 
 
 `BestEffortCache` is for readers whose truth is elsewhere (MariaDB, the exchange): a Redis
 failure is a cache miss, a write is skipped, and after a failure Redis is not asked again
-for RETRY_AFTER_S, so an outage costs no request a timeout.
+for RETRY_AFTER_S; then one call at a time probes it while the others skip it, so a hung
+Redis costs one request a socket timeout per second, not every request.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ log = logging.getLogger("botmesh.redis")
 # connection, up to POOL_TIMEOUT_S, rather than failing as the default pool does.
 MAX_CONNECTIONS = 512
 CONNECT_TIMEOUT_S = 1.0
-SOCKET_TIMEOUT_S = 5.0
+# A hung Redis costs a request at most a few of these (rate-limit probe, cache probe, the
+# command itself), well within Envoy's 15 s route timeout.
+SOCKET_TIMEOUT_S = 3.0
 POOL_TIMEOUT_S = 5.0
 # The longest a blocking read may ask Redis to block, safely under the socket timeout.
-MAX_BLOCK_MS = 3_000
+MAX_BLOCK_MS = 2_000
 # Redis errors that say "Redis is unreachable now", as opposed to a bad command.
 OUTAGE_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
 RETRY_AFTER_S = 1.0
@@ -61,14 +64,21 @@ class BestEffortCache:
         self._name = name
         self._down_until = 0.0
         self._down = False
+        self._probing = False
 
     @property
     def redis(self) -> Redis:
         return self._redis
 
     def available(self) -> bool:
-        """False for RETRY_AFTER_S after a failure: callers skip Redis meanwhile."""
-        return time.monotonic() >= self._down_until
+        """Whether to ask Redis now: always while it answers; after a failure, not for
+        RETRY_AFTER_S, then by one caller at a time (the probe) until it answers again."""
+        if not self._down:
+            return True
+        if self._probing or time.monotonic() < self._down_until:
+            return False
+        self._probing = True
+        return True
 
     async def get(self, key: str) -> bytes | None:
         if not self.available():
@@ -78,6 +88,8 @@ class BestEffortCache:
         except OUTAGE_ERRORS as exc:
             self.failed(exc)
             return None
+        finally:
+            self._probing = False
         self.succeeded()
         return value if value is None else bytes(value)
 
@@ -93,6 +105,8 @@ class BestEffortCache:
             self.failed(exc)
         else:
             self.succeeded()
+        finally:
+            self._probing = False
 
     def failed(self, exc: BaseException) -> None:
         self._down_until = time.monotonic() + RETRY_AFTER_S

@@ -75,6 +75,15 @@ class RedisServer:
         _stop(self.proc)
         self.proc = None
 
+    def pause(self) -> None:
+        """SIGSTOP: Redis hangs, connections stay open and nothing answers."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
 
 class MariaDBServer:
     """A mariadbd of our own: its own data directory, port and socket; root, no password."""

@@ -160,6 +160,28 @@ async def test_with_redis_down_reads_answer_writes_that_need_it_say_503_then_all
     assert_mesh_alive(rig.mesh)
 
 
+async def test_a_hung_redis_costs_a_timeout_not_an_answer(rig: Rig) -> None:
+    """SIGSTOP: connections stay open and nothing answers. The socket timeouts end every
+    wait, so reads still answer from the database and writes that need Redis say 503,
+    within Envoy's route timeout (a wait without end would be a 504)."""
+    bot_id = await create_bot(rig, "read while redis hangs")
+    rig.redis.pause()
+    try:
+        got = await rig.rest.get(f"/v1/bots/{bot_id}", headers=h(rig.reader))
+        patched = await rig.rest.patch(
+            f"/v1/bots/{bot_id}",
+            params={"update_mask": "name"},
+            json={"name": "renamed while redis hangs"},
+            headers=h(rig.writer),
+        )
+    finally:
+        rig.redis.resume()
+    assert got.status_code == 200, got.text
+    assert got.json()["bot"]["name"] == "read while redis hangs"
+    assert is_dependency_503(patched, "redis"), patched.text
+    assert_mesh_alive(rig.mesh)
+
+
 async def test_rate_limits_fall_back_to_each_process_while_redis_is_down(rig: Rig) -> None:
     limited = await issue(rig.mesh.settings, "read", rate_limit_per_s=3)
     rig.redis.stop()
