@@ -7,6 +7,7 @@ not found, exactly like one that does not exist.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from credential_svc.identity.resolve import PrincipalResolver
@@ -15,6 +16,7 @@ from mesh.audit import Event
 from mesh.db import utcnow
 from mesh.errors import NotFound
 from mesh.ids import new_id
+from mesh.redis import OUTAGE_ERRORS
 
 # Told which subscriptions an erasure canceled, after the commit (the change feed).
 OnCanceled = Callable[[str, Sequence[str]], Awaitable[None]]
@@ -53,8 +55,13 @@ class Users:
 
     async def erase(self, principal: str) -> Erasure:
         user = await self.acting_user(principal)
-        erased = await self._store.erase(user, utcnow(), Event("user.erase", user.user_id))
+        # The cached resolution is dropped first: with Redis down the erasure is refused
+        # (UNAVAILABLE) before anything is written, not answered 503 after its commit. The
+        # second drop, best effort, removes what a concurrent resolve cached meanwhile.
         await self._resolver.forget(principal)
+        erased = await self._store.erase(user, utcnow(), Event("user.erase", user.user_id))
+        with contextlib.suppress(*OUTAGE_ERRORS):  # the entry expires after its short TTL
+            await self._resolver.forget(principal)
         if self._on_canceled is not None and erased.canceled_subscription_ids:
             await self._on_canceled(user.user_id, erased.canceled_subscription_ids)
         return erased

@@ -31,6 +31,7 @@ from tests.e2e.degraded_support import (
     start_mesh,
     until,
 )
+from tests.e2e.vault_support import new_principal, ph, register
 from tests.private_servers import RedisServer
 from tests.support import alembic, mariadb_url
 
@@ -197,3 +198,32 @@ async def test_rate_limits_fall_back_to_each_process_while_redis_is_down(rig: Ri
     assert codes[:6] == [200] * 6, codes
     assert set(codes) <= {200, 429} and 429 in codes, codes
     assert_mesh_alive(rig.mesh)
+
+
+async def test_an_erasure_with_redis_down_is_refused_before_it_writes(rig: Rig) -> None:
+    """Erasure must drop the principal's cached resolution: with Redis down it answers 503
+    and erases nothing; the same request after the restart erases."""
+    market = await issue(rig.mesh.settings, "marketplace", "read")
+    principal = new_principal()
+    await register(rig.rest, market, principal)
+    rig.redis.stop()
+    try:
+        refused = await rig.rest.delete(
+            "/v1/users/me", headers=ph(market, principal) | {"idempotency-key": "erase-1"}
+        )
+        still_there = await rig.rest.get("/v1/users/me", headers=ph(market, principal))
+    finally:
+        rig.redis.start()
+    assert is_dependency_503(refused, "redis"), refused.text
+    assert still_there.status_code == 200, still_there.text
+
+    async def erased() -> bool:
+        resp = await rig.rest.delete(
+            "/v1/users/me", headers=ph(market, principal) | {"idempotency-key": "erase-1"}
+        )
+        assert resp.status_code in (200, 503), resp.text
+        return resp.status_code == 200
+
+    assert await until(erased, timeout_s=15)
+    gone = await rig.rest.get("/v1/users/me", headers=ph(market, principal))
+    assert gone.status_code == 404, gone.text
