@@ -22,7 +22,8 @@ ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 
 
 def start_mesh(state_dir: Path, *, database_url: str, redis_url: str) -> Mesh:
-    """The three services and Envoy on free ports, against the given database and Redis."""
+    """exchange_sim, the three services and Envoy on free ports, against the given database
+    and Redis."""
     overrides = isolated_env(state_dir=state_dir, database_url=database_url, redis_url=redis_url)
     overrides |= {
         "BOTMESH_AUTH_CACHE_TTL": "2",
@@ -37,6 +38,7 @@ def start_mesh(state_dir: Path, *, database_url: str, redis_url: str) -> Mesh:
         settings = load_settings()
     mesh = Mesh(settings, mesh_env(overrides))
     try:
+        mesh.ensure_exchange_sim()
         mesh.start_services()
         mesh.start_gateway()
     except BaseException:

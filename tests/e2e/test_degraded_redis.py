@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -227,3 +229,33 @@ async def test_an_erasure_with_redis_down_is_refused_before_it_writes(rig: Rig) 
     assert await until(erased, timeout_s=15)
     gone = await rig.rest.get("/v1/users/me", headers=ph(market, principal))
     assert gone.status_code == 404, gone.text
+
+
+async def test_a_price_stream_through_envoy_rides_out_a_redis_restart(rig: Rig) -> None:
+    """One SSE stream, opened before the outage: heartbeats through it, and prices again
+    after the restart (the feed retakes its lock, the hub resubscribes) on the same
+    connection."""
+
+    async def next_ticker(lines: AsyncIterator[str]) -> dict[str, str]:
+        async for line in lines:
+            if line.startswith("data: "):
+                payload = json.loads(line[len("data: ") :])
+                if "ticker" in payload:
+                    return dict(payload["ticker"])
+        raise AssertionError("the stream ended")
+
+    url = "/v1/markets/BTC-USDT/prices:stream"
+    async with rig.rest.stream("GET", url, headers=h(rig.reader), timeout=30) as resp:
+        assert resp.status_code == 200
+        lines = resp.aiter_lines()
+        await asyncio.wait_for(next_ticker(lines), 20)
+        stopped_at = datetime.now(UTC)
+        rig.redis.stop()
+        await asyncio.sleep(2)
+        rig.redis.start()
+        while True:
+            ticker = await asyncio.wait_for(next_ticker(lines), 20)
+            if datetime.fromisoformat(ticker["time"]) > stopped_at:  # not one sent before
+                break
+    assert ticker["market"] == "BTC-USDT" and float(ticker["last"]) > 0
+    assert_mesh_alive(rig.mesh)
