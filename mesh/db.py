@@ -15,6 +15,8 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
+from mesh import mysql_watchdog
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -105,10 +107,9 @@ def utcnow() -> datetime:
 
 
 # A MariaDB that is down refuses or drops connections at once; one that is unreachable or
-# hung costs at most CONNECT_TIMEOUT_S to connect and POOL_TIMEOUT_S to wait for a pooled
-# connection, then the call fails (and the interceptor answers UNAVAILABLE). aiomysql has
-# no client-side read timeout; a statement waits on the server, bounded by the RPC deadline.
-CONNECT_TIMEOUT_S = 2
+# hung costs at most CONNECT_TIMEOUT_S to connect, READ_TIMEOUT_S to answer (the watchdog:
+# aiomysql has no read timeout of its own) and POOL_TIMEOUT_S to wait for a pooled
+# connection; then the call fails and the interceptor answers UNAVAILABLE.
 POOL_TIMEOUT_S = 5.0
 
 
@@ -124,7 +125,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=True,
         pool_recycle=3600,
         pool_timeout=POOL_TIMEOUT_S,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+        connect_args={
+            "connect_timeout": mysql_watchdog.CONNECT_TIMEOUT_S,
+            "async_creator_fn": mysql_watchdog.connect,
+        },
         isolation_level="READ COMMITTED",
     )
 

@@ -140,3 +140,12 @@ class MariaDBServer:
     def stop(self) -> None:
         _stop(self.proc, timeout_s=60)
         self.proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP: the server hangs; the kernel still accepts connections for it."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)

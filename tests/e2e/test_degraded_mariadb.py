@@ -181,3 +181,30 @@ async def test_with_mariadb_down_caches_answer_the_rest_says_503_then_all_recove
 
 async def _status_is(rest: httpx.AsyncClient, path: str, key: str, status: int) -> bool:
     return (await rest.get(path, headers=h(key))).status_code == status
+
+
+async def test_a_hung_mariadb_costs_a_read_timeout_not_an_answer(rig: Rig) -> None:
+    """SIGSTOP: connections stay open, nothing answers. The read watchdog cuts every wait, so
+    what needs the database says 503 before Envoy's route timeout (a 504), and cached reads
+    still answer."""
+    settings = rig.mesh.settings
+    writer, reader = await issue(settings, "bots:write", "read"), await issue(settings, "read")
+    made = await rig.rest.post("/v1/bots", json=BOT | {"name": "hung"}, headers=h(writer))
+    assert made.status_code == 200, made.text
+    bot_id = made.json()["bot"]["bot_id"]
+    assert (await rig.rest.get(f"/v1/bots/{bot_id}", headers=h(reader))).status_code == 200
+    rig.mariadb.pause()
+    try:
+        listed = await rig.rest.get("/v1/bots", headers=h(reader))
+        cached = await rig.rest.get(f"/v1/bots/{bot_id}", headers=h(reader))
+    finally:
+        rig.mariadb.resume()
+    assert is_dependency_503(listed, "database"), (listed.status_code, listed.text)
+    assert cached.status_code == 200, cached.text
+
+    async def listed_again() -> bool:
+        resp = await rig.rest.get("/v1/bots", headers=h(reader))
+        assert resp.status_code in (200, 503), resp.text
+        return resp.status_code == 200
+
+    assert await until(listed_again, timeout_s=30)
