@@ -1,6 +1,10 @@
 """The interceptor: the kit's stages around every RPC, in order
 request id -> metrics -> auth -> validation -> idempotency -> handler -> error mapping.
 
+Error mapping: a DomainError answers as it says; an outage of Redis or the database
+(mesh/dependencies.py) answers UNAVAILABLE with RetryInfo, decided here once for every RPC;
+anything else is a bug and answers INTERNAL without detail.
+
 The stages live in their own modules (logs, metrics, auth, validation, rpc_status). They run
 from one wrapper per method, built when the service registers its servicers: grpc.aio's own
 ServerInterceptor API costs an extra coroutine and handler lookup on every call, which a
