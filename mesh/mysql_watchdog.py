@@ -2,15 +2,15 @@
 
 Without one, a MariaDB that hangs (stopped, partitioned, a full disk) holds every request
 that touches it until the caller gives up, and Envoy then answers 504. Here each connection
-notes when it started waiting for a packet, and one watchdog task per event loop closes any
-connection that has waited longer than its limit: the pending read then fails as a lost
+notes a deadline when it starts waiting for a statement's answer, and one watchdog task per
+event loop closes any connection past its deadline: the pending read then fails as a lost
 connection (CR_SERVER_LOST), SQLAlchemy invalidates it as a disconnect, and the interceptor
-answers UNAVAILABLE. Noting a time costs a clock read per packet; a timer per read
-(asyncio.timeout) would cost far more on every result row.
+answers UNAVAILABLE. Noting a deadline costs a clock read per statement; a timer per read
+(asyncio.timeout) would cost tens of microseconds on a loaded loop.
 
-The limit is CONNECT_TIMEOUT_S while connecting (handshake and authentication included) and
-READ_TIMEOUT_S afterwards: longer than any statement or row-lock wait of ours, shorter than
-Envoy's 15 s route timeout minus a connect.
+The limit is CONNECT_TIMEOUT_S to connect (handshake and authentication included) and
+READ_TIMEOUT_S for a statement's whole answer: longer than any statement or row-lock wait of
+ours, shorter than Envoy's 15 s route timeout minus a connect.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import weakref
 from typing import Any
 
 import aiomysql
-from aiomysql.connection import MysqlPacket
 
 log = logging.getLogger("botmesh.db")
 
@@ -36,23 +35,32 @@ _watchdogs: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
 
 
 class WatchedConnection(aiomysql.Connection):  # type: ignore[misc]
-    """An aiomysql connection whose reads the watchdog may cut short."""
+    """An aiomysql connection whose waits the watchdog may cut short. Every read of a
+    statement's answer goes through _read_query_result (queries) or _read_ok_packet (BEGIN,
+    COMMIT, ROLLBACK, PING, SET), so the deadline is set once per statement, not per row."""
 
-    _limit_s = CONNECT_TIMEOUT_S
     _waiting_until: float | None = None
 
     async def _connect(self) -> None:
         _ensure_watchdog()
         _watched.add(self)
+        self._waiting_until = time.monotonic() + CONNECT_TIMEOUT_S
         try:
             await super()._connect()
         finally:
-            self._limit_s = READ_TIMEOUT_S
+            self._waiting_until = None
 
-    async def _read_packet(self, packet_type: Any = MysqlPacket) -> Any:
-        self._waiting_until = time.monotonic() + self._limit_s
+    async def _read_query_result(self, unbuffered: bool = False) -> Any:
+        self._waiting_until = time.monotonic() + READ_TIMEOUT_S
         try:
-            return await super()._read_packet(packet_type)
+            return await super()._read_query_result(unbuffered)
+        finally:
+            self._waiting_until = None
+
+    async def _read_ok_packet(self) -> Any:
+        self._waiting_until = time.monotonic() + READ_TIMEOUT_S
+        try:
+            return await super()._read_ok_packet()
         finally:
             self._waiting_until = None
 
