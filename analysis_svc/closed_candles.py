@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import cast
 
 import numpy as np
 from redis.asyncio import Redis
@@ -22,6 +21,7 @@ from redis.asyncio import Redis
 from analysis_svc.candles_source import CandleSource
 from analysis_svc.coalesce import InFlight
 from analysis_svc.domain.candles import Candles
+from mesh.redis import BestEffortCache
 from quant.periods import TIMEFRAME_MS
 
 CLOSE_GRACE_MS = 1_500
@@ -76,7 +76,7 @@ class ClosedCandles:
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         self._source = source
-        self._redis = redis
+        self._cache = BestEffortCache(redis, "candles")
         self._clock_ms = clock_ms
         self._local: OrderedDict[Key, Candles] = OrderedDict()
         self._inflight: InFlight[Key, Candles] = InFlight()
@@ -96,9 +96,9 @@ class ClosedCandles:
     async def _load(self, key: Key) -> Candles:
         market, timeframe, last_open, count = key
         redis_key = f"{REDIS_PREFIX}{market}:{timeframe}:{last_open}:{count}"
-        raw = await self._redis.get(redis_key)
+        raw = await self._cache.get(redis_key)  # None while Redis is down
         if raw is not None:
-            candles = unpack(cast(bytes, raw))  # mesh's client never decodes responses
+            candles = unpack(raw)
         else:
             step = TIMEFRAME_MS[timeframe]
             candles = await self._source.candles(
@@ -106,7 +106,7 @@ class ClosedCandles:
             )
             complete = len(candles) > 0 and int(candles.time_ms[-1]) == last_open
             ttl_ms = step + 60_000 if complete else LAGGING_TTL_MS
-            await self._redis.set(redis_key, pack(candles), px=ttl_ms)
+            await self._cache.set(redis_key, pack(candles), px=ttl_ms)
             if not complete:
                 return candles
         self._local[key] = candles

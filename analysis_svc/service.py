@@ -37,6 +37,7 @@ from analysis_svc.metrics import (
     SERVED_LOCAL,
     SERVED_SHARED,
 )
+from mesh.redis import BestEffortCache
 from quant.periods import TIMEFRAME_MS
 
 INDICATOR_PREFIX = "botmesh:analysis:indicators:"
@@ -74,6 +75,7 @@ class Analysis:
     ) -> None:
         self._candles = candles
         self._redis = redis
+        self._cache = BestEffortCache(redis, "indicators")
         self._decisions = decisions
         self._advisor = advisor
         self._budget = budget or AdvisorBudget(redis)
@@ -160,7 +162,7 @@ class Analysis:
         in Redis: every process and caller shares one computation per candle."""
         last_open = self._candles.last_closed_open_ms(timeframe)
         key = f"{INDICATOR_PREFIX}{market}:{timeframe}:{last_open}"
-        raw = await self._redis.get(key)
+        raw = await self._cache.get(key)  # None while Redis is down
         if raw is not None:
             data = json.loads(raw)
             return IndicatorsResult(int(data["candle_time_ms"]), dict(data["values"]))
@@ -172,7 +174,7 @@ class Analysis:
         result = IndicatorsResult(snapshot.candle_time_ms, values)
         if snapshot.candle_time_ms == last_open:  # a lagging exchange's answer is not cached
             body = json.dumps({"candle_time_ms": result.candle_time_ms, "values": values})
-            await self._redis.set(key, body, px=TIMEFRAME_MS[timeframe] + 60_000)
+            await self._cache.set(key, body, px=TIMEFRAME_MS[timeframe] + 60_000)
         return result
 
     def _remember(self, key: str, raw: bytes) -> None:

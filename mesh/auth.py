@@ -5,6 +5,8 @@ so a revocation takes effect within that TTL everywhere without a database read 
 A key id that does not exist is remembered apart, in a bounded negative cache (its own TTL
 and size), so a flood of made-up key ids costs at most one database read per id per window
 and can never push a valid key out of the cache of found keys.
+While the database is unreachable, a key last read as valid keeps working from that cache
+for a bounded time (STALE_GRACE_S); a revocation cannot be seen then, nor made.
 Identity metadata a client sends itself is never trusted: the internal identity is a shared
 secret that Envoy strips from outside requests.
 
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
+import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ from mesh import dashboard_tokens
 from mesh.access import Access
 from mesh.apikey_store import ApiKeyStore
 from mesh.apikeys import ApiKeyRecord, parse_key, secret_matches
+from mesh.dependencies import dependency_of
 from mesh.errors import PermissionDenied, Unauthenticated
 from mesh.metrics import AUTH_KEY_LOOKUPS
 from mesh.principal import parse_principal
@@ -49,6 +54,12 @@ _CACHE_LIMIT = 10_000
 # past it the least recently seen unknown ids are forgotten first, never a valid key.
 NEGATIVE_TTL_S = 10.0
 _NEGATIVE_LIMIT = 65_536
+# How long after its last successful read a valid key may be served while the database is
+# down (the cache TTL still bounds it whenever the database answers).
+STALE_GRACE_S = 120.0
+# After the database failed a lookup, stale keys are served without asking it for this long.
+DB_RETRY_AFTER_S = 1.0
+log = logging.getLogger("botmesh.auth")
 
 
 @dataclass(frozen=True)
@@ -153,12 +164,19 @@ class Authenticator:
         self._limiter = limiter
         self._pepper = pepper
         self._internal = internal_token.encode()
-        self._found: TtlLru[ApiKeyRecord] = TtlLru(ttl_s=cache_ttl_s, max_entries=_CACHE_LIMIT)
+        self._ttl = cache_ttl_s
+        # Found rows with the time they were read: fresh for cache_ttl_s, and kept up to
+        # STALE_GRACE_S to answer while the database is unreachable.
+        self._found: TtlLru[tuple[float, ApiKeyRecord]] = TtlLru(
+            ttl_s=max(cache_ttl_s, STALE_GRACE_S), max_entries=_CACHE_LIMIT
+        )
         self._unknown: TtlLru[None] = TtlLru(ttl_s=negative_ttl_s, max_entries=negative_limit)
         # Database reads of key rows made by this authenticator (also a Prometheus counter).
         self.db_lookups = 0
         self._loading: dict[str, asyncio.Future[ApiKeyRecord | None]] = {}
         self._last_used: dict[str, datetime] = {}
+        self._db_down = False
+        self._db_retry_at = 0.0
 
     async def authenticate(self, access: Access, md: Mapping[str, str]) -> Caller:
         internal = self._is_internal(md)
@@ -231,28 +249,48 @@ class Authenticator:
         return record
 
     def cached(self, key_id: str) -> bool:
-        """Whether a found key's row is in the cache now (no database read needed)."""
-        return key_id in self._found
+        """Whether a found key's row is fresh in the cache now (no database read needed)."""
+        hit, entry = self._found.get(key_id)
+        return hit and entry is not None and time.monotonic() - entry[0] < self._ttl
 
     async def _lookup(self, key_id: str) -> ApiKeyRecord | None:
-        hit, record = self._found.get(key_id)
-        if hit:
-            return record
+        now = time.monotonic()
+        hit, entry = self._found.get(key_id)
+        if hit and entry is not None and now - entry[0] < self._ttl:
+            return entry[1]
         if key_id in self._unknown:
             return None
+        if hit and self._db_down and now < self._db_retry_at:
+            stale = self._stale(key_id, None)
+            if stale is not None:  # the database failed a moment ago: do not wait on it again
+                return stale
         pending = self._loading.get(key_id)
         if pending is not None:
+            stale = self._stale(key_id, None) if self._db_down else None
+            if stale is not None:  # that lookup probes a database that just failed
+                return stale
             return await asyncio.shield(pending)
         future: asyncio.Future[ApiKeyRecord | None] = asyncio.get_running_loop().create_future()
         self._loading[key_id] = future
         try:
-            self.db_lookups += 1
-            record = await self._store.get(key_id)
+            try:
+                self.db_lookups += 1
+                record = await self._store.get(key_id)
+            except Exception as exc:
+                stale = self._stale(key_id, exc)
+                if stale is None:
+                    raise
+                future.set_result(stale)
+                return stale
             AUTH_KEY_LOOKUPS.labels("missing" if record is None else "found").inc()
+            if self._db_down:
+                self._db_down = False
+                log.info("database reachable again; API keys are read from it")
             if record is None:
+                self._found.discard(key_id)
                 self._unknown.put(key_id, None)
             else:
-                self._found.put(key_id, record)
+                self._found.put(key_id, (time.monotonic(), record))
             future.set_result(record)
             return record
         except BaseException as exc:
@@ -261,6 +299,24 @@ class Authenticator:
             raise
         finally:
             del self._loading[key_id]
+
+    def _stale(self, key_id: str, exc: Exception | None) -> ApiKeyRecord | None:
+        """While the database is unreachable (`exc` says so, or None: it did a moment ago),
+        the last row this process read for a key answers for STALE_GRACE_S after that read.
+        A revoked row keeps refusing (revocation is final). A key id the database did not
+        know is not served: it may have been issued since, so the outage surfaces as
+        UNAVAILABLE, as it does for every key once the grace has passed."""
+        hit, entry = self._found.get(key_id)
+        if exc is not None and dependency_of(exc) != "database":
+            return None
+        if not hit or entry is None or time.monotonic() - entry[0] > STALE_GRACE_S:
+            return None
+        if exc is not None:
+            self._db_retry_at = time.monotonic() + DB_RETRY_AFTER_S
+        if not self._db_down:
+            self._db_down = True
+            log.warning("database unreachable; serving API keys from the process cache")
+        return entry[1]
 
     async def flush_usage(self) -> None:
         """Writes the last-use times gathered since the previous flush."""

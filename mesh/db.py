@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from mesh import mysql_watchdog
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -175,7 +177,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# A MariaDB that is down refuses or drops connections at once; one that is unreachable or
+# hung costs at most CONNECT_TIMEOUT_S to connect, READ_TIMEOUT_S to answer (the watchdog:
+# aiomysql has no read timeout of its own) and POOL_TIMEOUT_S to wait for a pooled
+# connection; then the call fails and the interceptor answers UNAVAILABLE.
+POOL_TIMEOUT_S = 5.0
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """Pooled connections are pinged on checkout (pool_pre_ping), so after a database
+    restart the first request on each gets a fresh connection instead of an error."""
     if url.startswith("sqlite"):
         return create_async_engine(url, connect_args={"timeout": 30})
     return create_async_engine(
@@ -184,6 +195,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=3600,
+        pool_timeout=POOL_TIMEOUT_S,
+        connect_args={
+            "connect_timeout": mysql_watchdog.CONNECT_TIMEOUT_S,
+            "async_creator_fn": mysql_watchdog.connect,
+        },
         isolation_level="READ COMMITTED",
     )
 

@@ -80,7 +80,8 @@ class Aborted(DomainError):
 
 
 class Unavailable(DomainError):
-    """Try again later: nothing was done. `retry_after_s`, when set, becomes RetryInfo."""
+    """A transient failure: nothing was done, and the caller may retry, after
+    `retry_after_s` when it is given (sent as google.rpc.RetryInfo)."""
 
     code = "UNAVAILABLE"
     default_reason = "UNAVAILABLE"

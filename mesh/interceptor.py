@@ -1,6 +1,10 @@
 """The interceptor: the kit's stages around every RPC, in order
 request id -> metrics -> auth -> validation -> idempotency -> handler -> error mapping.
 
+Error mapping: a DomainError answers as it says; an outage of Redis or the database
+(mesh/dependencies.py) answers UNAVAILABLE with RetryInfo, decided here once for every RPC;
+anything else is a bug and answers INTERNAL without detail.
+
 The stages live in their own modules (logs, metrics, auth, validation, rpc_status). They run
 from one wrapper per method, built when the service registers its servicers: grpc.aio's own
 ServerInterceptor API costs an extra coroutine and handler lookup on every call, which a
@@ -21,6 +25,7 @@ from google.protobuf.message import Message
 from mesh import metrics
 from mesh.access import access_for, is_mutation, response_class
 from mesh.auth import Authenticator, current_caller
+from mesh.dependencies import as_unavailable
 from mesh.errors import DomainError, Unimplemented
 from mesh.idempotency import HEADER as IDEMPOTENCY_HEADER
 from mesh.idempotency import IdempotencyStore, Outcome, check_key
@@ -30,6 +35,13 @@ from mesh.validation import validate
 
 log = logging.getLogger("botmesh.rpc")
 Handler = Any  # grpc.RpcMethodHandler; grpc ships no type information
+
+
+def outcome_code(exc: BaseException) -> str:
+    """The status code the error stage will answer with, for the metrics."""
+    if isinstance(exc, DomainError):
+        return exc.code
+    return "UNAVAILABLE" if as_unavailable(exc) is not None else "INTERNAL"
 
 
 def code_number(error: DomainError) -> int:
@@ -104,6 +116,19 @@ def wrap_handler(
     async def fail(exc: BaseException, context: grpc.aio.ServicerContext) -> str:
         if isinstance(exc, NotImplementedError):  # a generated base servicer's placeholder
             exc = Unimplemented(f"{name} is not available yet")
+        outage = None if isinstance(exc, DomainError) else as_unavailable(exc)
+        if outage is not None:  # Redis or the database is down: retry, not a bug
+            log.warning(
+                "rpc unavailable",
+                extra={
+                    "fields": {
+                        "method": name,
+                        "dependency": outage.metadata["dependency"],
+                        "error": type(exc).__name__,
+                    }
+                },
+            )
+            await context.abort_with_status(to_status(outage))
         if isinstance(exc, DomainError):
             log.info(
                 "rpc refused",
@@ -161,7 +186,7 @@ def wrap_handler(
                 code = "ABORTED_BY_HANDLER"
                 raise
             except Exception as exc:
-                code = exc.code if isinstance(exc, DomainError) else "INTERNAL"
+                code = outcome_code(exc)
                 await fail(exc, context)
                 raise
             finally:
@@ -191,7 +216,7 @@ def wrap_handler(
                 code = "ABORTED_BY_HANDLER"
                 raise
             except Exception as exc:
-                code = exc.code if isinstance(exc, DomainError) else "INTERNAL"
+                code = outcome_code(exc)
                 await fail(exc, context)
                 raise
             finally:

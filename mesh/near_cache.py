@@ -18,6 +18,8 @@ from typing import Generic, TypeVar
 
 from redis.asyncio import Redis
 
+from mesh.redis import OUTAGE_ERRORS
+
 log = logging.getLogger("botmesh.near_cache")
 V = TypeVar("V")
 
@@ -62,22 +64,32 @@ class NearCache(Generic[V]):
             self._entries.popitem(last=False)
 
     async def invalidate(self, key: str) -> None:
-        """Drops the key here and in every other process."""
+        """Drops the key here and in every other process. If Redis cannot take the message,
+        the other processes' listeners have lost it too and clear everything on reconnect;
+        the TTL bounds what a process cut off from Redis alone may still serve."""
         self._entries.pop(key, None)
         self._generation += 1
-        await self._redis.publish(self._channel, key)
+        try:
+            await self._redis.publish(self._channel, key)
+        except OUTAGE_ERRORS:
+            log.warning("could not publish an invalidation", extra={"fields": {"key": key}})
 
     def _ensure_listener(self) -> None:
         if self._listener is None or self._listener.done():
             self._listener = asyncio.get_running_loop().create_task(self._listen())
 
     async def _listen(self) -> None:
+        """Subscribes, and resubscribes every second while Redis is away (logged once)."""
+        failing = False
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
                 self._entries.clear()
                 self._listening = True
+                if failing:
+                    log.info("invalidation listener reconnected")
+                failing = False
                 async for message in pubsub.listen():
                     key = message.get("data")
                     if isinstance(key, bytes):
@@ -85,8 +97,15 @@ class NearCache(Generic[V]):
                         self._entries.pop(key.decode(), None)
             except asyncio.CancelledError:
                 raise
+            except OUTAGE_ERRORS as exc:
+                if not failing:
+                    log.warning(
+                        "invalidation listener lost its connection; retrying",
+                        extra={"fields": {"error": type(exc).__name__}},
+                    )
+                failing = True
             except Exception:
-                log.warning("invalidation listener lost its connection; retrying", exc_info=True)
+                log.warning("invalidation listener failed; retrying", exc_info=True)
             finally:
                 self._listening = False
                 self._generation += 1

@@ -5,11 +5,18 @@ a small batch of tokens at a time (a twentieth of the key's rate, at least one) 
 them locally; a lease left unspent expires after half a second, so a process never holds more
 than a fraction of a second of a key's budget. The bucket itself lives in one Lua script, so
 concurrent leases never overdraw it.
+
+When Redis is unreachable the limiter does not fail closed: each process falls back to a
+local token bucket per key, at the key's rate, and asks Redis again after a second, with
+one request at a time (so a hung Redis costs one request per second a socket timeout). During
+an outage a key can so get its rate once per process; that is the price of staying up. The
+outage is logged when it starts and when it ends, not per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -17,6 +24,9 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from mesh.errors import ResourceExhausted
+from mesh.redis import OUTAGE_ERRORS, RETRY_AFTER_S
+
+log = logging.getLogger("botmesh.ratelimit")
 
 # KEYS[1]: the bucket. ARGV: rate (tokens/s), burst, tokens wanted.
 # Returns {granted, retry_after_ms}. Time comes from Redis, the one clock all processes share.
@@ -52,6 +62,32 @@ class _Lease:
     expires: float
 
 
+@dataclass
+class _LocalBucket:
+    """The fallback: the same token bucket as the Lua script, in this process only."""
+
+    tokens: float
+    stamp: float
+
+    def take(self, rate: int, now: float) -> float:
+        """Spends one token and returns 0, or returns the seconds until one is available."""
+        burst = rate * 2
+        self.tokens = min(burst, self.tokens + (now - self.stamp) * rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / rate
+
+
+def _exhausted(rate: int, retry: float) -> ResourceExhausted:
+    retry = max(0.001, retry)
+    return ResourceExhausted(
+        f"rate limit of {rate} requests/s exceeded; retry in {math.ceil(retry * 1000)} ms",
+        retry_after_s=retry,
+    )
+
+
 class RateLimiter:
     def __init__(self, redis: Redis, *, default_rate_per_s: int) -> None:
         self._redis = redis
@@ -59,6 +95,11 @@ class RateLimiter:
         self._script = redis.register_script(_TOKEN_BUCKET)
         self._leases: dict[str, _Lease] = {}
         self._refills: dict[str, asyncio.Future[None]] = {}
+        self._local: dict[str, _LocalBucket] = {}
+        # While now < _local_until, Redis was just found down: buckets are local.
+        self._local_until = 0.0
+        self._outage = False
+        self._probing = False
 
     async def acquire(self, key_id: str, rate_per_s: int | None) -> None:
         """Spends one token of the key's bucket, or raises RESOURCE_EXHAUSTED with the delay
@@ -68,27 +109,43 @@ class RateLimiter:
             if lease is not None and lease.tokens > 0 and lease.expires > time.monotonic():
                 lease.tokens -= 1
                 return
+            rate = rate_per_s or self._default
+            if self._outage and (self._probing or time.monotonic() < self._local_until):
+                # Redis failed a moment ago, or one refill is probing it now: nobody waits.
+                self._take_local(key_id, rate)
+                return
             pending = self._refills.get(key_id)
             if pending is not None:
                 await asyncio.shield(pending)
                 continue
-            await self._refill(key_id, rate_per_s or self._default)
+            await self._refill(key_id, rate)
+
+    def _take_local(self, key_id: str, rate: int) -> None:
+        now = time.monotonic()
+        bucket = self._local.get(key_id)
+        if bucket is None:
+            bucket = self._local[key_id] = _LocalBucket(tokens=rate * 2, stamp=now)
+        retry = bucket.take(rate, now)
+        if retry > 0:
+            raise _exhausted(rate, retry)
 
     async def _refill(self, key_id: str, rate: int) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._refills[key_id] = future
+        probing = self._probing = self._outage
         try:
             want = max(1, rate // 20)
-            granted, retry_ms = await self._script(
-                keys=[f"botmesh:ratelimit:{key_id}"], args=[rate, rate * 2, want]
-            )
-            if int(granted) == 0:
-                retry = max(0.001, int(retry_ms) / 1000)
-                raise ResourceExhausted(
-                    f"rate limit of {rate} requests/s exceeded; retry in {math.ceil(retry * 1000)} ms",
-                    retry_after_s=retry,
+            try:
+                granted, retry_ms = await self._script(
+                    keys=[f"botmesh:ratelimit:{key_id}"], args=[rate, rate * 2, want]
                 )
-            self._leases[key_id] = _Lease(int(granted), time.monotonic() + LEASE_TTL_S)
+            except OUTAGE_ERRORS as exc:
+                self._redis_down(exc)  # the caller's loop takes a local token instead
+            else:
+                self._redis_up()
+                if int(granted) == 0:
+                    raise _exhausted(rate, int(retry_ms) / 1000)
+                self._leases[key_id] = _Lease(int(granted), time.monotonic() + LEASE_TTL_S)
             future.set_result(None)
         except BaseException as exc:
             future.set_exception(exc)
@@ -96,3 +153,20 @@ class RateLimiter:
             raise
         finally:
             del self._refills[key_id]
+            if probing:
+                self._probing = False
+
+    def _redis_down(self, exc: BaseException) -> None:
+        self._local_until = time.monotonic() + RETRY_AFTER_S
+        if not self._outage:
+            self._outage = True
+            log.warning(
+                "redis unreachable; rate limits are per process until it answers",
+                extra={"fields": {"error": type(exc).__name__}},
+            )
+
+    def _redis_up(self) -> None:
+        if self._outage:
+            self._outage = False
+            self._local.clear()
+            log.info("redis reachable again; rate limits are shared again")

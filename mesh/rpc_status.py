@@ -1,5 +1,5 @@
 """Maps domain errors to canonical gRPC statuses carrying google.rpc.ErrorInfo (and BadRequest
-or RetryInfo where they apply). Envoy's convert_grpc_status turns the details into JSON for
+or RetryInfo where they apply: RESOURCE_EXHAUSTED always, UNAVAILABLE when it knows when). Envoy's convert_grpc_status turns the details into JSON for
 REST callers."""
 
 from __future__ import annotations

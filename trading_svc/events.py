@@ -8,12 +8,15 @@ truth is in MySQL, and a failed XADD is logged, never allowed to fail the order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 from botmesh.trading.v1 import resources_pb2 as pb
 from redis.asyncio import Redis
 
+from mesh.redis import MAX_BLOCK_MS, OUTAGE_ERRORS, RETRY_AFTER_S
 from trading_svc.convert import order_pb, trade_pb
 from trading_svc.orders.model import Order, Trade
 
@@ -29,6 +32,7 @@ class EventLog:
     def __init__(self, redis: Redis, maxlen: int) -> None:
         self._redis = redis
         self._maxlen = maxlen
+        self._down = False
 
     async def publish(self, subscription_id: str, event: pb.BotEvent) -> str | None:
         event.subscription_id = subscription_id
@@ -50,6 +54,18 @@ class EventLog:
             return None
         return entry.decode() if isinstance(entry, bytes) else str(entry)
 
+    def _outage(self, exc: BaseException) -> None:
+        if not self._down:
+            self._down = True
+            log.warning(
+                "event streams wait for redis", extra={"fields": {"error": type(exc).__name__}}
+            )
+
+    def _recovered(self) -> None:
+        if self._down:
+            self._down = False
+            log.info("event streams resumed")
+
     async def order_changed(self, order: Order) -> None:
         await self.publish(order.subscription_id, pb.BotEvent(order=order_pb(order)))
 
@@ -67,9 +83,26 @@ class EventLog:
     async def read(
         self, subscription_id: str, after: str, block_ms: int, count: int = 100
     ) -> list[pb.BotEvent]:
-        """Events after `after`, waiting up to `block_ms` for the first one."""
+        """Events after `after`, waiting up to `block_ms` for the first one. While Redis is
+        down this waits and answers none, so a stream sends heartbeats through an outage and
+        resumes from its cursor when Redis is back, instead of failing."""
         key = stream_key(subscription_id)
-        reply: Any = await self._redis.xread({key: after}, count=count, block=block_ms)
+        deadline = time.monotonic() + block_ms / 1000
+        reply: Any = None
+        while not reply:
+            # Each XREAD blocks for less than the client's socket timeout.
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            try:
+                reply = await self._redis.xread(
+                    {key: after}, count=count, block=min(remaining_ms, MAX_BLOCK_MS)
+                )
+            except OUTAGE_ERRORS as exc:
+                self._outage(exc)
+                await asyncio.sleep(min(RETRY_AFTER_S, max(0.0, deadline - time.monotonic())))
+                continue
+            self._recovered()
         events: list[pb.BotEvent] = []
         for _, entries in reply or []:
             for entry_id, fields in entries:

@@ -6,6 +6,10 @@ Every write names its Actor: a bot records its author when published, and only t
 Reads of single bots go through a process-local near cache, then Redis, then the database
 (the catalog is read far more than written). An update rewrites the Redis copy after
 committing and invalidates every process's near copy.
+
+Redis is only a cache here: while it is down, reads go to the database and skip the cache
+write. An update first deletes the Redis copy, so with Redis down it is refused (UNAVAILABLE,
+by the interceptor) before writing anything, rather than leaving a stale copy behind.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from mesh.errors import AlreadyExists, NotFound
 from mesh.ids import new_id
 from mesh.near_cache import NearCache
 from mesh.pagination import decode_token, next_page_token, page_size
+from mesh.redis import BestEffortCache
 
 CACHE_TTL_S = 300
 
@@ -54,6 +59,7 @@ class Catalog:
     def __init__(self, store: CatalogStore, redis: Redis) -> None:
         self._store = store
         self._redis = redis
+        self._cache = BestEffortCache(redis, "bots")
         self._near: NearCache[BotRecord] = NearCache(redis, "botmesh:bot-invalidations")
 
     async def create_bot(
@@ -93,7 +99,7 @@ class Catalog:
         if near is not None:
             return near
         token = self._near.read_token()
-        cached = await self._redis.get(_cache_key(bot_id))
+        cached = await self._cache.get(_cache_key(bot_id))
         if cached is not None:
             bot = _load(cached)
         else:
@@ -101,7 +107,7 @@ class Catalog:
             if found is None:
                 raise bot_not_found(bot_id)
             bot = found
-            await self._redis.set(_cache_key(bot_id), _dump(bot), ex=CACHE_TTL_S)
+            await self._cache.set(_cache_key(bot_id), _dump(bot), ex=CACHE_TTL_S)
         self._near.put(bot_id, bot, token)
         return bot
 
@@ -119,8 +125,9 @@ class Catalog:
             raise bot_not_found(bot_id)
         check_owner(actor, current)
         updated = apply_changes(current, BotChanges(mask, values), utcnow())
+        await self._redis.delete(_cache_key(bot_id))  # raises while Redis is down
         await self._store.update_bot(updated)
-        await self._redis.set(_cache_key(bot_id), _dump(updated), ex=CACHE_TTL_S)
+        await self._cache.set(_cache_key(bot_id), _dump(updated), ex=CACHE_TTL_S)
         await self._near.invalidate(bot_id)
         return updated
 

@@ -2,7 +2,8 @@
 Redis for a few seconds because trading_svc asks on every dashboard connect and tick burst.
 
 Only identifiers and subscription terms are cached, never a credential or anything secret.
-Erasure deletes the entry; other changes show after at most CACHE_TTL_S.
+Erasure deletes the entry; other changes show after at most CACHE_TTL_S. With Redis down,
+answers come from the database and are not cached; `forget` still needs Redis.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from credential_svc.subscriptions.entitlement import may_trade_clause
 from credential_svc.tables import subscriptions, users
 from mesh.db import utcnow
 from mesh.errors import NotFound
+from mesh.redis import BestEffortCache
 
 CACHE_TTL_S = 10
 _TIMES = ("paid_until", "create_time", "update_time")
@@ -76,13 +78,14 @@ class PrincipalResolver:
     def __init__(self, engine: AsyncEngine, redis: Redis) -> None:
         self._engine = engine
         self._redis = redis
+        self._cache = BestEffortCache(redis, "principals")
 
     async def resolve(self, principal: str) -> Resolved:
-        cached = await self._redis.get(cache_key(principal))
+        cached = await self._cache.get(cache_key(principal))
         if cached is not None:
             return _load(cached)
         resolved = await self._query(principal)
-        await self._redis.set(cache_key(principal), _dump(resolved), ex=CACHE_TTL_S)
+        await self._cache.set(cache_key(principal), _dump(resolved), ex=CACHE_TTL_S)
         return resolved
 
     async def forget(self, principal: str) -> None:

@@ -15,6 +15,7 @@ not found, exactly like one that does not exist.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
@@ -26,6 +27,7 @@ from mesh.audit import Event
 from mesh.db import utcnow
 from mesh.errors import NotFound
 from mesh.ids import new_id
+from mesh.redis import OUTAGE_ERRORS
 
 # Told of each subscription an erasure canceled, after the commit (the change feed).
 OnCanceled = Callable[[SubscriptionRecord], Awaitable[None]]
@@ -74,6 +76,9 @@ class Users:
 
     async def erase(self, principal: str) -> Erasure:
         user = await self.acting_user(principal)
+        # The cached resolution is dropped first: with Redis down the erasure is refused
+        # (UNAVAILABLE) before anything is written, not answered 503 after its commit.
+        await self._resolver.forget(principal)
         canceled: list[SubscriptionRecord] = []
         if self._steps is not None:  # without them, the erasure transaction cancels alone
             canceled = await self._steps.cancel_all(user.user_id, utcnow())
@@ -84,7 +89,10 @@ class Users:
             if self._wind_down is not None:
                 await self._wind_down(await self._steps.all_ids(user.user_id))
         erased = await self._store.erase(user, utcnow(), Event("user.erase", user.user_id))
-        await self._resolver.forget(principal)
+        # Best effort: removes what a concurrent resolve cached meanwhile; the entry expires
+        # after its short TTL anyway.
+        with contextlib.suppress(*OUTAGE_ERRORS):
+            await self._resolver.forget(principal)
         return replace(
             erased,
             subscriptions_canceled=erased.subscriptions_canceled + len(canceled),

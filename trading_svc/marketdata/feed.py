@@ -17,6 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from mesh.redis import OUTAGE_ERRORS
 from trading_svc.convert import ticker_pb
 from trading_svc.exchange.factory import ClientFactory
 from trading_svc.exchange.markets import to_symbol
@@ -68,11 +69,23 @@ class FeedManager:
 
     async def _run(self, market: str) -> None:
         key = lock_key(market)
+        redis_down = False
         try:
             while True:
-                if await self._redis.set(key, self._token, nx=True, px=LOCK_TTL_MS):
-                    log.info("feeding market", extra={"fields": {"market": market}})
-                    await self._lead(market, key)
+                try:
+                    if await self._redis.set(key, self._token, nx=True, px=LOCK_TTL_MS):
+                        log.info("feeding market", extra={"fields": {"market": market}})
+                        redis_down = False
+                        await self._lead(market, key)
+                except OUTAGE_ERRORS as exc:
+                    # Lock, renewals and prices all live in Redis: wait for it, then contend
+                    # for the lock again, for as long as local streams want this market.
+                    if not redis_down:
+                        log.warning(
+                            "price feed waits for redis",
+                            extra={"fields": {"market": market, "error": type(exc).__name__}},
+                        )
+                    redis_down = True
                 await asyncio.sleep(1)
         finally:
             with contextlib.suppress(Exception):

@@ -70,8 +70,13 @@ class PriceHub:
             slots = self._consumers.setdefault(market, set())
             slots.add(slot)
             if len(slots) == 1:
-                pubsub = await self._ensure_pubsub()
-                await pubsub.subscribe(channel(market))
+                try:
+                    pubsub = await self._ensure_pubsub()
+                    await pubsub.subscribe(channel(market))
+                except BaseException:  # Redis down: the stream fails; the next one retries
+                    slots.discard(slot)
+                    self._consumers.pop(market, None)
+                    raise
             count = len(slots)
         if self._on_demand is not None:
             self._on_demand(market, count)
@@ -97,7 +102,9 @@ class PriceHub:
         return self._pubsub
 
     async def _read(self) -> None:
-        """The one reader of the one subscription; reconnects after Redis hiccups."""
+        """The one reader of the one subscription; after a Redis outage the client
+        reconnects and resubscribes every channel itself (logged once per outage)."""
+        failing = False
         while True:
             pubsub = self._pubsub
             if pubsub is None:
@@ -109,10 +116,18 @@ class PriceHub:
                 message = await pubsub.get_message(timeout=1.0)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("price subscription failed; retrying", exc_info=True)
+            except Exception as exc:
+                if not failing:
+                    log.warning(
+                        "price subscription failed; retrying",
+                        extra={"fields": {"error": type(exc).__name__}},
+                    )
+                failing = True
                 await asyncio.sleep(1)
                 continue
+            if failing:
+                log.info("price subscription restored")
+                failing = False
             if message is None or message.get("type") != "message":
                 continue
             self._dispatch(message["channel"], message["data"])

@@ -11,12 +11,13 @@ import base64
 import binascii
 import time
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from botmesh.trading.v1 import resources_pb2 as pb
 from redis.asyncio import Redis
 
 from mesh.errors import InvalidArgument
+from mesh.redis import BestEffortCache
 from trading_svc.convert import ticker_pb, ts_ms
 from trading_svc.exchange.errors import to_domain
 from trading_svc.exchange.markets import dec_str, filters_for, to_symbol
@@ -43,7 +44,7 @@ def _from_token(token: str) -> int:
 
 class MarketData:
     def __init__(self, redis: Redis, pool: ExchangePool, exchange: str) -> None:
-        self._redis = redis
+        self._cache = BestEffortCache(redis, "tickers")
         self._pool = pool
         self._exchange = exchange
 
@@ -60,9 +61,9 @@ class MarketData:
         await self._public(market)
 
     async def ticker(self, market: str) -> pb.Ticker:
-        cached = await self._redis.get(latest_key(market))
+        cached = await self._cache.get(latest_key(market))  # None while Redis is down
         if cached is not None:
-            ticker = pb.Ticker.FromString(cast(bytes, cached))
+            ticker = pb.Ticker.FromString(cached)
             if time.time() - ticker.time.ToSeconds() <= FRESH_S:
                 return ticker
         client = await self._public(market)
@@ -71,7 +72,7 @@ class MarketData:
         except Exception as exc:
             raise to_domain(exc, self._exchange) from None
         ticker = ticker_pb(market, raw)
-        await self._redis.set(latest_key(market), ticker.SerializeToString(), px=CACHE_MS)
+        await self._cache.set(latest_key(market), ticker.SerializeToString(), px=CACHE_MS)
         return ticker
 
     async def candles(

@@ -1,0 +1,84 @@
+"""Price fan-out and event streams ride out a Redis restart by themselves: a stream opened
+before the outage receives what is published after it, with no new subscription from the
+caller. Against a redis-server of the test's own, stopped and restarted by its pid."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botmesh.trading.v1 import resources_pb2 as pb
+
+from mesh.redis import make_redis
+from tests.private_servers import RedisServer
+from trading_svc.events import EventLog
+from trading_svc.marketdata.hub import PriceHub, channel
+
+MARKET = "OUTAGE-USDT"
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(Path(tmp_path_factory.mktemp("streams-redis")))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_a_price_stream_resumes_after_a_redis_restart(private_redis: RedisServer) -> None:
+    redis = make_redis(private_redis.url)
+    hub = PriceHub(redis)
+    try:
+        async with hub.subscribe(MARKET) as slot:
+            await asyncio.sleep(0.2)
+            await redis.publish(
+                channel(MARKET), pb.Ticker(market=MARKET, last="1").SerializeToString()
+            )
+            before = await slot.get(2)
+            assert before is not None and before.last == "1"
+
+            private_redis.stop()
+            assert await slot.get(1.5) is None  # nothing, and no error, while it is down
+            private_redis.start()
+
+            async def delivered() -> pb.Ticker | None:
+                # The hub resubscribes on its own; publish until its subscription is back.
+                await redis.publish(
+                    channel(MARKET), pb.Ticker(market=MARKET, last="2").SerializeToString()
+                )
+                return await slot.get(0.3)
+
+            after = None
+            for _ in range(50):
+                after = await delivered()
+                if after is not None:
+                    break
+            assert after is not None and after.last == "2"
+    finally:
+        if private_redis.proc is None:
+            private_redis.start()
+        await hub.close()
+        await redis.aclose()
+
+
+async def test_an_event_read_waits_out_an_outage_and_resumes(private_redis: RedisServer) -> None:
+    redis = make_redis(private_redis.url)
+    events = EventLog(redis, maxlen=100)
+    try:
+        private_redis.stop()
+        # Down: a read answers no events after its block time instead of raising.
+        assert await events.read("sub_outage", "0-0", block_ms=1500) == []
+        private_redis.start()
+        reading = asyncio.create_task(events.read("sub_outage", "0-0", block_ms=10_000))
+        await asyncio.sleep(0.3)
+        published = await events.publish("sub_outage", pb.BotEvent())
+        got = await reading
+        assert [e.event_id for e in got] == [published]
+    finally:
+        if private_redis.proc is None:
+            private_redis.start()
+        await redis.aclose()
