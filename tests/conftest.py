@@ -14,7 +14,7 @@ import redis as redis_sync
 
 from cli.launcher import Mesh, isolated_env, mesh_env
 from mesh.settings import Settings, load_settings
-from tests.support import TEST_REDIS_DB, admin_sql, alembic, mariadb_url
+from tests.support import RECV_WINDOW_MS, TEST_REDIS_DB, admin_sql, alembic, mariadb_url
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +55,7 @@ def settings(scratch_database, tmp_path_factory: pytest.TempPathFactory) -> Sett
         "BOTMESH_EXCHANGE_VENUE": "sim",
         # trading_svc: short exchange timeouts and heartbeats keep the fault tests quick.
         "BOTMESH_EXCHANGE_TIMEOUT_MS": "2000",
-        "BOTMESH_EXCHANGE_RECV_WINDOW_MS": "3000",
+        "BOTMESH_EXCHANGE_RECV_WINDOW_MS": str(RECV_WINDOW_MS),
         "BOTMESH_STREAM_HEARTBEAT_S": "2",
     }
     os.environ.update(overrides)

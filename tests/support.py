@@ -15,6 +15,10 @@ from mesh.settings import ROOT, Settings
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 # Concurrent runs on one machine (worktrees) each take their own DB: BOTMESH_TEST_REDIS_DB.
 TEST_REDIS_DB = int(os.environ.get("BOTMESH_TEST_REDIS_DB", "9"))
+# The recvWindow every trading_svc of a run signs with. Replicas must agree on it: one that
+# counts a shorter window would call a request lost (and resend it) while another replica's
+# request may still land. Long enough for the crash tests to restart a process inside it.
+RECV_WINDOW_MS = 6000
 
 
 def admin_sql(sql: str) -> None:

@@ -39,9 +39,10 @@ from tests.e2e.lifecycle_support import (
 from tests.e2e.test_bots_rest import assert_error
 from tests.e2e.trading_support import Account, idem, open_account
 from tests.e2e.vault_support import grpc_reason, release
+from tests.support import RECV_WINDOW_MS
 
 FAR_BELOW = "10000"  # a limit buy this low rests on the book
-RECV_WINDOW_S = 3  # BOTMESH_EXCHANGE_RECV_WINDOW_MS of the test run (tests/conftest.py)
+RECV_WINDOW_S = RECV_WINDOW_MS / 1000  # the run's recvWindow (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

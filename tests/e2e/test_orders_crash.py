@@ -46,14 +46,12 @@ from cli.launcher import free_port, mesh_env
 from exchange_sim import AdminClient, SimServer
 from mesh.settings import ROOT
 from tests.e2e.trading_support import Account, open_account
+from tests.support import RECV_WINDOW_MS
 from trading_svc.orders.model import SUBMITTING, TERMINAL
 from trading_svc.tables import orders, trades
 
 QUANTITY = Decimal("0.001")
 FUNDS = Decimal("10000")
-# The processes of this test sign with this recvWindow: long enough for a restart to happen
-# inside it, short enough to keep the lost case quick.
-RECV_WINDOW_MS = 6000
 # The late request reaches the exchange this long after it was sent: after the restart,
 # before recvWindow runs out.
 LATE_MS = 4500
