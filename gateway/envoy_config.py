@@ -8,7 +8,8 @@ What it sets up:
 - internal-only identity headers stripped from outside requests;
 - a Lua REST guard: unknown JSON fields refused, gateway errors as JSON, no grpc-* headers
   on REST responses;
-- a local rate limit, a request-body limit, JSON access logs carrying x-request-id;
+- a local rate limit, one request-body limit for REST and gRPC alike (gateway/body_limit.py),
+  JSON access logs carrying x-request-id;
 - admin on loopback only.
 """
 
@@ -77,6 +78,7 @@ from envoy_data_plane.envoy.type.v3 import (
 from envoy_data_plane.google.protobuf import Any as AnyPb
 from envoy_data_plane.google.protobuf import Struct
 
+from gateway.body_limit import buffer_filter, local_replies
 from gateway.contract import PublicService
 from mesh.auth import INTERNAL_HEADER
 
@@ -191,6 +193,8 @@ def _http_filters(config: GatewayConfig) -> list[HttpFilter]:
         HttpFilter(
             name="envoy.filters.http.grpc_json_transcoder", typed_config=AnyPb.pack(transcoder)
         ),
+        # After the transcoder: bounds gRPC bodies (REST ones are already bounded above).
+        buffer_filter(config.max_request_body_bytes),
         # No x-envoy-upstream-service-time: copies of one ICP outcall must get identical answers.
         HttpFilter(
             name="envoy.filters.http.router",
@@ -221,6 +225,7 @@ def _listener(config: GatewayConfig) -> Listener:
         http_filters=_http_filters(config),
         access_log=[access_log],
         http2_protocol_options=Http2ProtocolOptions(max_concurrent_streams=1024),
+        local_reply_config=local_replies(),
     )
     return Listener(
         name="public",
