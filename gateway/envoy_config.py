@@ -8,7 +8,7 @@ What it sets up:
 - internal-only identity headers stripped from outside requests;
 - a Lua REST guard: unknown JSON fields refused, gateway errors as JSON, no grpc-* headers
   on REST responses;
-- a local rate limit, one request-body limit for REST and gRPC alike (gateway/body_limit.py),
+- a local rate limit, one request-body limit for REST and gRPC alike (gateway/size_limits.py),
   JSON access logs carrying x-request-id;
 - admin on loopback only.
 """
@@ -78,8 +78,8 @@ from envoy_data_plane.envoy.type.v3 import (
 from envoy_data_plane.google.protobuf import Any as AnyPb
 from envoy_data_plane.google.protobuf import Struct
 
-from gateway.body_limit import buffer_filter, local_replies
 from gateway.contract import PublicService
+from gateway.size_limits import buffer_filter, local_replies
 from mesh.auth import INTERNAL_HEADER
 
 # Headers only our own services may set. Envoy drops them from every outside request.
