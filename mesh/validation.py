@@ -28,6 +28,9 @@ _DECIMAL = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 # What a money column holds, DECIMAL(36, 18): the bound of every decimal field.
 COLUMN_INT_DIGITS = 18
 COLUMN_FRAC_DIGITS = 18
+# google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+MIN_SECONDS = -62_135_596_800
+MAX_SECONDS = 253_402_300_799
 
 
 def validate(message: Message) -> None:
@@ -47,11 +50,11 @@ def _checks(descriptor: Descriptor) -> tuple[Check, ...]:
         options = field.GetOptions()
         if options.HasExtension(rules_pb2.field):
             checks.extend(_field_checks(field, options.Extensions[rules_pb2.field]))
-        if (
-            field.type == FieldDescriptor.TYPE_MESSAGE
-            and not _is_repeated(field)
-            and _checks(field.message_type)
-        ):
+        if field.type != FieldDescriptor.TYPE_MESSAGE or _is_repeated(field):
+            continue
+        if field.message_type.full_name == "google.protobuf.Timestamp":
+            checks.append(_timestamp_check(field.name))
+        elif _checks(field.message_type):
             checks.append(_nested(field))
     return tuple(checks)
 
@@ -185,6 +188,20 @@ def _item_checks(name: str, rules: rules_pb2.FieldRules) -> list[Check]:
             )
         )
     return checks
+
+
+def _timestamp_check(name: str) -> Check:
+    """A set Timestamp is within its type's range, 0001-01-01 to 9999-12-31 UTC, so every
+    conversion to a datetime succeeds (a gRPC caller may send any seconds and nanos)."""
+
+    def check(m: Message, p: str) -> None:
+        if not m.HasField(name):
+            return
+        stamp = getattr(m, name)
+        if not (MIN_SECONDS <= stamp.seconds <= MAX_SECONDS and 0 <= stamp.nanos < 10**9):
+            _fail(p + name, "must be a time from 0001-01-01 to 9999-12-31")
+
+    return check
 
 
 def _decimal_check(name: str, rules: rules_pb2.FieldRules) -> Check:

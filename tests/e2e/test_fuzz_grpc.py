@@ -22,7 +22,7 @@ from tests.e2e.fuzz_support import run_cases as run
 from tests.e2e.fuzz_world import build_world, fuzz_seed
 from tests.e2e.test_fuzz_rest import report
 
-CASES = 600
+CASES = 1000
 CONCURRENCY = 16
 
 

@@ -122,4 +122,4 @@ def utc(stamp: Any) -> datetime | None:
     """A protobuf Timestamp field, or None when unset."""
     if stamp is None or (stamp.seconds == 0 and stamp.nanos == 0):
         return None
-    return datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, UTC)
+    return stamp.ToDatetime(tzinfo=UTC)  # exact: seconds + nanos/1e9 rounds past 9999
