@@ -13,11 +13,13 @@ import random
 import time
 
 import httpx
+import pytest
 
 from tests.e2e.fuzz_cases import public_rpcs
 from tests.e2e.fuzz_support import Auth, Tally, send_rest
 from tests.e2e.fuzz_support import run_cases as run
 from tests.e2e.fuzz_world import SEED_ENV, build_world, fuzz_seed
+from tests.e2e.subscription_support import make_renter, subscribe
 
 CASES = 2000
 CONCURRENCY = 16
@@ -51,3 +53,35 @@ async def test_every_public_rpc_over_rest_answers_without_a_server_error(
     assert tally.cases == CASES
     assert set(tally.per_rpc) == {r.name for r in rpcs}
     assert not tally.failures, summary
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/orders", {"quantity": "999999999999999999999999999999"}, "quantity"),
+        ("/orders", {"quantity": "0.001", "type": "ORDER_TYPE_LIMIT", "price": "1e999"}, "price"),
+        ("/orders", {"quantity": "0." + "0" * 18 + "1"}, "quantity"),
+        ("/events:stream?after=99999999999999999999999", None, "after"),
+        ("/events:stream?after=18446744073709551616-0", None, "after"),
+        ("/orders?page_token=" + "A" * 600, None, "page_token"),
+        ("/orders?page_token=WyI5OTk5LTEyLTMxVDIzOjU5OjU5LTIzOjU5IiwieCJd", None, "page_token"),
+    ],
+)
+async def test_the_reproduced_500s_are_400s_naming_the_field(
+    rest: httpx.AsyncClient,
+    keys: dict[str, str],
+    exchange_sim: object,
+    path: str,
+    body: dict[str, str] | None,
+    field: str,
+) -> None:
+    renter = await make_renter(rest, keys, exchange_sim)
+    sub = await subscribe(rest, renter)
+    url = f"/v1/subscriptions/{sub['subscription_id']}{path}"
+    if body is None:
+        resp = await rest.get(url, headers=renter.headers)
+    else:
+        order = {"side": "ORDER_SIDE_BUY", "type": "ORDER_TYPE_MARKET", **body}
+        resp = await rest.post(url, json=order, headers=renter.headers)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["details"][0]["metadata"]["field"] == field
