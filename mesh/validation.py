@@ -52,11 +52,16 @@ def _checks(descriptor: Descriptor) -> tuple[Check, ...]:
             checks.extend(_field_checks(field, options.Extensions[rules_pb2.field]))
         if field.type != FieldDescriptor.TYPE_MESSAGE or _is_repeated(field):
             continue
-        if field.message_type.full_name == "google.protobuf.Timestamp":
+        if _message_type(field).full_name == "google.protobuf.Timestamp":
             checks.append(_timestamp_check(field.name))
-        elif _checks(field.message_type):
+        elif _checks(_message_type(field)):
             checks.append(_nested(field))
     return tuple(checks)
+
+
+def _message_type(field: FieldDescriptor) -> Descriptor:
+    assert field.message_type is not None  # a message field's type
+    return field.message_type
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:
@@ -105,7 +110,7 @@ def _field_checks(field: FieldDescriptor, rules: rules_pb2.FieldRules) -> list[C
         checks.extend(_string_checks(name, rules))
     if repeated and field.type == FieldDescriptor.TYPE_STRING:
         checks.extend(_item_checks(name, rules))
-    if is_message and field.message_type.GetOptions().map_entry:
+    if is_message and _message_type(field).GetOptions().map_entry:
         checks.extend(_map_checks(field, rules))
     if field.cpp_type in (FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64):
         checks.extend(_bound_checks(name, rules, "gte", "lte"))
@@ -244,7 +249,7 @@ def _map_checks(field: FieldDescriptor, rules: rules_pb2.FieldRules) -> list[Che
     """map<string, string>: keys by key_max_len/key_pattern, values by item_max_len/item_pattern.
     A bad key is not echoed back (it may be anything); a bad value is named by its key."""
     name = field.name
-    entry = field.message_type
+    entry = _message_type(field)
     if any(f.type != FieldDescriptor.TYPE_STRING for f in entry.fields):
         return []
     key_max = rules.key_max_len if rules.HasField("key_max_len") else None

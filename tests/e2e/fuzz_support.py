@@ -125,7 +125,7 @@ async def send_rest(
                     first = await asyncio.wait_for(anext(chunks), STREAM_FIRST_S)
                 except (TimeoutError, StopAsyncIteration):
                     first = b""
-                await chunks.aclose()
+                await chunks.aclose()  # type: ignore[attr-defined]
                 body = first if b'"code"' in first else b""
                 status = 500 if b'"code":13' in first or b'"code":2,' in first else 200
             else:
