@@ -31,6 +31,8 @@ COLUMN_FRAC_DIGITS = 18
 # google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 MIN_SECONDS = -62_135_596_800
 MAX_SECONDS = 253_402_300_799
+MAX_MASK_PATHS = 32
+MAX_MASK_PATH_CHARS = 64
 
 
 def validate(message: Message) -> None:
@@ -54,6 +56,8 @@ def _checks(descriptor: Descriptor) -> tuple[Check, ...]:
             continue
         if _message_type(field).full_name == "google.protobuf.Timestamp":
             checks.append(_timestamp_check(field.name))
+        elif _message_type(field).full_name == "google.protobuf.FieldMask":
+            checks.append(_field_mask_check(field.name))
         elif _checks(_message_type(field)):
             checks.append(_nested(field))
     return tuple(checks)
@@ -205,6 +209,20 @@ def _timestamp_check(name: str) -> Check:
         stamp = getattr(m, name)
         if not (MIN_SECONDS <= stamp.seconds <= MAX_SECONDS and 0 <= stamp.nanos < 10**9):
             _fail(p + name, "must be a time from 0001-01-01 to 9999-12-31")
+
+    return check
+
+
+def _field_mask_check(name: str) -> Check:
+    """A set FieldMask names a few short paths: it names fields of one message."""
+
+    def check(m: Message, p: str) -> None:
+        paths = getattr(m, name).paths
+        if len(paths) > MAX_MASK_PATHS or any(len(path) > MAX_MASK_PATH_CHARS for path in paths):
+            _fail(
+                p + name,
+                f"may name at most {MAX_MASK_PATHS} paths of {MAX_MASK_PATH_CHARS} characters",
+            )
 
     return check
 

@@ -12,9 +12,11 @@ import httpx
 
 from mesh.ids import new_id
 from tests.e2e.fuzz_cases import World
-from tests.e2e.subscription_support import make_renter, payment
+from tests.e2e.subscription_support import make_renter, payment, subscribe
 
 SEED_ENV = "BOTMESH_FUZZ_SEED"
+# Multiplies the number of cases, for a longer soak: BOTMESH_FUZZ_SCALE=10.
+SCALE_ENV = "BOTMESH_FUZZ_SCALE"
 
 
 def fuzz_seed() -> int:
@@ -22,11 +24,18 @@ def fuzz_seed() -> int:
     return int(os.environ.get(SEED_ENV) or random.SystemRandom().getrandbits(32))
 
 
+def fuzz_cases(normal: int) -> int:
+    return normal * int(os.environ.get(SCALE_ENV) or 1)
+
+
 async def build_world(
     rest: httpx.AsyncClient, keys: dict[str, str], exchange_sim: Any
 ) -> tuple[World, str]:
     renter = await make_renter(rest, keys, exchange_sim)
-    idem = {**renter.headers, "idempotency-key": ""}
+
+    def idem() -> dict[str, str]:
+        return {**renter.headers, "idempotency-key": new_id("fz")}
+
     ids: dict[str, list[str]] = {
         "bot_id": [renter.bot_id],
         "credential_id": [renter.credential_id],
@@ -34,31 +43,18 @@ async def build_world(
         "order_id": [],
         "backtest_id": [],
         "after": ["0", "0-0"],
+        # A listing, where subscriptions are bound to one.
+        "listing_id": [str(getattr(renter, "listing_id", ""))],
     }
     for _ in range(2):
-        sub = await rest.post(
-            "/v1/subscriptions",
-            json={
-                "bot_id": renter.bot_id,
-                "credential_id": renter.credential_id,
-                "market": "BTC-USDT",
-                "allocation": "250",
-            },
-            headers={**idem, "idempotency-key": new_id("fz")},
-        )
-        assert sub.status_code == 200, sub.text
-        sub_id = sub.json()["subscription"]["subscription_id"]
+        sub_id = (await subscribe(rest, renter))["subscription_id"]
         ids["subscription_id"].append(sub_id)
-        # Paid, so orders reach the exchange (refused payments leave it unpaid: still useful).
-        await rest.post(
-            f"/v1/subscriptions/{sub_id}/payments",
-            json=payment(),
-            headers={**idem, "idempotency-key": new_id("fz")},
-        )
+        # Paid, so orders reach the exchange (a refused payment leaves it unpaid: still useful).
+        await rest.post(f"/v1/subscriptions/{sub_id}/payments", json=payment(), headers=idem())
         order = await rest.post(
             f"/v1/subscriptions/{sub_id}/orders",
             json={"side": "ORDER_SIDE_BUY", "type": "ORDER_TYPE_MARKET", "quantity": "0.001"},
-            headers={**idem, "idempotency-key": new_id("fz")},
+            headers=idem(),
         )
         if order.status_code == 200:
             ids["order_id"].append(order.json()["order"]["order_id"])
@@ -76,4 +72,5 @@ async def build_world(
     )
     if backtest.status_code == 200:
         ids["backtest_id"].append(backtest.json()["backtest"]["backtest_id"])
-    return World(ids={k: v for k, v in ids.items() if v}), renter.principal
+    real = {name: [v for v in values if v] for name, values in ids.items()}
+    return World(ids={name: values for name, values in real.items() if values}), renter.principal

@@ -19,7 +19,7 @@ from cli.launcher import Mesh
 from tests.e2e.fuzz_cases import public_rpcs
 from tests.e2e.fuzz_support import Auth, send_grpc
 from tests.e2e.fuzz_support import run_cases as run
-from tests.e2e.fuzz_world import build_world, fuzz_seed
+from tests.e2e.fuzz_world import build_world, fuzz_cases, fuzz_seed
 from tests.e2e.test_fuzz_rest import report
 
 CASES = 1000
@@ -47,10 +47,10 @@ async def test_every_public_rpc_over_grpc_answers_without_a_server_error(
         await send_grpc(envoy_channel, method, world, auth, rng, tally)
 
     start = time.perf_counter()
-    tally = await run(CASES, CONCURRENCY, rpcs, random.Random(seed), send)
+    tally = await run(fuzz_cases(CASES), CONCURRENCY, rpcs, random.Random(seed), send)
     summary = report("gRPC", seed, tally, time.perf_counter() - start)
     print(summary)
-    assert tally.cases == CASES
+    assert tally.cases == fuzz_cases(CASES)
     assert set(tally.per_rpc) == {r.name for r in rpcs}
     assert not tally.failures, summary
 

@@ -18,7 +18,7 @@ import pytest
 from tests.e2e.fuzz_cases import public_rpcs
 from tests.e2e.fuzz_support import Auth, Tally, send_rest
 from tests.e2e.fuzz_support import run_cases as run
-from tests.e2e.fuzz_world import SEED_ENV, build_world, fuzz_seed
+from tests.e2e.fuzz_world import SEED_ENV, build_world, fuzz_cases, fuzz_seed
 from tests.e2e.subscription_support import make_renter, subscribe
 
 CASES = 2000
@@ -47,10 +47,10 @@ async def test_every_public_rpc_over_rest_answers_without_a_server_error(
         await send_rest(rest, rpc, world, auth, rng, tally)
 
     start = time.perf_counter()
-    tally = await run(CASES, CONCURRENCY, rpcs, random.Random(seed), send)
+    tally = await run(fuzz_cases(CASES), CONCURRENCY, rpcs, random.Random(seed), send)
     summary = report("REST", seed, tally, time.perf_counter() - start)
     print(summary)
-    assert tally.cases == CASES
+    assert tally.cases == fuzz_cases(CASES)
     assert set(tally.per_rpc) == {r.name for r in rpcs}
     assert not tally.failures, summary
 

@@ -211,3 +211,11 @@ def test_timestamps_are_within_their_type_range(seconds: int, nanos: int) -> Non
     assert violation(request)[0] == "start_time"
     request.start_time.seconds, request.start_time.nanos = 253_402_300_799, 999_999_999
     validate(request)
+
+
+def test_an_update_mask_names_a_few_short_paths() -> None:
+    many = api.UpdateBotRequest(bot={"bot_id": "bot_1"}, update_mask={"paths": ["name"] * 33})
+    assert violation(many)[0] == "update_mask"
+    long = api.UpdateBotRequest(bot={"bot_id": "bot_1"}, update_mask={"paths": ["n" * 65]})
+    assert violation(long)[0] == "update_mask"
+    validate(api.UpdateBotRequest(bot={"bot_id": "bot_1"}, update_mask={"paths": ["name"] * 32}))
