@@ -40,6 +40,11 @@ from tests.e2e.fuzz_values import (
 )
 
 _T = FieldDescriptor
+AMOUNTS = {
+    "quantity": ("0.001", "0.0005", "0.002"),
+    "price": ("50000", "1000.5"),
+    "allocation": ("100", "250.5"),
+}
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,8 @@ class World:
             fd.name == "strategy" or fd.full_name.endswith("StrategySpec.name")
         ):
             return rng.choice(self.strategies)
+        if fd.name in AMOUNTS:  # small enough for the principal's allocation and funds
+            return rng.choice(AMOUNTS[fd.name])
         if fd.name == "ledger":
             return "ryjl3-tyaaa-aaaaa-aaaba-cai"
         if fd.name == "exchange":
@@ -157,8 +164,12 @@ def _valid_message_value(fd: FieldDescriptor, world: World, rng: random.Random, 
         return world.hint(fd, rng) or "2026-01-01T00:00:00Z"
     if name == "google.protobuf.FieldMask":
         target = fd.containing_type.fields_by_name.get("bot")
-        names = [f.name for f in target.message_type.fields] if target else ["name"]
-        return ",".join(rng.sample(names, rng.randint(1, 2)))
+        fields = target.message_type.fields if target else []
+        # Fields a caller sets: not ids or server times.
+        names = [f.name for f in fields if not f.name.endswith(("_id", "_time"))] or ["name"]
+        chosen = rng.sample(names, rng.randint(1, 2))
+        # JSON writes FieldMask paths in lowerCamelCase.
+        return ",".join(re.sub(r"_([a-z])", lambda m: m[1].upper(), n) for n in chosen)
     return valid_message(fd.message_type, world, rng, depth + 1)
 
 
@@ -169,7 +180,8 @@ def valid_message(
     for fd in desc.fields:
         if depth > 3 and fd.type == _T.TYPE_MESSAGE:
             continue
-        if rules_of(fd).required or rng.random() < 0.5:
+        rules = rules_of(fd)
+        if rules.required or rules.gte > 0 or rng.random() < 0.5:
             out[fd.name] = valid_value(fd, world, rng, depth)
     return out
 
@@ -219,11 +231,11 @@ def _is_map(fd: FieldDescriptor) -> bool:
 
 
 def request_dict(rpc: Rpc, world: World, rng: random.Random) -> dict[str, Any]:
-    """A valid request, then up to three fields broken (none in one case out of eight)."""
+    """A valid request, then one to three fields broken (none in one case out of four)."""
     body = valid_message(rpc.input, world, rng)
     fields = list(rpc.input.fields)
-    if fields and rng.random() > 0.125:
-        for fd in rng.sample(fields, min(len(fields), rng.randint(1, 3))):
+    if fields and rng.random() > 0.25:
+        for fd in rng.sample(fields, min(len(fields), rng.choice([1, 1, 2, 3]))):
             body[fd.name] = hostile_value(fd, world, rng)
     if rng.random() < 0.05:
         body[rng.choice(["nope", "bot_idd", "__proto__", "x" * 200])] = 1

@@ -42,8 +42,9 @@ class Auth:
             return headers  # the dashboard-token path (access_token is fuzzed as a field)
         if rpc.principal:
             headers["x-api-key"] = self.keys["marketplace"]
-            erase = rpc.name == "DeleteUser"  # would end the fuzzing principal's world
-            keep = not erase and rng.random() < 0.85
+            # DeleteUser would end the fuzzing principal's world; CreateUser needs a new one.
+            fresh = rpc.name in ("DeleteUser", "CreateUser")
+            keep = not fresh and rng.random() < 0.85
             headers["x-principal-id"] = self.principal if keep else new_principal()
         else:
             scope = next(s for s in rpc.scopes if s in self.keys)
@@ -67,6 +68,8 @@ class Tally:
     failures: list[str] = field(default_factory=list)
     answers: Counter[str] = field(default_factory=Counter)
     per_rpc: Counter[str] = field(default_factory=Counter)
+    # Per RPC, the answers that got past validation into a handler's success path.
+    ok_per_rpc: Counter[str] = field(default_factory=Counter)
 
     def server_errors(self) -> int:
         return sum(n for k, n in self.answers.items() if k.startswith("5") or k in _BAD_NAMES)
@@ -134,6 +137,7 @@ async def send_rest(
     except httpx.TimeoutException:
         status, body = 599, b"(no answer within 15 s)"
     tally.answers[str(status)] += 1
+    tally.ok_per_rpc[rpc.name] += status < 300
     why = judge_rest(status, body)
     if why is not None:
         shown = (req.body or b"")[:400]
@@ -170,6 +174,7 @@ async def send_grpc(
     except grpc.aio.AioRpcError as error:
         code, details, trailers = error.code(), error.details() or "", error.trailing_metadata()
     tally.answers[code.name] += 1
+    tally.ok_per_rpc[rpc.name] += code == grpc.StatusCode.OK
     raw = dict(trailers or ()).get("grpc-status-details-bin")
     reason, retry = _status_detail(raw) if isinstance(raw, bytes) else ("", False)
     why = None

@@ -43,8 +43,8 @@ def grpc_request(rpc: Rpc, world: World, rng: random.Random) -> bytes:
         return junk if rng.random() < 0.7 else _message(rpc, world, rng).SerializeToString() + junk
     message = _message(rpc, world, rng)
     fields = list(rpc.input.fields)
-    if fields and rng.random() > 0.125:
-        for fd in rng.sample(fields, min(len(fields), rng.randint(1, 3))):
+    if fields and rng.random() > 0.25:
+        for fd in rng.sample(fields, min(len(fields), rng.choice([1, 1, 2, 3]))):
             _set_extreme(message, fd, rng, depth=0)
     return message.SerializeToString()
 

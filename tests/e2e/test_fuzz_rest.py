@@ -30,7 +30,8 @@ def report(kind: str, seed: int, tally: Tally, seconds: float) -> str:
     return (
         f"{kind} fuzz: {tally.cases} cases in {seconds:.1f} s, "
         f"{tally.server_errors()} server errors, {len(tally.failures)} failures; "
-        f"replay with {SEED_ENV}={seed}\nanswers: {dict(sorted(tally.answers.items()))}\n{shown}"
+        f"replay with {SEED_ENV}={seed}\nanswers: {dict(sorted(tally.answers.items()))}\n"
+        f"RPCs never answered OK: {sorted(set(tally.per_rpc) - set(+tally.ok_per_rpc))}\n{shown}"
     )
 
 
