@@ -97,6 +97,8 @@ def judge_rest(status: int, body: bytes) -> str | None:
         return "a traceback in the answer"
     if status < 400:
         return None
+    if status in (598, 599):
+        return "no answer"
     try:
         answer = json.loads(body)
         reasons = [d.get("reason") for d in answer.get("details", []) if "ErrorInfo" in d["@type"]]
@@ -136,6 +138,8 @@ async def send_rest(
                 status = resp.status_code
     except httpx.TimeoutException:
         status, body = 599, b"(no answer within 15 s)"
+    except httpx.TransportError as error:
+        status, body = 598, f"(the connection ended without an answer: {error!r})".encode()
     tally.answers[str(status)] += 1
     tally.ok_per_rpc[rpc.name] += status < 300
     why = judge_rest(status, body)
