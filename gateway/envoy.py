@@ -11,6 +11,7 @@ from pathlib import Path
 from gateway.contract import DESCRIPTOR_SET, load_descriptor_set, public_services
 from gateway.envoy_config import GatewayConfig, render
 from gateway.rest_schema import render_lua_tables
+from gateway.size_limits import lua_constants
 from mesh.settings import Settings
 
 REST_GUARD = Path(__file__).with_name("rest_guard.lua")
@@ -37,7 +38,7 @@ def gateway_config(
         descriptor_set=DESCRIPTOR_SET,
         services=services,
         upstreams=upstreams,
-        rest_guard_lua=render_lua_tables(fds, services) + REST_GUARD.read_text(),
+        rest_guard_lua=render_lua_tables(fds, services) + lua_constants() + REST_GUARD.read_text(),
         per_address_rate_limit_per_s=settings.gateway_rate_limit_per_address,
     )
 

@@ -11,7 +11,8 @@ What it sets up:
 - a local rate limit: a whole-gateway bucket and a bucket per client address (the TCP peer,
   never a header a client can forge), both before anything reaches a service, so an
   unauthenticated flood from one address gets 429 from Envoy itself;
-- a request-body limit, JSON access logs carrying x-request-id;
+- one request-body limit for REST and gRPC alike (gateway/size_limits.py), JSON access logs
+  carrying x-request-id;
 - admin on loopback only.
 """
 
@@ -88,6 +89,7 @@ from envoy_data_plane.google.protobuf import Any as AnyPb
 from envoy_data_plane.google.protobuf import Struct
 
 from gateway.contract import PublicService
+from gateway.size_limits import buffer_filter, local_replies
 from mesh.auth import INTERNAL_HEADER
 
 # Headers only our own services may set. Envoy drops them from every outside request.
@@ -229,6 +231,8 @@ def _http_filters(config: GatewayConfig) -> list[HttpFilter]:
         HttpFilter(
             name="envoy.filters.http.grpc_json_transcoder", typed_config=AnyPb.pack(transcoder)
         ),
+        # After the transcoder: bounds gRPC bodies (REST ones are already bounded above).
+        buffer_filter(config.max_request_body_bytes),
         # No x-envoy-upstream-service-time: copies of one ICP outcall must get identical answers.
         HttpFilter(
             name="envoy.filters.http.router",
@@ -259,6 +263,7 @@ def _listener(config: GatewayConfig) -> Listener:
         http_filters=_http_filters(config),
         access_log=[access_log],
         http2_protocol_options=Http2ProtocolOptions(max_concurrent_streams=1024),
+        local_reply_config=local_replies(),
     )
     return Listener(
         name="public",

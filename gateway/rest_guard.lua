@@ -5,6 +5,9 @@
 --    the request schema (generated from the protos, prepended as ROUTES and MESSAGES) and
 --    answers 400 with a google.rpc.Status naming the unknown field.
 -- 2. REST responses lose the grpc-* headers the transcoder passes through.
+-- 3. Headers past MAX_HEADER_BYTES (431, or RESOURCE_EXHAUSTED for gRPC) and a REST path
+--    past MAX_PATH_BYTES (414) are refused here, in the contract's error shape, before a
+--    service's gRPC server would refuse them without it (limits from gateway/size_limits.py).
 
 local function fail(path, msg)
   error({ field = path, msg = msg }, 0)
@@ -97,18 +100,51 @@ local function route_for(method, path)
 end
 
 local function json_error(field, msg)
-  local text = string.gsub(field .. ": " .. msg, '[%c"\\]', " ")
+  local text = string.gsub(field .. ": " .. msg, '[%c"\\\128-\255]', " ")
   return '{"code":3,"message":"' .. text .. '","details":[{"@type":'
     .. '"type.googleapis.com/google.rpc.ErrorInfo","reason":"UNKNOWN_FIELD",'
-    .. '"domain":"botmesh.dev","metadata":{"field":"' .. string.gsub(field, '[%c"\\]', " ")
+    .. '"domain":"botmesh.dev","metadata":{"field":"' .. string.gsub(field, '[%c"\\\128-\255]', " ")
     .. '"}}]}'
+end
+
+local function status_json(code, reason, msg)
+  -- Only printable ASCII of the message: it may quote the request's bytes (not UTF-8).
+  local text = string.gsub(msg, '[%c"\\\128-\255]', " ")
+  return '{"code":' .. code .. ',"message":"' .. text .. '","details":[{"@type":'
+    .. '"type.googleapis.com/google.rpc.ErrorInfo","reason":"' .. reason .. '",'
+    .. '"domain":"botmesh.dev","metadata":{}}]}'
+end
+
+local function header_bytes(headers)
+  local total = 0
+  for key, value in pairs(headers) do total = total + #key + #value end
+  return total
 end
 
 function envoy_on_request(handle)
   local headers = handle:headers()
   local ctype = headers:get("content-type") or ""
-  if string.find(ctype, "^application/grpc") then return end
+  local grpc = string.find(ctype, "^application/grpc") ~= nil
+  if header_bytes(headers) > MAX_HEADER_BYTES then
+    local msg = "request headers may be at most " .. MAX_HEADER_BYTES .. " bytes"
+    if grpc then
+      handle:respond({ [":status"] = "200", ["content-type"] = "application/grpc",
+        ["grpc-status"] = "8", ["grpc-message"] = msg,
+        ["grpc-status-details-bin"] = HEADERS_TOO_LARGE_DETAILS }, "")
+    else
+      handle:respond({ [":status"] = "431", ["content-type"] = "application/json" },
+        status_json(3, "HEADERS_TOO_LARGE", msg))
+    end
+    return
+  end
+  if grpc then return end
   handle:streamInfo():dynamicMetadata():set("botmesh.rest", "rest", true)
+  if #(headers:get(":path") or "") > MAX_PATH_BYTES then
+    handle:respond({ [":status"] = "414", ["content-type"] = "application/json" },
+      status_json(3, "URI_TOO_LONG", "the request path and query may be at most "
+        .. MAX_PATH_BYTES .. " bytes"))
+    return
+  end
   local method = headers:get(":method")
   if method == "GET" or method == "HEAD" or method == "OPTIONS" then return end
   local route = route_for(method, headers:get(":path") or "")
@@ -135,6 +171,8 @@ end
 -- Envoy's own error replies (malformed JSON, unknown path or query parameter, rate limit)
 -- are plain text; REST callers get the same google.rpc.Status JSON as for service errors.
 local LOCAL_ERRORS = {
+  ["414"] = { 3, "URI_TOO_LONG" },
+  ["431"] = { 3, "HEADERS_TOO_LARGE" },
   ["400"] = { 3, "MALFORMED_REQUEST" },
   ["404"] = { 5, "UNKNOWN_ROUTE" },
   ["405"] = { 12, "METHOD_NOT_ALLOWED" },
@@ -143,13 +181,6 @@ local LOCAL_ERRORS = {
   ["503"] = { 14, "UPSTREAM_UNAVAILABLE" },
   ["504"] = { 4, "UPSTREAM_TIMEOUT" },
 }
-
-local function status_json(code, reason, msg)
-  local text = string.gsub(msg, '[%c"\\]', " ")
-  return '{"code":' .. code .. ',"message":"' .. text .. '","details":[{"@type":'
-    .. '"type.googleapis.com/google.rpc.ErrorInfo","reason":"' .. reason .. '",'
-    .. '"domain":"botmesh.dev","metadata":{}}]}'
-end
 
 function envoy_on_response(handle)
   local meta = handle:streamInfo():dynamicMetadata():get("botmesh.rest")

@@ -20,13 +20,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from mesh import metrics
 from mesh.access import access_for, is_mutation, response_class
 from mesh.auth import Authenticator, current_caller
 from mesh.dependencies import as_unavailable
-from mesh.errors import DomainError, Unimplemented
+from mesh.errors import DomainError, InvalidArgument, Unimplemented
 from mesh.idempotency import HEADER as IDEMPOTENCY_HEADER
 from mesh.idempotency import IdempotencyStore, Outcome, check_key
 from mesh.logs import request_id
@@ -42,6 +42,25 @@ def outcome_code(exc: BaseException) -> str:
     if isinstance(exc, DomainError):
         return exc.code
     return "UNAVAILABLE" if as_unavailable(exc) is not None else "INTERNAL"
+
+
+class Undecodable:
+    """Stands for request bytes that are no message of the method's type (junk, a string
+    that is not UTF-8): refused as INVALID_ARGUMENT once the caller is authenticated, where
+    grpc would answer UNKNOWN."""
+
+
+UNDECODABLE = Undecodable()
+
+
+def lenient(deserialize: Any) -> Any:
+    def parse(data: bytes) -> Message | Undecodable:
+        try:
+            return deserialize(data)  # type: ignore[no-any-return]
+        except DecodeError:
+            return UNDECODABLE
+
+    return parse
 
 
 def code_number(error: DomainError) -> int:
@@ -110,6 +129,8 @@ def wrap_handler(
         md = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         request_id.set(md.get("x-request-id") or uuid.uuid4().hex)
         current_caller.set(await auth.authenticate(access, md))
+        if isinstance(request, Undecodable):
+            raise InvalidArgument("the request is not a valid message", reason="MALFORMED_REQUEST")
         validate(request)
         return md
 
@@ -196,7 +217,7 @@ def wrap_handler(
 
         return grpc.unary_unary_rpc_method_handler(
             unary,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
@@ -225,7 +246,7 @@ def wrap_handler(
 
         return grpc.unary_stream_rpc_method_handler(
             stream,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=lenient(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
     return handler

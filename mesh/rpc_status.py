@@ -14,6 +14,15 @@ from grpc_status import rpc_status
 from mesh.errors import DomainError, Internal, ResourceExhausted, Unavailable
 
 ERROR_DOMAIN = "botmesh.dev"
+# An error's text can quote the request (a field path, an unknown update path). Clipped, so
+# a status always fits in the trailers (gRPC metadata is limited to 16 KiB): an oversize
+# one would make the server reset the stream, which the caller sees as UNAVAILABLE.
+MAX_MESSAGE_CHARS = 1024
+MAX_DETAIL_CHARS = 256
+
+
+def clip(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def to_status(error: DomainError) -> grpc.Status:
@@ -29,7 +38,9 @@ def status_proto(error: DomainError) -> status_pb2.Status:
     code = getattr(code_pb2, error.code)
     details = [
         error_details_pb2.ErrorInfo(
-            reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata
+            reason=error.reason,
+            domain=ERROR_DOMAIN,
+            metadata={clip(k): clip(v) for k, v in error.metadata.items()},
         )
     ]
     extra: list[object] = []
@@ -38,7 +49,7 @@ def status_proto(error: DomainError) -> status_pb2.Status:
             error_details_pb2.BadRequest(
                 field_violations=[
                     error_details_pb2.BadRequest.FieldViolation(
-                        field=v.field, description=v.description
+                        field=clip(v.field), description=clip(v.description, MAX_MESSAGE_CHARS)
                     )
                     for v in error.violations
                 ]
@@ -61,7 +72,9 @@ def status_proto(error: DomainError) -> status_pb2.Status:
         item = any_pb2.Any()
         item.Pack(detail)  # type: ignore[arg-type]
         packed.append(item)
-    return status_pb2.Status(code=code, message=error.message, details=packed)
+    return status_pb2.Status(
+        code=code, message=clip(error.message, MAX_MESSAGE_CHARS), details=packed
+    )
 
 
 def internal_status() -> grpc.Status:

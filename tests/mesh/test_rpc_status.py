@@ -52,3 +52,13 @@ def test_not_found_and_internal_say_nothing_more_than_their_reason() -> None:
     status = internal_status()
     assert status.code == grpc.StatusCode.INTERNAL
     assert status.details == "internal error"
+
+
+def test_an_error_quoting_a_huge_input_still_fits_in_the_trailers() -> None:
+    quoted = ", ".join(f"path_{i}" for i in range(5000))
+    status = to_status(InvalidArgument.for_field("x" * 20_000, f"cannot update {quoted}"))
+    assert sum(len(k) + len(v) for k, v in status.trailing_metadata) < 8 * 1024
+    parsed = details(status)
+    info = error_details_pb2.ErrorInfo()
+    assert parsed.details[0].Unpack(info) and info.reason == "INVALID_FIELD"
+    assert parsed.message.startswith("xxx") and parsed.message.endswith("\u2026")

@@ -7,8 +7,6 @@ costs the exchange one request. Candle pages are cursor pages over open time.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 from botmesh.trading.v1 import resources_pb2 as pb
 from redis.asyncio import Redis
 
-from mesh.errors import InvalidArgument
+from mesh.pagination import decode_int_token, encode_int_token
 from mesh.redis import BestEffortCache
 from trading_svc.convert import ticker_pb, ts_ms
 from trading_svc.exchange.errors import to_domain
@@ -29,17 +27,16 @@ CACHE_MS = 2000
 DEFAULT_CANDLES = 500
 
 
+# Candle cursors are open times in ms, from 1970 to the end of year 9999.
+_LAST_MS = 253_402_300_799_999
+
+
 def _token(next_ms: int) -> str:
-    return base64.urlsafe_b64encode(str(next_ms).encode()).decode().rstrip("=")
+    return encode_int_token(next_ms)
 
 
 def _from_token(token: str) -> int:
-    try:
-        return int(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidArgument.for_field(
-            "page_token", "is not a token from a previous page", reason="INVALID_PAGE_TOKEN"
-        ) from None
+    return decode_int_token(token, 0, _LAST_MS)
 
 
 class MarketData:
@@ -126,4 +123,4 @@ def utc(stamp: Any) -> datetime | None:
     """A protobuf Timestamp field, or None when unset."""
     if stamp is None or (stamp.seconds == 0 and stamp.nanos == 0):
         return None
-    return datetime.fromtimestamp(stamp.seconds + stamp.nanos / 1e9, UTC)
+    return stamp.ToDatetime(tzinfo=UTC)  # exact: seconds + nanos/1e9 rounds past 9999
