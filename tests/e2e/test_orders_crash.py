@@ -191,7 +191,14 @@ async def admin(exchange_sim: SimServer) -> AsyncIterator[AdminClient]:
 
 async def _serving(proc: subprocess.Popen[bytes], target: str) -> None:
     deadline = time.monotonic() + START_S
-    async with grpc.aio.insecure_channel(target) as channel:
+    # grpc's default reconnect backoff (1 s, growing) would notice the new server seconds
+    # late, longer than the crash cases' premise allows; probe it every 0.1 s instead.
+    options = [
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 200),
+    ]
+    async with grpc.aio.insecure_channel(target, options=options) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             assert proc.poll() is None, f"trading_svc exited with {proc.returncode}"
