@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -80,9 +81,15 @@ class AuditLog:
         return "p_" + digest.hexdigest()[:40]
 
     async def record(self, conn: AsyncConnection, event: Event) -> int:
-        return await self.append(
-            conn, event.action, event.resource, event.detail, principal=event.principal
-        )
+        seq = await self._append(conn, event, once=False)
+        assert seq is not None
+        return seq
+
+    async def record_once(self, conn: AsyncConnection, event: Event) -> int | None:
+        """Appends `event` unless a row of its action and resource is already on the chain
+        (None then). The check runs under the chain's lock, so two writers cannot both
+        append it; it costs no extra statement (it rides on the read of the head)."""
+        return await self._append(conn, event, once=True)
 
     async def append(
         self,
@@ -95,27 +102,39 @@ class AuditLog:
     ) -> int:
         """Appends one row in `conn`'s transaction; returns its seq. The actor is the current
         RPC's caller; `principal` overrides the caller's acting principal (internal calls)."""
+        return await self.record(conn, Event(action, resource, detail, principal))
+
+    async def _append(self, conn: AsyncConnection, event: Event, *, once: bool) -> int | None:
         who = current_caller.get()
         actor = who.key_id if who is not None else None
-        acting = principal if principal is not None else (who.principal if who else None)
+        acting = (
+            event.principal if event.principal is not None else (who.principal if who else None)
+        )
         # The lock: an UPDATE of the head row, before reading it.
         await conn.execute(
             audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq)
         )
-        head = (
-            await conn.execute(
-                sa.select(audit_head.c.seq, audit_head.c.row_hash).where(audit_head.c.id == 1)
+        columns: list[sa.ColumnElement[Any]] = [audit_head.c.seq, audit_head.c.row_hash]
+        if once:
+            columns.append(
+                sa.select(audit_log.c.seq)
+                .where(audit_log.c.resource == event.resource, audit_log.c.action == event.action)
+                .limit(1)
+                .scalar_subquery()
+                .label("existing")
             )
-        ).one()
+        head = (await conn.execute(sa.select(*columns).where(audit_head.c.id == 1))).one()
+        if once and head.existing is not None:
+            return None
         seq, prev = int(head.seq) + 1, bytes(head.row_hash)
         values = {
             "seq": seq,
             "time": utcnow(),
             "actor_key_id": actor,
             "principal": self.pseudonym(acting),
-            "action": action,
-            "resource": resource,
-            "detail": dict(detail or {}),
+            "action": event.action,
+            "resource": event.resource,
+            "detail": dict(event.detail or {}),
         }
         digest = row_hash(prev, **values)  # type: ignore[arg-type]
         await conn.execute(audit_log.insert().values(prev_hash=prev, row_hash=digest, **values))

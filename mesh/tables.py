@@ -40,6 +40,8 @@ audit_log = sa.Table(
     # every link after it.
     sa.Column("prev_hash", FixedBytes(32), nullable=False),
     sa.Column("row_hash", FixedBytes(32), nullable=False),
+    # An action is appended once per resource where the writer asks so (record_once).
+    sa.Index("ix_audit_log_resource_action", "resource", "action"),
 )
 
 # One row (id 1): the chain head. Every append first UPDATEs it, which takes a row lock on

@@ -89,6 +89,7 @@ def build(
     store = OrderStore(ctx.engine)
     subs = SubscriptionReader(ctx.engine)
     executor = Executor(store, events, config.recv_window_ms, config.abandon_after_s)
+    audit = OrderAudit(ctx.engine, AuditLog(settings.api_key_pepper))
     reconciler = Reconciler(
         ctx.engine,
         store,
@@ -97,11 +98,13 @@ def build(
         executor,
         config.reconcile_interval_s,
         batch=config.reconcile_batch,
+        audit=audit,
     )
     data = MarketData(ctx.redis, pool, MARKET_DATA_EXCHANGE)
     executor.on_incomplete = reconciler.follow_up
-    submitter = Submitter(store, executor, config.inline_resolve_s, reconciler.follow_up)
-    audit = OrderAudit(ctx.engine, AuditLog(settings.api_key_pepper))
+    submitter = Submitter(
+        store, executor, config.inline_resolve_s, reconciler.follow_up, audit.placed
+    )
     orders = OrderService(subs, store, pool, executor, submitter, data, audit)
     internal = InternalTradingServicer(WindDown(ctx.engine, subs, pool, executor, audit))
     follower = ChangeFollower(settings.redis_url, pool)

@@ -45,6 +45,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cli.launcher import free_port, mesh_env
 from exchange_sim import AdminClient, SimServer
 from mesh.settings import ROOT
+from mesh.tables import audit_log
 from tests.e2e.trading_support import Account, open_account
 from tests.support import RECV_WINDOW_MS
 from trading_svc.orders.model import SUBMITTING, TERMINAL
@@ -316,8 +317,9 @@ async def _settled(engine: Any, sub_id: str) -> Any:
 
 async def _check_true_state(engine: Any, admin: AdminClient, account: Account, row: Any) -> Any:
     """The order is FILLED, with one exchange order, the exchange's fills stored once each,
-    and the account's balances on the exchange equal to our fills. Returns the exchange
-    order."""
+    the account's balances on the exchange equal to our fills, and its `order.place` on the
+    audit chain once (written alongside the send, or by the reconciler after the crash).
+    Returns the exchange order."""
     assert row.state == "FILLED", (row.state, row.reject_reason)
     assert row.filled_quantity == QUANTITY
     on_exchange = await admin.orders(account.sim.api_key)
@@ -334,6 +336,16 @@ async def _check_true_state(engine: Any, admin: AdminClient, account: Account, r
     assert sorted(t.exchange_trade_id for t in ours) == sorted(str(f["id"]) for f in fills)
     assert {str(f["orderId"]) for f in fills} == {row.exchange_order_id}
     assert sum(t.quantity for t in ours) == QUANTITY
+
+    async with engine.connect() as conn:
+        placed_rows = (
+            await conn.execute(
+                sa.select(audit_log.c.seq).where(
+                    audit_log.c.resource == row.order_id, audit_log.c.action == "order.place"
+                )
+            )
+        ).all()
+    assert len(placed_rows) == 1
 
     balances = (await admin.account(account.sim.api_key))["balances"]
     spent = sum(t.price * t.quantity + t.fee for t in ours)

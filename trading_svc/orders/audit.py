@@ -1,16 +1,16 @@
 """Audit rows of orders and cancels, on the shared hash chain (mesh/audit.py).
 
-An order's row is appended in the transaction that creates it (before anything is sent), a
-cancel's row before the cancel request goes out: the chain holds every intent that could
-reach the exchange, whoever asked (the principal, or a wind-down). Details are identifiers,
+An order's row is appended alongside its send, and the exchange's answer is recorded only
+once it is written (orders/submission.py); the reconciler appends it for an order a crash
+left unsettled before that. A cancel's row is appended before the cancel request goes out.
+So the chain holds every intent that could reach the exchange, whoever asked (the
+principal, or a wind-down). Details are identifiers,
 market terms and states only; never a credential or anything secret.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mesh.audit import AuditLog, Event
 from trading_svc.orders.model import Order
@@ -57,13 +57,12 @@ class OrderAudit:
         self._engine = engine
         self._log = log
 
-    def in_transaction(self, event: Event) -> Callable[[AsyncConnection], Awaitable[None]]:
-        """For OrderStore.create: appends `event` in the creating transaction."""
-
-        async def append(conn: AsyncConnection) -> None:
-            await self._log.record(conn, event)
-
-        return append
+    async def placed(self, order: Order) -> None:
+        """Appends the order's `order.place` row, once: the submission (alongside its send,
+        orders/submission.py) and the reconciler (for an order a crash left unsettled) may
+        both try."""
+        async with self._engine.begin() as conn:
+            await self._log.record_once(conn, placed(order))
 
     async def record(self, event: Event) -> None:
         async with self._engine.begin() as conn:

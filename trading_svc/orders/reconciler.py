@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from mesh.db import utcnow
 from trading_svc.exchange.markets import to_symbol
 from trading_svc.exchange.pool import ExchangePool
+from trading_svc.orders.audit import OrderAudit
 from trading_svc.orders.execution import Executor
 from trading_svc.orders.model import LIVE, UNSETTLED, Order
 from trading_svc.orders.store import OrderStore
@@ -54,7 +55,9 @@ class Reconciler:
         interval_s: float,
         *,
         batch: int = BATCH,
+        audit: OrderAudit | None = None,
     ) -> None:
+        self._audit = audit
         self._engine = engine
         self._store = store
         self._subs = subs
@@ -117,6 +120,9 @@ class Reconciler:
 
     async def _reconcile(self, order: Order) -> Order | None:
         async with self._gate:
+            if self._audit is not None and order.state in UNSETTLED:
+                # A crash may have come between the order's row and its audit row.
+                await self._audit.placed(order)
             sub = await self._subs.by_id(order.subscription_id)
             if sub is None or not sub.trading():
                 return None  # no credential can be released for it; left as it is

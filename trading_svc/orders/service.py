@@ -103,7 +103,6 @@ class OrderService:
                     exposure, sub.allocation, side, order_type, quantity, reference
                 ),
                 reference,
-                self._audit.in_transaction(audit_events.placed(order)) if self._audit else None,
             ),
         )
 

@@ -57,14 +57,11 @@ class OrderStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(
-        self, order: Order, check: Any, reference_price: Decimal, audit: Any = None
-    ) -> Order:
+    async def create(self, order: Order, check: Any, reference_price: Decimal) -> Order:
         """Inserts a PENDING_SUBMIT order if `check(exposure)` passes, with the
-        subscription row locked so concurrent orders see each other; `audit(conn)` appends
-        its audit row in the same transaction. An order with the same intent already there
-        is returned instead (and nothing is checked, inserted or audited): the lock makes
-        the look-up and the insert one step."""
+        subscription row locked so concurrent orders see each other. An order with the
+        same intent already there is returned instead (and nothing is checked or inserted):
+        the lock makes the look-up and the insert one step."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 sa.select(subscriptions.c.subscription_id)
@@ -77,8 +74,6 @@ class OrderStore:
                     return existing
             check(await self._exposure(conn, order.subscription_id, reference_price))
             await conn.execute(orders.insert().values(**order.__dict__))
-            if audit is not None:
-                await audit(conn)
         return order
 
     async def by_intent(self, subscription_id: str, intent_key: str) -> Order | None:

@@ -6,13 +6,19 @@ cancellation only stop the waiting, never the submission. The task always ends w
 order in a state the rest of the system owns: terminal, live, or unsettled and handed to
 the reconciler (follow_up). An unexpected failure after the row exists is logged and the
 order left (or moved) to UNKNOWN for the reconciler; it never reads as "nothing happened".
+
+An order's audit row (`order.place`) is appended in a transaction of its own that runs
+alongside the send rather than before it (the audit chain's lock costs several statements,
+most of an order's latency budget); the executor records the exchange's answer only once that
+row is written. So an order that left the unsettled states is always on the chain, and one a
+crash left unsettled is appended by the reconciler before it resolves it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from mesh.errors import DomainError, Unavailable
@@ -31,7 +37,9 @@ class Submitter:
         executor: Executor,
         inline_resolve_s: float,
         follow_up: Callable[[Order], None],
+        audit: Callable[[Order], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
+        self._audit = audit
         self._store = store
         self._executor = executor
         self._inline_s = inline_resolve_s
@@ -70,8 +78,11 @@ class Submitter:
         task = asyncio.current_task()
         assert task is not None
         self._running[order.order_id] = task  # type: ignore[assignment]
+        audited: asyncio.Task[None] | None = None
+        if self._audit is not None:  # written alongside the send (see the module docstring)
+            audited = asyncio.create_task(self._audit(stored))
         try:
-            return await self._run(client, stored)
+            return await self._run(client, stored, audited)
         finally:
             self._running.pop(order.order_id, None)
 
@@ -106,9 +117,11 @@ class Submitter:
         if self._running:
             await asyncio.wait(list(self._running.values()), timeout=timeout_s)
 
-    async def _run(self, client: Any, order: Order) -> tuple[Order, DomainError | None]:
+    async def _run(
+        self, client: Any, order: Order, audited: Awaitable[None] | None = None
+    ) -> tuple[Order, DomainError | None]:
         try:
-            placed, error = await self._executor.send(client, order)
+            placed, error = await self._executor.send(client, order, audited)
             if error is None and placed.state in UNSETTLED:
                 placed = await self.settle(client, placed)
             return placed, error
