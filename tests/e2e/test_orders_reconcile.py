@@ -22,9 +22,11 @@ import sqlalchemy as sa
 
 from credential_svc.tables import subscriptions
 from exchange_sim import SimServer
+from mesh.audit import AuditLog, verify_chain
 from mesh.ids import new_id
 from mesh.redis import make_redis
 from mesh.settings import Settings
+from mesh.tables import audit_log
 from tests.e2e.trading_support import Account, open_account
 from trading_svc.config import TradingConfig
 from trading_svc.credentials import InternalCredentialClient
@@ -32,6 +34,7 @@ from trading_svc.events import EventLog
 from trading_svc.exchange import calls
 from trading_svc.exchange.factory import ClientFactory
 from trading_svc.exchange.pool import ExchangePool
+from trading_svc.orders.audit import OrderAudit
 from trading_svc.orders.execution import Executor
 from trading_svc.orders.model import (
     BUY,
@@ -232,3 +235,36 @@ async def test_the_exchange_judges_a_request_by_the_signing_time_we_recorded(
         assert [o["clientOrderId"] for o in await admin.orders(account.sim.api_key)] == [
             stale.client_order_id
         ]
+
+
+async def test_an_order_left_without_its_audit_row_gets_it_once(
+    rest: httpx.AsyncClient,
+    keys: dict[str, str],
+    engine,  # type: ignore[no-untyped-def]
+    exchange_sim: SimServer,
+    settings: Settings,
+) -> None:
+    """The audit row is written beside the send; a crash between the order row and it
+    leaves an order the chain lacks. The repair appends it, once, however often it runs
+    (and whoever else runs it: the mesh's own reconciler may get there first)."""
+    async with exchange_sim.admin() as admin:
+        account = await open_account(rest, keys, engine, admin)
+    now = datetime.now(UTC)
+    order = await _unknown_row(engine, account, now, now)  # no audit row, as a crash leaves it
+    audit = OrderAudit(engine, AuditLog(settings.api_key_pepper))
+
+    for _ in range(3):
+        await audit.repair(now - timedelta(minutes=1))
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(audit_log.c.action, audit_log.c.detail).where(
+                    audit_log.c.resource == order.order_id
+                )
+            )
+        ).all()
+    assert [(action, detail["client_order_id"]) for action, detail in rows] == [
+        ("order.place", order.client_order_id)
+    ]
+    checked, broken = await verify_chain(engine)
+    assert broken is None and checked >= 1

@@ -108,6 +108,7 @@ class WindDown:
                 return True
         if not exchange_order_id:
             return False
+        await self._audit.placed(order)  # first on the chain, if its own task has not yet
         await self._audit.record(audit_events.cancel_requested(order, audit_events.BY_WIND_DOWN))
         try:
             await calls.cancel(client, symbol, exchange_order_id)

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -57,14 +57,9 @@ class Executor:
         # Told about orders whose fills are not all recorded yet (the reconciler).
         self.on_incomplete: Callable[[Order], None] | None = None
 
-    async def send(
-        self, client: Any, order: Order, recorded_after: Awaitable[None] | None = None
-    ) -> tuple[Order, DomainError | None]:
+    async def send(self, client: Any, order: Order) -> tuple[Order, DomainError | None]:
         """Sends an order read in PENDING_SUBMIT or UNKNOWN (once proven lost). Returns the
-        order as it stands and, when the exchange refused it, the error to report.
-        `recorded_after` (the order's audit row) is awaited before the exchange's answer is
-        recorded: it runs alongside the send, and an order leaves the unsettled states only
-        once it has finished; if it fails, the order stays unsettled for the reconciler."""
+        order as it stands and, when the exchange refused it, the error to report."""
         sending = await self._store.transition(order, state=SUBMITTING, signed_time=utcnow())
         if sending is None:  # someone else moved it first; their outcome stands
             return await self._store.load(order.order_id), None
@@ -81,11 +76,7 @@ class Executor:
                 sending = resigned
                 raw = await calls.submit(client, symbol, sending)
         except Exception as exc:
-            if recorded_after is not None:
-                await recorded_after
             return await self._failed_send(sending, exc, order.exchange)
-        if recorded_after is not None:
-            await recorded_after
         return await self._record(client, sending, raw), None
 
     async def _failed_send(

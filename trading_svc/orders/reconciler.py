@@ -10,6 +10,8 @@ fills with the exchange and repair our side.
   fill we lack sends its order back through resolution, which stores it.
 - Orders a request could not settle come here through `follow_up` and are retried with
   backoff, well before the next periodic pass.
+- Recent orders whose `order.place` audit row is missing (written beside the send; a crash
+  or a database error can leave it out) get it appended, first thing in every pass.
 
 Every repair is logged (`order reconciled`) and, through the executor, published as an event.
 Replicas may reconcile the same orders concurrently: sends are compare-and-set and fills are
@@ -92,6 +94,10 @@ class Reconciler:
             await asyncio.sleep(URGENT_TICK_S)
 
     async def full_pass(self) -> None:
+        if self._audit is not None:  # audit rows a crash or a database error left out
+            repaired = await self._audit.repair(utcnow() - RECENT)
+            if repaired:
+                log.warning("order audit rows appended", extra={"fields": {"orders": repaired}})
         found = await self._store.needing_attention(
             UNSETTLED | LIVE, self._batch, eligible=trading_clause()
         )
@@ -120,9 +126,6 @@ class Reconciler:
 
     async def _reconcile(self, order: Order) -> Order | None:
         async with self._gate:
-            if self._audit is not None and order.state in UNSETTLED:
-                # A crash may have come between the order's row and its audit row.
-                await self._audit.placed(order)
             sub = await self._subs.by_id(order.subscription_id)
             if sub is None or not sub.trading():
                 return None  # no credential can be released for it; left as it is

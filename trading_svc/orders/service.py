@@ -188,6 +188,8 @@ class OrderService:
                 reason="ORDER_NOT_OPEN",
             )
         if self._audit is not None:
+            # The order's own row is written beside its send; on the chain it comes first.
+            await self._audit.placed(order)
             await self._audit.record(
                 audit_events.cancel_requested(order, audit_events.BY_PRINCIPAL)
             )
