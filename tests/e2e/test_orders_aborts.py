@@ -21,9 +21,8 @@ import sqlalchemy as sa
 
 from exchange_sim import SimServer
 from mesh.ids import new_id
-from tests.e2e.trading_support import Account, open_account
-from trading_svc.orders.model import TERMINAL
-from trading_svc.tables import orders, trades
+from tests.e2e.trading_support import Account, open_account, settled_orders
+from trading_svc.tables import trades
 
 INTENTS = 300
 CONCURRENCY = 40
@@ -41,19 +40,6 @@ FAULTS = (
      "latency_ms": 2500},
     {"kind": "drop_response", "method": "POST", "path": "/api/v3/order", "probability": 0.06},
 )  # fmt: skip
-
-
-async def _rows(engine, sub_id: str, settle_s: float) -> list[sa.Row]:  # type: ignore[no-untyped-def, type-arg]
-    """The subscription's orders once all are terminal (or the deadline passed)."""
-    end = time.monotonic() + settle_s
-    while True:
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(sa.select(orders).where(orders.c.subscription_id == sub_id))
-            ).all()
-        if all(r.state in TERMINAL for r in rows) or time.monotonic() > end:
-            return list(rows)
-        await asyncio.sleep(0.5)
 
 
 async def _until_answered(
@@ -115,7 +101,7 @@ async def test_300_intents_with_random_client_aborts_make_300_orders(
 
         abandoned = sum(await asyncio.gather(*(intent() for _ in range(INTENTS))))
         answered_s = time.monotonic() - started
-        rows = await _rows(engine, account.subscription_id, 60)
+        rows = await settled_orders(engine, account.subscription_id, 60)
         fired = sum(int(f.get("fired", 0)) for f in await admin.faults())
         await admin.clear_faults()
         on_exchange = await admin.orders(account.sim.api_key)
@@ -174,7 +160,7 @@ async def test_a_retry_after_a_client_abort_answers_the_same_order_as_it_stands_
         assert early.status_code == 200, early.text
         order = early.json()["order"]
         await admin.clear_faults()
-        rows = await _rows(engine, account.subscription_id, 20)
+        rows = await settled_orders(engine, account.subscription_id, 20)
         later = await rest.post(account.path("/orders"), json=BUY, headers=headers)
         on_exchange = await admin.orders(account.sim.api_key)
 

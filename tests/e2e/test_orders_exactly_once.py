@@ -14,9 +14,8 @@ import httpx
 import sqlalchemy as sa
 
 from exchange_sim import SimServer
-from tests.e2e.trading_support import idem, open_account
-from trading_svc.orders.model import TERMINAL
-from trading_svc.tables import orders, trades
+from tests.e2e.trading_support import idem, open_account, settled_orders
+from trading_svc.tables import trades
 
 ORDERS = 500
 CONCURRENCY = 10
@@ -35,18 +34,6 @@ FAULTS = (
     },
     {"kind": "http_5xx", "probability": 0.05},
 )
-
-
-async def _settled(engine, sub_id: str, deadline_s: float) -> list[sa.Row]:  # type: ignore[no-untyped-def, type-arg]
-    end = time.monotonic() + deadline_s
-    while True:
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(sa.select(orders).where(orders.c.subscription_id == sub_id))
-            ).all()
-        if all(r.state in TERMINAL for r in rows) or time.monotonic() > end:
-            return list(rows)
-        await asyncio.sleep(0.5)
 
 
 async def test_every_order_lands_exactly_once(
@@ -79,7 +66,7 @@ async def test_every_order_lands_exactly_once(
                 return resp.status_code
 
         codes = Counter(await asyncio.gather(*(one() for _ in range(ORDERS))))
-        rows = await _settled(engine, account.subscription_id, 60)
+        rows = await settled_orders(engine, account.subscription_id, 60)
         fired = sum(int(f.get("fired", 0)) for f in await admin.faults())
         await admin.clear_faults()
         on_exchange = await admin.orders(account.sim.api_key)

@@ -5,11 +5,14 @@ the real tables (SubscriptionService is built by a later change)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
+import sqlalchemy as sa
 
 from credential_svc.tables import subscriptions
 from exchange_sim import AdminClient, Credentials
@@ -22,6 +25,8 @@ from tests.e2e.vault_support import (
     ph,
     register,
 )
+from trading_svc.orders.model import TERMINAL
+from trading_svc.tables import orders
 
 
 @dataclass
@@ -90,3 +95,16 @@ def listing_price(listing: dict[str, object]) -> int:
 
 def idem(headers: dict[str, str]) -> dict[str, str]:
     return {**headers, "Idempotency-Key": new_id("idem")}
+
+
+async def settled_orders(engine, sub_id: str, deadline_s: float) -> list[sa.Row]:  # type: ignore[no-untyped-def, type-arg]
+    """The subscription's orders once all are terminal (or the deadline passed)."""
+    end = time.monotonic() + deadline_s
+    while True:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(sa.select(orders).where(orders.c.subscription_id == sub_id))
+            ).all()
+        if all(r.state in TERMINAL for r in rows) or time.monotonic() > end:
+            return list(rows)
+        await asyncio.sleep(0.5)
