@@ -113,7 +113,10 @@ async def test_300_intents_with_random_client_aborts_make_300_orders(
         f"{time.monotonic() - started:.1f}s"
     )
     assert refusals == []
-    assert abandoned >= INTENTS * 0.3 and fired >= INTENTS * 0.2
+    # The premise (the run did abandon and fault a fair share), not the property: how many
+    # attempts outlive their patience depends on the machine's speed (87 on a quiet one,
+    # 136 under load, for the same seed).
+    assert abandoned >= INTENTS * 0.15 and fired >= INTENTS * 0.2
     assert all(len(set(ids)) == 1 for ids in answers.values()), "an intent named two orders"
     answered = {ids[0] for ids in answers.values()}
     assert len(answered) == INTENTS
