@@ -10,16 +10,16 @@ from collections.abc import Sequence
 import grpc
 from botmesh.analysis.v1 import analysis_service_pb2, analysis_service_pb2_grpc
 
-from analysis_svc.advisor_budget import DEFAULT_CALLS_PER_CANDLE, AdvisorBudget
-from analysis_svc.advisor_settings import advisor_from_json
-from analysis_svc.backtest_runner import LEASE_MS, BacktestRunner
-from analysis_svc.backtest_slots import DEFAULT_PER_KEY, DEFAULT_TOTAL, BacktestSlots
-from analysis_svc.backtest_store import BacktestStore
-from analysis_svc.backtests import Backtests
-from analysis_svc.candles_source import CandleSource, CcxtCandleSource, ListCandlesSource
-from analysis_svc.closed_candles import ClosedCandles
-from analysis_svc.decision_store import DecisionStore
-from analysis_svc.service import Analysis
+from analysis_svc.advisor.budget import DEFAULT_CALLS_PER_CANDLE, AdvisorBudget
+from analysis_svc.advisor.settings import advisor_from_json
+from analysis_svc.analyze.decision_store import DecisionStore
+from analysis_svc.analyze.service import Analysis
+from analysis_svc.backtests.runner import LEASE_MS, BacktestRunner
+from analysis_svc.backtests.service import Backtests
+from analysis_svc.backtests.slots import DEFAULT_PER_KEY, DEFAULT_TOTAL, BacktestSlots
+from analysis_svc.backtests.store import BacktestStore
+from analysis_svc.candles.closed import ClosedCandles
+from analysis_svc.candles.source import CandleSource, CcxtCandleSource, ListCandlesSource
 from analysis_svc.servicers.analysis import AnalysisServicer
 from mesh.server import ServiceContext, ServiceSpec
 from mesh.settings import Settings

@@ -275,7 +275,7 @@ def main() -> int:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
 
-    from analysis_svc.domain.backtest_speed import measure_backtest_speed
+    from bench.backtest_speed import measure_backtest_speed
 
     engine = measure_backtest_speed(BACKTEST_CANDLES)
     results["backtest_engine"] = {

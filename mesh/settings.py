@@ -72,7 +72,7 @@ class Settings:
     allow_withdrawal_keys: bool
     # "sim": every exchange id is served by exchange_sim (dev, tests); "live": the real venues.
     exchange_venue: str
-    # The LLM advisor chain as JSON (analysis_svc/advisor_settings.py); "" means no advisor.
+    # The LLM advisor chain as JSON (analysis_svc/advisor/settings.py); "" means no advisor.
     # Keys are referenced by environment-variable name, never inlined.
     llm_endpoints: str = ""
     # Ledger canisters whose transfers RecordPayment credits (BOTMESH_ACCEPTED_LEDGERS,

@@ -26,9 +26,10 @@ import numpy as np
 
 from analysis_svc.domain.candles import Candles, FloatArray, IntArray
 from analysis_svc.domain.decimal_text import parse_decimal
-from analysis_svc.domain.errors import BacktestCancelled, InvalidParameter, NotEnoughCandles
+from analysis_svc.domain.errors import BacktestCancelled, NotEnoughCandles
 from analysis_svc.domain.signal import SignalSeries
 from analysis_svc.domain.strategies import BoundStrategy
+from mesh.errors import FailedPrecondition, InvalidArgument
 from quant import PerformanceMetrics, compute_metrics
 
 MAX_FEE_RATE = 0.1  # 10 % per fill: anything above is a typo, not an exchange
@@ -54,12 +55,16 @@ class BacktestSettings:
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.initial_balance) and self.initial_balance > 0):
-            raise InvalidParameter("initial_balance", REASON, "initial_balance must be > 0")
+            raise InvalidArgument.for_field(
+                "initial_balance", "initial_balance must be > 0", reason=REASON
+            )
         if not (np.isfinite(self.fee_rate) and 0.0 <= self.fee_rate <= MAX_FEE_RATE):
-            raise InvalidParameter("fee_rate", REASON, f"fee_rate must be in [0, {MAX_FEE_RATE}]")
+            raise InvalidArgument.for_field(
+                "fee_rate", f"fee_rate must be in [0, {MAX_FEE_RATE}]", reason=REASON
+            )
         if not (np.isfinite(self.slippage_bps) and 0 <= self.slippage_bps <= MAX_SLIPPAGE_BPS):
-            raise InvalidParameter(
-                "slippage_bps", REASON, f"slippage_bps must be in [0, {MAX_SLIPPAGE_BPS:g}]"
+            raise InvalidArgument.for_field(
+                "slippage_bps", f"slippage_bps must be in [0, {MAX_SLIPPAGE_BPS:g}]", reason=REASON
             )
 
     @classmethod
@@ -112,8 +117,8 @@ class BacktestResult:
 
 def validate_time_range(start_ms: int, end_ms: int) -> None:
     if end_ms <= start_ms:
-        raise InvalidParameter(
-            "end_time", "INVALID_TIME_RANGE", "end_time must be after start_time"
+        raise InvalidArgument.for_field(
+            "end_time", "end_time must be after start_time", reason="INVALID_TIME_RANGE"
         )
 
 
@@ -132,7 +137,7 @@ def run_backtest(
     between stages and equity chunks and raises BacktestCancelled.
     """
     if len(candles) == 0:
-        raise InvalidParameter("candles", "EMPTY_BACKTEST_RANGE", "no candles in the range")
+        raise FailedPrecondition("no candles in the range", reason="EMPTY_BACKTEST_RANGE")
     if len(candles) < strategy.min_candles:
         raise NotEnoughCandles(strategy.min_candles, len(candles), f"strategy {strategy.name}")
     report = _Reporter(progress, cancel)

@@ -12,7 +12,7 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 
-from analysis_svc.domain.errors import InvalidParameter
+from analysis_svc.domain.errors import UnusableCandles
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -36,15 +36,13 @@ class Candles:
         for name in ("open", "high", "low", "close", "volume"):
             col: FloatArray = getattr(self, name)
             if col.dtype != np.float64 or col.ndim != 1 or col.shape != n:
-                raise InvalidParameter(
-                    "candles", "INVALID_CANDLES", f"{name} must be float64 with {n[0]} rows"
-                )
+                raise UnusableCandles(f"{name} must be float64 with {n[0]} rows")
             if not np.all(np.isfinite(col)):
-                raise InvalidParameter("candles", "INVALID_CANDLES", f"{name} has NaN or inf")
+                raise UnusableCandles(f"{name} has NaN or inf")
         if self.time_ms.dtype != np.int64 or self.time_ms.ndim != 1:
-            raise InvalidParameter("candles", "INVALID_CANDLES", "time_ms must be int64")
+            raise UnusableCandles("time_ms must be int64")
         if n[0] > 1 and not np.all(np.diff(self.time_ms) > 0):
-            raise InvalidParameter("candles", "INVALID_CANDLES", "times must be increasing")
+            raise UnusableCandles("times must be increasing")
 
     def __len__(self) -> int:
         return int(self.time_ms.shape[0])
@@ -87,4 +85,4 @@ def _floats(values: Sequence[_Number] | FloatArray) -> FloatArray:
     try:
         return np.array([float(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise InvalidParameter("candles", "INVALID_CANDLES", f"not a number: {exc}") from None
+        raise UnusableCandles(f"not a number: {exc}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal, InvalidOperation
 
-from analysis_svc.domain.errors import InvalidParameter
+from mesh.errors import InvalidArgument
 
 
 def parse_decimal(text: str, field: str, reason: str = "INVALID_DECIMAL") -> float:
@@ -13,9 +13,9 @@ def parse_decimal(text: str, field: str, reason: str = "INVALID_DECIMAL") -> flo
     try:
         value = Decimal(text.strip())
     except (InvalidOperation, AttributeError):
-        raise InvalidParameter(field, reason, f"not a decimal: {text!r}") from None
+        raise InvalidArgument.for_field(field, f"not a decimal: {text!r}", reason=reason) from None
     if not value.is_finite():
-        raise InvalidParameter(field, reason, f"not a finite decimal: {text!r}")
+        raise InvalidArgument.for_field(field, f"not a finite decimal: {text!r}", reason=reason)
     return float(value)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from analysis_svc.domain.candles import Candles, FloatArray
-from analysis_svc.domain.errors import InvalidParameter, NotEnoughCandles
+from analysis_svc.domain.errors import NotEnoughCandles
 from analysis_svc.domain.indicators import (
     atr,
     atr_min_len,
@@ -25,6 +25,7 @@ from analysis_svc.domain.indicators import (
     sma,
     sma_min_len,
 )
+from mesh.errors import InvalidArgument
 
 # Closed candles to fetch for the default set: the longest lookback (SMA 50) plus room
 # for the EMA-based values (EMA, RSI, MACD) to forget their starting point.
@@ -87,7 +88,7 @@ _BB = re.compile(r"^bb(?:_(\d{1,3})_(\d+(?:\.\d+)?))?$")
 
 
 def parse_indicator_name(name: str) -> IndicatorSpec:
-    """Turns an indicator name into its computation; unknown names are InvalidParameter."""
+    """Turns an indicator name into its computation; unknown names are InvalidArgument."""
     if m := _SINGLE.match(name):
         kind, period = m.group(1), _period(name, m.group(2))
         return _single_spec(name, kind, period)
@@ -96,7 +97,9 @@ def parse_indicator_name(name: str) -> IndicatorSpec:
         if m.group(1) is not None:
             fast, slow, sig = (_period(name, g) for g in m.groups())
         if fast >= slow:
-            raise InvalidParameter("indicators", "UNKNOWN_INDICATOR", f"{name}: fast >= slow")
+            raise InvalidArgument.for_field(
+                "indicators", f"{name}: fast >= slow", reason="UNKNOWN_INDICATOR"
+            )
         prefix = "macd" if m.group(1) is None else name
 
         def _macd(c: Candles) -> dict[str, FloatArray]:
@@ -108,7 +111,9 @@ def parse_indicator_name(name: str) -> IndicatorSpec:
         period = 20 if m.group(1) is None else _period(name, m.group(1))
         nbdev = 2.0 if m.group(2) is None else float(m.group(2))
         if not 0.1 <= nbdev <= 10.0:
-            raise InvalidParameter("indicators", "UNKNOWN_INDICATOR", f"{name}: bad deviation")
+            raise InvalidArgument.for_field(
+                "indicators", f"{name}: bad deviation", reason="UNKNOWN_INDICATOR"
+            )
         prefix = "bb" if m.group(1) is None else name
 
         def _bb(c: Candles) -> dict[str, FloatArray]:
@@ -120,7 +125,9 @@ def parse_indicator_name(name: str) -> IndicatorSpec:
             }
 
         return IndicatorSpec(bollinger_min_len(period), _bb)
-    raise InvalidParameter("indicators", "UNKNOWN_INDICATOR", f"unknown indicator {name!r}")
+    raise InvalidArgument.for_field(
+        "indicators", f"unknown indicator {name!r}", reason="UNKNOWN_INDICATOR"
+    )
 
 
 def _single_spec(name: str, kind: str, period: int) -> IndicatorSpec:
@@ -136,7 +143,7 @@ def _single_spec(name: str, kind: str, period: int) -> IndicatorSpec:
 def _period(name: str, text: str) -> int:
     period = int(text)
     if not 2 <= period <= MAX_PERIOD:
-        raise InvalidParameter(
-            "indicators", "UNKNOWN_INDICATOR", f"{name}: period must be in [2, {MAX_PERIOD}]"
+        raise InvalidArgument.for_field(
+            "indicators", f"{name}: period must be in [2, {MAX_PERIOD}]", reason="UNKNOWN_INDICATOR"
         )
     return period

@@ -13,7 +13,8 @@ import numpy as np
 import talib
 
 from analysis_svc.domain.candles import FloatArray
-from analysis_svc.domain.errors import InvalidParameter, NotEnoughCandles
+from analysis_svc.domain.errors import NotEnoughCandles
+from mesh.errors import InvalidArgument
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -73,7 +74,9 @@ def rsi(close: FloatArray, period: int) -> FloatArray:
 def macd(close: FloatArray, fast: int, slow: int, signal: int) -> MacdSeries:
     if fast >= slow:
         # TA-Lib silently swaps them; a caller asking for fast >= slow made a mistake.
-        raise InvalidParameter("fast", "INVALID_INDICATOR_PARAMETER", "fast must be < slow")
+        raise InvalidArgument.for_field(
+            "fast", "fast must be < slow", reason="INVALID_INDICATOR_PARAMETER"
+        )
     _check(close, macd_min_len(fast, slow, signal), f"MACD({fast},{slow},{signal})")
     m, s, h = talib.MACD(close, fastperiod=fast, slowperiod=slow, signalperiod=signal)
     return MacdSeries(_f64(m), _f64(s), _f64(h))

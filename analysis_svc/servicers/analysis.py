@@ -7,8 +7,8 @@ import grpc
 from botmesh.analysis.v1 import analysis_service_pb2 as api
 from botmesh.analysis.v1 import analysis_service_pb2_grpc as rpc
 
-from analysis_svc.backtests import Backtests
-from analysis_svc.service import Analysis
+from analysis_svc.analyze.service import Analysis
+from analysis_svc.backtests.service import Backtests
 from analysis_svc.servicers.convert import (
     analyze_to_pb,
     backtest_request,

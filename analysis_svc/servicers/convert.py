@@ -9,10 +9,10 @@ from typing import Any
 from botmesh.analysis.v1 import analysis_service_pb2 as pb
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from analysis_svc.backtest_store import BacktestRow
-from analysis_svc.backtests import BacktestRequest
+from analysis_svc.analyze.service import AnalyzeResult, IndicatorsResult
+from analysis_svc.backtests.service import BacktestRequest
+from analysis_svc.backtests.store import BacktestRow
 from analysis_svc.domain.signal import Action, Signal
-from analysis_svc.service import AnalyzeResult, IndicatorsResult
 
 ACTION_TO_PB = {
     Action.BUY: pb.SIGNAL_ACTION_BUY,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from analysis_svc.backtest_slots import DEFAULT_PER_KEY
+from analysis_svc.backtests.slots import DEFAULT_PER_KEY
 from tests.e2e.test_analysis_rest import backtest_body
 from tests.e2e.test_bots_rest import assert_error
 

@@ -1,6 +1,6 @@
-"""The optional LLM advisor: a bounded, fail-safe second opinion on strategy signals."""
+"""The optional LLM advisor's pure parts: its configuration, prompt, answer schema, clamps,
+circuit breaker and outcomes. The chain that calls the endpoints is analysis_svc/advisor/chain.py."""
 
-from analysis_svc.domain.advisor.advisor import Advisor, default_client_factory
 from analysis_svc.domain.advisor.circuit_breaker import CircuitBreaker, CircuitState
 from analysis_svc.domain.advisor.clamp import ClampOutcome, clamp
 from analysis_svc.domain.advisor.config import AdvisorConfig, EndpointConfig, FallbackPolicy
@@ -23,7 +23,6 @@ __all__ = [
     "PROMPT_VERSION",
     "Advice",
     "AdviceRejected",
-    "Advisor",
     "AdvisorConfig",
     "AdvisorContext",
     "AdvisorOutcome",
@@ -37,6 +36,5 @@ __all__ = [
     "FallbackPolicy",
     "build_messages",
     "clamp",
-    "default_client_factory",
     "parse_advice",
 ]

@@ -41,13 +41,13 @@ class Strategy(ABC, Generic[P]):
     params_type: type[P]
 
     def parse_params(self, raw: Mapping[str, ParamValue]) -> P:
-        """Parses the wire's parameter map; raises InvalidParameter naming the parameter."""
+        """Parses the wire's parameter map; raises InvalidArgument naming the parameter."""
         params = self.params_type(**parse_params(self.param_specs, raw))
         self.validate(params)
         return params
 
     def validate(self, params: P) -> None:
-        """Cross-parameter checks (e.g. fast < slow); raise InvalidParameter."""
+        """Cross-parameter checks (e.g. fast < slow); raise InvalidArgument."""
 
     @abstractmethod
     def min_candles(self, params: P) -> int:

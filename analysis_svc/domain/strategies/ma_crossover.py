@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from analysis_svc.domain import indicators
 from analysis_svc.domain.candles import Candles
-from analysis_svc.domain.errors import InvalidParameter
 from analysis_svc.domain.signal import (
     HOLD_CONFIDENCE,
     Action,
@@ -16,6 +15,7 @@ from analysis_svc.domain.signal import (
 )
 from analysis_svc.domain.strategies.base import Strategy, cross_events
 from analysis_svc.domain.strategies.params import REASON, ParamSpec, param_field
+from mesh.errors import InvalidArgument
 
 # A gap of 1 % of price between the averages on the crossing bar earns full confidence.
 _FULL_CONFIDENCE_GAP = 0.01
@@ -38,7 +38,9 @@ class MaCrossover(Strategy[MaCrossoverParams]):
 
     def validate(self, params: MaCrossoverParams) -> None:
         if params.fast >= params.slow:
-            raise InvalidParameter(param_field("fast"), REASON, "fast must be < slow")
+            raise InvalidArgument.for_field(
+                param_field("fast"), "fast must be < slow", reason=REASON
+            )
 
     def min_candles(self, params: MaCrossoverParams) -> int:
         return indicators.sma_min_len(params.slow) + 1  # a cross needs the previous bar

@@ -8,7 +8,6 @@ import numpy as np
 
 from analysis_svc.domain import indicators
 from analysis_svc.domain.candles import Candles
-from analysis_svc.domain.errors import InvalidParameter
 from analysis_svc.domain.signal import (
     HOLD_CONFIDENCE,
     Action,
@@ -18,6 +17,7 @@ from analysis_svc.domain.signal import (
 )
 from analysis_svc.domain.strategies.base import Strategy, cross_events
 from analysis_svc.domain.strategies.params import REASON, ParamSpec, param_field
+from mesh.errors import InvalidArgument
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,9 @@ class MacdCross(Strategy[MacdParams]):
 
     def validate(self, params: MacdParams) -> None:
         if params.fast >= params.slow:
-            raise InvalidParameter(param_field("fast"), REASON, "fast must be < slow")
+            raise InvalidArgument.for_field(
+                param_field("fast"), "fast must be < slow", reason=REASON
+            )
 
     def min_candles(self, params: MacdParams) -> int:
         return indicators.macd_min_len(params.fast, params.slow, params.signal) + 1

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from analysis_svc.domain.errors import InvalidParameter
+from mesh.errors import InvalidArgument
 
 ParamValue = str | float | int
 ParamValues = dict[str, int | float]
@@ -33,13 +33,13 @@ class ParamSpec:
     doc: str = ""
 
     def parse(self, raw: ParamValue) -> int | float:
-        """Converts and bounds-checks one value; raises InvalidParameter naming it."""
+        """Converts and bounds-checks one value; raises InvalidArgument naming it."""
         value = _to_int(self.name, raw) if self.type is int else _to_float(self.name, raw)
         if not self.min <= value <= self.max:
-            raise InvalidParameter(
+            raise InvalidArgument.for_field(
                 param_field(self.name),
-                REASON,
                 f"{self.name} must be in [{self.min}, {self.max}], got {value}",
+                reason=REASON,
             )
         return value
 
@@ -50,8 +50,8 @@ def parse_params(specs: Sequence[ParamSpec], raw: Mapping[str, ParamValue]) -> P
     for name in raw:
         if name not in by_name:
             known = ", ".join(sorted(by_name))
-            raise InvalidParameter(
-                param_field(name), REASON, f"unknown parameter {name!r} (known: {known})"
+            raise InvalidArgument.for_field(
+                param_field(name), f"unknown parameter {name!r} (known: {known})", reason=REASON
             )
     return {s.name: s.parse(raw[s.name]) if s.name in raw else s.default for s in specs}
 
@@ -103,5 +103,7 @@ def _to_float(name: str, raw: ParamValue) -> float:
     return value
 
 
-def _type_error(name: str, expected: str, raw: object) -> InvalidParameter:
-    return InvalidParameter(param_field(name), REASON, f"{name} must be {expected}, got {raw!r}")
+def _type_error(name: str, expected: str, raw: object) -> InvalidArgument:
+    return InvalidArgument.for_field(
+        param_field(name), f"{name} must be {expected}, got {raw!r}", reason=REASON
+    )

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from analysis_svc.domain.errors import InvalidParameter
 from analysis_svc.domain.strategies.base import BoundStrategy, Strategy
 from analysis_svc.domain.strategies.bollinger_breakout import BollingerBreakout
 from analysis_svc.domain.strategies.ma_crossover import MaCrossover
 from analysis_svc.domain.strategies.macd_cross import MacdCross
 from analysis_svc.domain.strategies.params import ParamValue
 from analysis_svc.domain.strategies.rsi_mean_reversion import RsiMeanReversion
+from mesh.errors import InvalidArgument
 
 STRATEGIES: Mapping[str, Strategy[Any]] = {
     s.name: s for s in (RsiMeanReversion(), MacdCross(), MaCrossover(), BollingerBreakout())
@@ -23,8 +23,10 @@ def get_strategy(name: str) -> Strategy[Any]:
         return STRATEGIES[name]
     except KeyError:
         known = ", ".join(sorted(STRATEGIES))
-        raise InvalidParameter(
-            "strategy.name", "UNKNOWN_STRATEGY", f"unknown strategy {name!r} (known: {known})"
+        raise InvalidArgument.for_field(
+            "strategy.name",
+            f"unknown strategy {name!r} (known: {known})",
+            reason="UNKNOWN_STRATEGY",
         ) from None
 
 

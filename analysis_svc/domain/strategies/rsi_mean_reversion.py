@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from analysis_svc.domain import indicators
 from analysis_svc.domain.candles import Candles
-from analysis_svc.domain.errors import InvalidParameter
 from analysis_svc.domain.signal import (
     HOLD_CONFIDENCE,
     Action,
@@ -16,6 +15,7 @@ from analysis_svc.domain.signal import (
 )
 from analysis_svc.domain.strategies.base import Strategy, level_events
 from analysis_svc.domain.strategies.params import REASON, ParamSpec, param_field
+from mesh.errors import InvalidArgument
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,9 @@ class RsiMeanReversion(Strategy[RsiParams]):
 
     def validate(self, params: RsiParams) -> None:
         if params.oversold >= params.overbought:  # unreachable with today's bounds; cheap
-            raise InvalidParameter(param_field("oversold"), REASON, "oversold must be < overbought")
+            raise InvalidArgument.for_field(
+                param_field("oversold"), "oversold must be < overbought", reason=REASON
+            )
 
     def min_candles(self, params: RsiParams) -> int:
         return indicators.rsi_min_len(params.period)

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from analysis_svc.advisor.chain import Advisor
 from analysis_svc.domain.advisor import (
     ADVISOR_FALLBACK_HOLD,
     ADVISOR_FALLBACK_STRATEGY,
     ADVISOR_NONE,
     PROMPT_VERSION,
-    Advisor,
     AdvisorConfig,
     AdvisorContext,
     AdvisorOutcome,

@@ -6,14 +6,15 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from analysis_svc.domain.advisor import Advisor, AdvisorConfig, EndpointConfig
-from analysis_svc.domain.analyze import (
+from analysis_svc.advisor.chain import Advisor
+from analysis_svc.analyze.decision import (
     OUTCOME_ADVISOR_NOT_REQUESTED,
     Decision,
     analyze,
     decision_key_for,
 )
-from analysis_svc.domain.decision_cache import redis_key, single_flight
+from analysis_svc.analyze.decision_cache import redis_key, single_flight
+from analysis_svc.domain.advisor import AdvisorConfig, EndpointConfig
 from analysis_svc.domain.signal import Action
 from analysis_svc.domain.strategies import resolve_strategy
 from analysis_svc.domain.synthetic import candles_from_closes

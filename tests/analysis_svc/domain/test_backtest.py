@@ -13,12 +13,12 @@ from analysis_svc.domain.backtest import (
     run_backtest,
     validate_time_range,
 )
-from analysis_svc.domain.backtest_speed import measure_backtest_speed
 from analysis_svc.domain.candles import Candles
 from analysis_svc.domain.decimal_text import format_decimal
 from analysis_svc.domain.errors import BacktestCancelled, InvalidParameter, NotEnoughCandles
 from analysis_svc.domain.strategies import BoundStrategy, resolve_strategy
 from analysis_svc.domain.synthetic import candles_from_closes
+from bench.backtest_speed import measure_backtest_speed
 from quant import compute_metrics
 
 # SMA(2) vs SMA(3) on these closes crosses up on bar 6 and down on bar 9 (see test).

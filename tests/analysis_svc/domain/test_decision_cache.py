@@ -9,7 +9,7 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from analysis_svc.domain.decision_cache import decision_cache_key, release_lock, single_flight
+from analysis_svc.analyze.decision_cache import decision_cache_key, release_lock, single_flight
 from analysis_svc.domain.errors import DecisionCacheTimeout
 
 BASE: dict[str, str | int] = {

@@ -12,12 +12,12 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analysis_svc.advisor_settings import advisor_from_json
-from analysis_svc.candles_source import CandleSource, CcxtCandleSource, ListCandlesSource
-from analysis_svc.closed_candles import ClosedCandles
-from analysis_svc.decision_store import DecisionStore
+from analysis_svc.advisor.settings import advisor_from_json
+from analysis_svc.analyze.decision_store import DecisionStore
+from analysis_svc.analyze.service import Analysis
+from analysis_svc.candles.closed import ClosedCandles
+from analysis_svc.candles.source import CandleSource, CcxtCandleSource, ListCandlesSource
 from analysis_svc.llm_fake import FakeLLM, start_fake_llm
-from analysis_svc.service import Analysis
 from cli.launcher import Mesh
 from mesh.redis import make_redis
 from mesh.settings import Settings

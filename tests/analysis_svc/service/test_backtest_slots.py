@@ -10,7 +10,7 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from analysis_svc.backtest_slots import ALL, BacktestSlots
+from analysis_svc.backtests.slots import ALL, BacktestSlots
 from mesh.errors import ResourceExhausted
 
 

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analysis_svc.backtest_runner import BacktestRunner
-from analysis_svc.backtest_store import BacktestRow, BacktestStore
-from analysis_svc.backtests import BacktestRequest, Backtests
-from analysis_svc.candles_source import CandleSource
-from analysis_svc.closed_candles import last_closed_open_ms
+from analysis_svc.backtests.runner import BacktestRunner
+from analysis_svc.backtests.service import BacktestRequest, Backtests
+from analysis_svc.backtests.store import BacktestRow, BacktestStore
+from analysis_svc.candles.closed import last_closed_open_ms
+from analysis_svc.candles.source import CandleSource
 from analysis_svc.domain.backtest import BacktestSettings, run_backtest
 from analysis_svc.domain.strategies import resolve_strategy
 from analysis_svc.tables import backtests as backtests_table

@@ -11,8 +11,8 @@ import pytest
 from botmesh.trading.v1 import market_data_service_pb2 as md_api
 from botmesh.trading.v1 import market_data_service_pb2_grpc as md_rpc
 
-from analysis_svc.candles_source import CcxtCandleSource, ListCandlesSource
-from analysis_svc.closed_candles import last_closed_open_ms
+from analysis_svc.candles.closed import last_closed_open_ms
+from analysis_svc.candles.source import CcxtCandleSource, ListCandlesSource
 from analysis_svc.domain.candles import Candles
 from analysis_svc.server import CANDLES_ENV
 from analysis_svc.server import candle_source as configured_source

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 
-from analysis_svc.domain.advisor import Advisor, AdvisorConfig
+from analysis_svc.advisor.chain import Advisor
+from analysis_svc.domain.advisor import AdvisorConfig
 
 
 def advisor_config_from_json(text: str) -> AdvisorConfig | None:

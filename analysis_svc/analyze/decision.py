@@ -13,17 +13,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from analysis_svc.domain.advisor import PROMPT_VERSION, Advisor, AdvisorContext
+from analysis_svc.advisor.chain import Advisor
+from analysis_svc.analyze.decision_cache import decision_cache_key
+from analysis_svc.domain.advisor import PROMPT_VERSION, AdvisorContext
 from analysis_svc.domain.advisor.result import (
     ADVISOR_NONE,
     ADVISOR_SKIPPED_BUDGET,
     AdvisorOutcome,
 )
 from analysis_svc.domain.candles import Candles
-from analysis_svc.domain.decision_cache import decision_cache_key
-from analysis_svc.domain.errors import InvalidParameter, NotEnoughCandles
+from analysis_svc.domain.errors import NotEnoughCandles
 from analysis_svc.domain.signal import Signal
 from analysis_svc.domain.strategies import BoundStrategy
+from mesh.errors import InvalidArgument
 from quant.periods import TIMEFRAME_MS
 
 OUTCOME_ADVISOR_NOT_REQUESTED = "ADVISOR_NOT_REQUESTED"
@@ -93,7 +95,7 @@ async def analyze(
     """Strategy signal on the last candle of `candles` (all closed), reviewed by `advisor`
     when given. `permit` is asked once, only when the advisor would call an endpoint: if it
     refuses, the strategy's own signal is the answer (advisor "skipped:budget"), not an
-    error. Raises NotEnoughCandles/InvalidParameter; never an advisor error."""
+    error. Raises NotEnoughCandles/InvalidArgument; never an advisor error."""
     strategy_signal = strategy.signal(candles)
     candle_time_ms = int(candles.time_ms[-1])
     params = strategy.canonical_params()
@@ -158,7 +160,9 @@ def decision_key_for(
     try:
         close_ms = int(candles.time_ms[-1]) + TIMEFRAME_MS[timeframe]
     except KeyError:
-        raise InvalidParameter("timeframe", "INVALID_TIMEFRAME", timeframe) from None
+        raise InvalidArgument.for_field(
+            "timeframe", timeframe, reason="INVALID_TIMEFRAME"
+        ) from None
     return decision_cache_key(
         market=market,
         timeframe=timeframe,

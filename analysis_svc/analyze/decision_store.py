@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analysis_svc.domain.analyze import Decision
+from analysis_svc.analyze.decision import Decision
 from analysis_svc.tables import decisions
 from mesh.db import utcnow
 from mesh.ids import new_id

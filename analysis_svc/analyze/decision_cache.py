@@ -23,7 +23,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from analysis_svc.domain.errors import DecisionCacheTimeout
+from mesh.errors import Unavailable
 
 KEY_VERSION = "decision-v1"
 DEFAULT_REDIS_PREFIX = "botmesh:analysis:decision:"
@@ -89,8 +89,8 @@ async def single_flight(
 
     Choose `lock_ttl_s` above the worst-case compute time (e.g. the sum of the advisor
     chain's timeouts plus a margin); past it another caller may compute again.
-    Raises DecisionCacheTimeout after `wait_timeout_s` without a value; compute's own
-    exceptions propagate to the caller that ran it.
+    Raises UNAVAILABLE (DECISION_CACHE_TIMEOUT) after `wait_timeout_s` without a value;
+    compute's own exceptions propagate to the caller that ran it.
     """
     if min(ttl_s, lock_ttl_s, wait_timeout_s) <= 0:
         raise ValueError("ttl_s, lock_ttl_s and wait_timeout_s must be positive")
@@ -107,7 +107,10 @@ async def single_flight(
             return await _compute_and_store(redis, key, lock_key, token, compute, ttl_s), False
         remaining = deadline - loop.time()
         if remaining <= 0:
-            raise DecisionCacheTimeout(f"no value for {key} after {wait_timeout_s}s")
+            raise Unavailable(
+                "another request is still computing this decision; try again",
+                reason="DECISION_CACHE_TIMEOUT",
+            )
         await asyncio.sleep(min(delay * random.uniform(0.5, 1.0), remaining))
         delay = min(delay * 2, poll_max_s)
 

@@ -1,6 +1,7 @@
-"""Script-friendly speed check of the backtest engine (bench/ can call this).
+"""Speed check of the backtest engine alone: no services, a seeded random walk. bench/analyze.py
+reports it beside the service's numbers, and a test holds it to a floor.
 
-python -m analysis_svc.domain.backtest_speed [candles]
+    .venv/bin/python bench/backtest_speed.py [candles]    # or: python -m bench.backtest_speed
 """
 
 from __future__ import annotations
@@ -8,10 +9,14 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
-from analysis_svc.domain.backtest import BacktestSettings, run_backtest
-from analysis_svc.domain.strategies import resolve_strategy
-from analysis_svc.domain.synthetic import random_walk_candles
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]
+
+from analysis_svc.domain.backtest import BacktestSettings, run_backtest  # noqa: E402
+from analysis_svc.domain.strategies import resolve_strategy  # noqa: E402
+from analysis_svc.domain.synthetic import random_walk_candles  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True)

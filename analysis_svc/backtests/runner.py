@@ -8,7 +8,7 @@ progress to the row and renews a Redis lease:
 - the lease tells GetBacktest, in any process, that someone is still working on the row; a
   RUNNING row without a lease belongs to a process that died, and is failed instead of
   staying RUNNING forever;
-- the same beat renews the run's concurrency slots (analysis_svc/backtest_slots.py), which
+- the same beat renews the run's concurrency slots (analysis_svc/backtests/slots.py), which
   the run frees when it ends, however it ends.
 """
 
@@ -23,12 +23,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from analysis_svc.backtest_slots import BacktestSlots
-from analysis_svc.backtest_store import BacktestStore
-from analysis_svc.candles_source import CandleSource
+from analysis_svc.backtests.slots import BacktestSlots
+from analysis_svc.backtests.store import BacktestStore
+from analysis_svc.candles.source import CandleSource
 from analysis_svc.domain.backtest import BacktestResult, BacktestSettings, run_backtest
 from analysis_svc.domain.decimal_text import format_decimal
-from analysis_svc.domain.errors import BacktestCancelled, InvalidParameter
+from analysis_svc.domain.errors import BacktestCancelled, UnusableCandles
 from analysis_svc.domain.strategies import BoundStrategy
 from mesh.errors import DomainError
 
@@ -110,7 +110,9 @@ class BacktestRunner:
             await self._store.succeed(job.backtest_id, result_to_json(result))
         except BacktestCancelled:
             pass  # the cancel already moved the row to CANCELED
-        except (InvalidParameter, DomainError) as exc:
+        except UnusableCandles as exc:  # the row says what was wrong with the data
+            await self._fail(job.backtest_id, exc.detail)
+        except DomainError as exc:
             await self._fail(job.backtest_id, exc.message)
         except asyncio.CancelledError:
             cancel.set()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 from redis.asyncio import Redis
 
-from analysis_svc.candles_source import CandleSource
+from analysis_svc.candles.source import CandleSource
 from analysis_svc.coalesce import InFlight
 from analysis_svc.domain.candles import Candles
 from mesh.redis import BestEffortCache

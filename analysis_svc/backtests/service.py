@@ -9,7 +9,7 @@ Backtests belong to the API key that created them and, when a marketplace key na
 to the principal it acted for: any other key, or another principal through the same key,
 gets NOT_FOUND, exactly as for an id that does not exist.
 
-Running backtests are capped per API key and in all (analysis_svc/backtest_slots.py): past a
+Running backtests are capped per API key and in all (analysis_svc/backtests/slots.py): past a
 cap, CreateBacktest is RESOURCE_EXHAUSTED and writes nothing.
 """
 
@@ -23,12 +23,11 @@ from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
-from analysis_svc.backtest_runner import LEASE_MS, BacktestRunner, Job, lease_key
-from analysis_svc.backtest_store import CANCELED, RUNNING, BacktestRow, BacktestStore
-from analysis_svc.closed_candles import last_closed_open_ms
+from analysis_svc.backtests.runner import LEASE_MS, BacktestRunner, Job, lease_key
+from analysis_svc.backtests.store import CANCELED, RUNNING, BacktestRow, BacktestStore
+from analysis_svc.candles.closed import last_closed_open_ms
 from analysis_svc.domain.backtest import BacktestSettings, validate_time_range
 from analysis_svc.domain.strategies import resolve_strategy
-from analysis_svc.errors import domain_errors
 from mesh.errors import FailedPrecondition, InvalidArgument, NotFound
 from mesh.ids import new_id
 from quant.periods import TIMEFRAME_MS, periods_per_year_for_timeframe
@@ -126,15 +125,14 @@ class Backtests:
         return not young and not await self._redis.exists(lease_key(row.backtest_id))
 
     def _validate(self, backtest_id: str, request: BacktestRequest) -> Job:
-        with domain_errors():
-            bound = resolve_strategy(request.strategy, request.params)
-            settings = BacktestSettings.from_wire(
-                request.initial_balance,
-                request.fee_rate,
-                request.slippage_bps,
-                periods_per_year=periods_per_year_for_timeframe(request.timeframe),
-            )
-            validate_time_range(request.start_ms, request.end_ms)
+        bound = resolve_strategy(request.strategy, request.params)
+        settings = BacktestSettings.from_wire(
+            request.initial_balance,
+            request.fee_rate,
+            request.slippage_bps,
+            periods_per_year=periods_per_year_for_timeframe(request.timeframe),
+        )
+        validate_time_range(request.start_ms, request.end_ms)
         step = TIMEFRAME_MS[request.timeframe]
         first = -(-request.start_ms // step) * step  # the first candle opening in the range
         last = min(request.end_ms - 1, last_closed_open_ms(request.timeframe, _now_ms()))

@@ -6,7 +6,7 @@ the cluster (a Redis single-flight), and then served from this process's memory:
 for a key never changes, because the key names the candle it was made on.
 
 Computations that would consult the advisor are charged to the caller's API key
-(analysis_svc/advisor_budget.py). Past the budget the caller gets the strategy's own signal
+(analysis_svc/advisor/budget.py). Past the budget the caller gets the strategy's own signal
 (advisor "skipped:budget"); that answer is never shared or cached, so it cannot stand in for
 an advised decision another caller is entitled to.
 """
@@ -21,16 +21,16 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from analysis_svc.advisor_budget import AdvisorBudget
-from analysis_svc.closed_candles import DEFAULT_WINDOW, ClosedCandles
+from analysis_svc.advisor.budget import AdvisorBudget
+from analysis_svc.advisor.chain import Advisor
+from analysis_svc.analyze.decision import Decision, analyze, decision_key_for
+from analysis_svc.analyze.decision_cache import redis_key, single_flight
+from analysis_svc.analyze.decision_store import DecisionStore
+from analysis_svc.candles.closed import DEFAULT_WINDOW, ClosedCandles
 from analysis_svc.coalesce import InFlight
-from analysis_svc.decision_store import DecisionStore
-from analysis_svc.domain.advisor import Advisor, AdvisorOutcome
-from analysis_svc.domain.analyze import Decision, analyze, decision_key_for
-from analysis_svc.domain.decision_cache import redis_key, single_flight
+from analysis_svc.domain.advisor import AdvisorOutcome
 from analysis_svc.domain.indicator_set import RECOMMENDED_INDICATOR_CANDLES, compute_indicators
 from analysis_svc.domain.strategies import resolve_strategy
-from analysis_svc.errors import domain_errors
 from analysis_svc.metrics import (
     DECISIONS_COMPUTED,
     SERVED_COMPUTED,
@@ -99,58 +99,57 @@ class Analysis:
         """The decision on the latest closed candle. Without a configured chain, use_advisor
         answers as if unset (advisor "none"): bots keep trading on deployments without LLM.
         `key_id` is who pays for advisor calls."""
-        with domain_errors():
-            bound = resolve_strategy(strategy, params)
-            advisor = self._advisor if use_advisor else None
-            candles = await self._candles.latest(market, timeframe, bound.recommended_candles)
-            key = decision_key_for(
-                market=market, timeframe=timeframe, candles=candles, strategy=bound, advisor=advisor
+        bound = resolve_strategy(strategy, params)
+        advisor = self._advisor if use_advisor else None
+        candles = await self._candles.latest(market, timeframe, bound.recommended_candles)
+        key = decision_key_for(
+            market=market, timeframe=timeframe, candles=candles, strategy=bound, advisor=advisor
+        )
+        local = self._local.get(key)
+        if local is not None:
+            SERVED_LOCAL.inc()
+            return AnalyzeResult(Decision.from_bytes(local), True)
+
+        async def permit() -> bool:
+            assert advisor is not None
+            return await self._budget.charge(
+                key_id=key_id,
+                chain=advisor.identity(),
+                market=market,
+                timeframe=timeframe,
+                candle_time_ms=int(candles.time_ms[-1]),
             )
-            local = self._local.get(key)
-            if local is not None:
-                SERVED_LOCAL.inc()
-                return AnalyzeResult(Decision.from_bytes(local), True)
 
-            async def permit() -> bool:
-                assert advisor is not None
-                return await self._budget.charge(
-                    key_id=key_id,
-                    chain=advisor.identity(),
-                    market=market,
-                    timeframe=timeframe,
-                    candle_time_ms=int(candles.time_ms[-1]),
-                )
+        async def compute() -> bytes:
+            decision = await analyze(
+                candles,
+                bound,
+                market=market,
+                timeframe=timeframe,
+                advisor=advisor,
+                permit=permit,
+            )
+            if decision.outcome == AdvisorOutcome.SKIPPED_BUDGET:
+                raise _NotShared(decision)
+            self._decisions.record(key, decision)
+            DECISIONS_COMPUTED.labels(decision.outcome).inc()
+            return decision.to_bytes()
 
-            async def compute() -> bytes:
-                decision = await analyze(
-                    candles,
-                    bound,
-                    market=market,
-                    timeframe=timeframe,
-                    advisor=advisor,
-                    permit=permit,
-                )
-                if decision.outcome == AdvisorOutcome.SKIPPED_BUDGET:
-                    raise _NotShared(decision)
-                self._decisions.record(key, decision)
-                DECISIONS_COMPUTED.labels(decision.outcome).inc()
-                return decision.to_bytes()
+        async def across_cluster() -> tuple[bytes, bool]:
+            return await single_flight(
+                self._redis,
+                redis_key(key),
+                compute,
+                ttl_s=TIMEFRAME_MS[timeframe] / 1000 + 60,
+                lock_ttl_s=self._lock_ttl_s,
+                wait_timeout_s=self._wait_s,
+            )
 
-            async def across_cluster() -> tuple[bytes, bool]:
-                return await single_flight(
-                    self._redis,
-                    redis_key(key),
-                    compute,
-                    ttl_s=TIMEFRAME_MS[timeframe] / 1000 + 60,
-                    lock_ttl_s=self._lock_ttl_s,
-                    wait_timeout_s=self._wait_s,
-                )
-
-            try:
-                (raw, cached), led = await self._inflight.run(key, across_cluster)
-            except _NotShared as skipped:
-                DECISIONS_COMPUTED.labels(skipped.decision.outcome).inc()
-                return AnalyzeResult(skipped.decision, False)
+        try:
+            (raw, cached), led = await self._inflight.run(key, across_cluster)
+        except _NotShared as skipped:
+            DECISIONS_COMPUTED.labels(skipped.decision.outcome).inc()
+            return AnalyzeResult(skipped.decision, False)
         self._remember(key, raw)
         # Only the one caller whose task computed the decision reports cached=false.
         cached = cached or not led
@@ -166,10 +165,9 @@ class Analysis:
         if raw is not None:
             data = json.loads(raw)
             return IndicatorsResult(int(data["candle_time_ms"]), dict(data["values"]))
-        with domain_errors():
-            needed = max(RECOMMENDED_INDICATOR_CANDLES, DEFAULT_WINDOW)
-            candles = await self._candles.latest(market, timeframe, needed)
-            snapshot = compute_indicators(candles)
+        needed = max(RECOMMENDED_INDICATOR_CANDLES, DEFAULT_WINDOW)
+        candles = await self._candles.latest(market, timeframe, needed)
+        snapshot = compute_indicators(candles)
         values = {k: v for k, v in snapshot.latest.items() if math.isfinite(v)}
         result = IndicatorsResult(snapshot.candle_time_ms, values)
         if snapshot.candle_time_ms == last_open:  # a lagging exchange's answer is not cached
