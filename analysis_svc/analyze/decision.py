@@ -1,7 +1,7 @@
 """Analyze, minus the transport: run a strategy on the latest closed candle, optionally
 ask the advisor, and package a cacheable Decision.
 
-The servicer's flow: fetch closed candles -> `resolve_strategy` -> `decision_key_for`
+The use case's flow (analyze/service.py): fetch closed candles -> `resolve_strategy` -> `decision_key_for`
 -> `single_flight(redis, redis_key(key), lambda: analyze(...) as bytes, ...)` ->
 `Decision.from_bytes`.
 """

@@ -1,1 +1,1 @@
-"""Backtests: the use cases (service.py), the runner, its concurrency slots and the table."""
+"""Backtests: the use cases (service.py), the runner, its concurrency slots and the store."""

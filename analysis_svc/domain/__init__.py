@@ -1,4 +1,6 @@
-"""Analysis domain: indicators, strategies, advisor, decision cache and backtests.
+"""Analysis domain: candles, indicators, strategies, signals, the backtest engine and the
+advisor's pure parts.
 
-Plain Python and numpy: no grpc or protobuf here. Import from the submodules.
+Plain Python and numpy: no grpc, protobuf, Redis, SQL or network here. Errors are mesh's
+(mesh/errors.py, grpc-free). Import from the submodules.
 """

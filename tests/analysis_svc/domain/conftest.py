@@ -1,76 +1,13 @@
-"""Fixtures for analysis_svc domain tests: candles, Redis with a per-run key prefix,
-and a fake OpenAI-compatible server."""
+"""Fixtures for analysis_svc domain tests: seeded candles."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
 import pytest
-import redis.asyncio as aioredis
 
 from analysis_svc.domain.candles import Candles
 from analysis_svc.domain.synthetic import random_walk_candles
-from analysis_svc.llm_fake import FakeLLM, start_fake_llm
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="session")
 def walk() -> Candles:
     return random_walk_candles(2_000, seed=7)
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    """A unique key prefix; every key under it is deleted after the test."""
-    prefix = f"test:{uuid.uuid4().hex}:"
-    yield prefix
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
-async def _bounded_client() -> aioredis.Redis:
-    # A bounded pool: 1,000 concurrent callers share 16 connections instead of opening 1,000.
-    pool = aioredis.BlockingConnectionPool.from_url(REDIS_URL, max_connections=16, timeout=10)
-    client = aioredis.Redis(connection_pool=pool)
-    try:
-        await client.ping()
-    except Exception as exc:  # pragma: no cover - environment without Redis
-        await client.aclose()
-        pytest.skip(f"Redis not reachable: {exc}")
-    return client
-
-
-@pytest.fixture
-async def redis_client() -> AsyncIterator[aioredis.Redis]:
-    client = await _bounded_client()
-    yield client
-    await client.aclose(close_connection_pool=True)
-
-
-@pytest.fixture
-async def redis_client_2() -> AsyncIterator[aioredis.Redis]:
-    """A second, independent client: stands in for another process."""
-    client = await _bounded_client()
-    yield client
-    await client.aclose(close_connection_pool=True)
-
-
-@pytest.fixture
-async def fake_llm() -> AsyncIterator[FakeLLM]:
-    server = await start_fake_llm()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def fake_llm_2() -> AsyncIterator[FakeLLM]:
-    server = await start_fake_llm()
-    yield server
-    await server.close()

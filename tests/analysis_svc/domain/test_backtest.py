@@ -15,10 +15,11 @@ from analysis_svc.domain.backtest import (
 )
 from analysis_svc.domain.candles import Candles
 from analysis_svc.domain.decimal_text import format_decimal
-from analysis_svc.domain.errors import BacktestCancelled, InvalidParameter, NotEnoughCandles
+from analysis_svc.domain.errors import BacktestCancelled, NotEnoughCandles
 from analysis_svc.domain.strategies import BoundStrategy, resolve_strategy
 from analysis_svc.domain.synthetic import candles_from_closes
 from bench.backtest_speed import measure_backtest_speed
+from mesh.errors import FailedPrecondition, InvalidArgument
 from quant import compute_metrics
 
 # SMA(2) vs SMA(3) on these closes crosses up on bar 6 and down on bar 9 (see test).
@@ -102,9 +103,9 @@ def test_held_positions_ignore_repeats_and_delay_one_bar() -> None:
     ],
 )
 def test_invalid_settings(kwargs: dict[str, float], field: str) -> None:
-    with pytest.raises(InvalidParameter) as err:
+    with pytest.raises(InvalidArgument) as err:
         BacktestSettings(**kwargs)
-    assert err.value.field == field and err.value.reason == "INVALID_BACKTEST_PARAMETER"
+    assert err.value.metadata["field"] == field and err.value.reason == "INVALID_BACKTEST_PARAMETER"
 
 
 def test_settings_from_wire_strings() -> None:
@@ -112,20 +113,20 @@ def test_settings_from_wire_strings() -> None:
     assert (s.initial_balance, s.fee_rate, s.slippage_bps) == (10000.0, 0.001, 5.0)
     assert BacktestSettings.from_wire("1", "").fee_rate == 0.001
     for balance, fee in [("abc", "0"), ("NaN", "0"), ("10", "1e9"), ("0", "0")]:
-        with pytest.raises(InvalidParameter):
+        with pytest.raises(InvalidArgument):
             BacktestSettings.from_wire(balance, fee)
 
 
 def test_empty_and_too_short_ranges() -> None:
     empty = Candles.from_columns([], [], [], [], [], [])
-    with pytest.raises(InvalidParameter) as err:
+    with pytest.raises(FailedPrecondition) as err:
         run_backtest(empty, ma_2_3(), BacktestSettings(100.0))
     assert err.value.reason == "EMPTY_BACKTEST_RANGE"
     with pytest.raises(NotEnoughCandles):
         run_backtest(candles_from_closes([1.0, 2.0, 3.0]), ma_2_3(), BacktestSettings(100.0))
-    with pytest.raises(InvalidParameter) as err:
+    with pytest.raises(InvalidArgument) as err:
         validate_time_range(2000, 1000)
-    assert err.value.field == "end_time"
+    assert err.value.metadata["field"] == "end_time"
 
 
 def test_progress_and_cancellation(walk: Candles) -> None:

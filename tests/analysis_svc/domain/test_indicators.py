@@ -8,7 +8,8 @@ import talib
 
 from analysis_svc.domain import indicator_set, indicators
 from analysis_svc.domain.candles import Candles
-from analysis_svc.domain.errors import InvalidParameter, NotEnoughCandles
+from analysis_svc.domain.errors import NotEnoughCandles
+from mesh.errors import InvalidArgument
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> None:
@@ -77,16 +78,16 @@ def test_named_set_with_parameters(walk: Candles) -> None:
 def test_named_set_too_short(walk: Candles) -> None:
     with pytest.raises(NotEnoughCandles) as err:
         indicator_set.compute_indicators(walk.tail(40))  # sma_50 needs 50
-    assert err.value.needed == 50 and err.value.got == 40
+    assert err.value.metadata == {"needed": "50", "got": "40"}
 
 
 @pytest.mark.parametrize("name", ["foo", "sma_1", "sma_9999", "macd_26_12_9", "bb_20_99"])
 def test_unknown_indicator_names(name: str, walk: Candles) -> None:
-    with pytest.raises(InvalidParameter) as err:
+    with pytest.raises(InvalidArgument) as err:
         indicator_set.compute_indicators(walk, [name])
-    assert err.value.field == "indicators"
+    assert err.value.metadata["field"] == "indicators"
 
 
 def test_macd_rejects_fast_not_below_slow(walk: Candles) -> None:
-    with pytest.raises(InvalidParameter):
+    with pytest.raises(InvalidArgument):
         indicators.macd(walk.close, 26, 12, 9)

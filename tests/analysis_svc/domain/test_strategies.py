@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from analysis_svc.domain.candles import Candles
-from analysis_svc.domain.errors import InvalidParameter, NotEnoughCandles
+from analysis_svc.domain.errors import NotEnoughCandles
 from analysis_svc.domain.signal import Action, Signal
 from analysis_svc.domain.strategies import STRATEGIES, resolve_strategy
 from analysis_svc.domain.synthetic import candles_from_closes
+from mesh.errors import InvalidArgument
 
 
 def head(c: Candles, n: int) -> Candles:
@@ -109,7 +110,7 @@ def test_min_candles_is_enforced(name: str, walk: Candles) -> None:
     bound.signal(head(walk, bound.min_candles))
     with pytest.raises(NotEnoughCandles) as err:
         bound.signal(head(walk, bound.min_candles - 1))
-    assert err.value.field == "candles" and err.value.needed == bound.min_candles
+    assert err.value.code == "FAILED_PRECONDITION" and err.value.needed == bound.min_candles
 
 
 @pytest.mark.parametrize(
@@ -131,17 +132,17 @@ def test_min_candles_is_enforced(name: str, walk: Candles) -> None:
     ],
 )
 def test_bad_params_name_the_parameter(name: str, params: dict[str, str], bad: str) -> None:
-    with pytest.raises(InvalidParameter) as err:
+    with pytest.raises(InvalidArgument) as err:
         resolve_strategy(name, params)
-    assert err.value.field == f"strategy.params.{bad}"
+    assert err.value.metadata["field"] == f"strategy.params.{bad}"
     assert err.value.reason == "INVALID_STRATEGY_PARAMETER"
     assert bad in str(err.value)
 
 
 def test_unknown_strategy() -> None:
-    with pytest.raises(InvalidParameter) as err:
+    with pytest.raises(InvalidArgument) as err:
         resolve_strategy("yolo")
-    assert (err.value.field, err.value.reason) == ("strategy.name", "UNKNOWN_STRATEGY")
+    assert (err.value.metadata["field"], err.value.reason) == ("strategy.name", "UNKNOWN_STRATEGY")
 
 
 def test_params_parse_strings_numbers_and_defaults() -> None:

@@ -1,4 +1,4 @@
-"""Fixtures for analysis_svc's service layer: the use cases wired as server.py wires them,
+"""Fixtures for analysis_svc's use cases and adapters: wired as server.py wires them,
 against the run's real Redis and MariaDB, with candles from the running mesh's trading_svc
 (ListCandles, as the internal identity), whose venue is the run's exchange_sim."""
 
@@ -52,6 +52,13 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
 
 @pytest.fixture
 async def fake_llm() -> AsyncIterator[FakeLLM]:
+    server = await start_fake_llm()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def fake_llm_2() -> AsyncIterator[FakeLLM]:
     server = await start_fake_llm()
     yield server
     await server.close()

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from analysis_svc.analyze.decision_cache import decision_cache_key, release_lock, single_flight
-from analysis_svc.domain.errors import DecisionCacheTimeout
+from mesh.errors import Unavailable
 
 BASE: dict[str, str | int] = {
     "market": "BTC-USDT",
@@ -101,8 +101,9 @@ async def test_waiter_times_out_while_lock_is_held(
     key = f"{redis_prefix}stuck"
     await redis_client.set(f"{key}:lock", "someone-else", px=5_000)
     compute = Counter()
-    with pytest.raises(DecisionCacheTimeout):
+    with pytest.raises(Unavailable) as err:
         await single_flight(redis_client, key, compute, 10, 5, wait_timeout_s=0.2)
+    assert err.value.reason == "DECISION_CACHE_TIMEOUT"
     assert compute.calls == 0
 
 
