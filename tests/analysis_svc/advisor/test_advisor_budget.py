@@ -9,11 +9,11 @@ import uuid
 from typing import Any
 
 from redis.asyncio import Redis
-from tests.analysis_svc.analyze.service.conftest import MakeAnalysis
 
 from analysis_svc.advisor.budget import DEFAULT_CALLS_PER_CANDLE, AdvisorBudget
 from analysis_svc.analyze.service import AnalyzeResult
 from analysis_svc.llm_fake import Behaviour, FakeLLM
+from tests.analysis_svc.conftest import MakeAnalysis
 
 
 def chain(fake: FakeLLM) -> dict[str, Any]:

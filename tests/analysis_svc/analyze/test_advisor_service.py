@@ -10,11 +10,11 @@ import uuid
 from typing import Any
 
 import pytest
-from tests.analysis_svc.analyze.service.conftest import MakeAnalysis
 
 from analysis_svc.analyze.service import AnalyzeResult
 from analysis_svc.domain.signal import Action
 from analysis_svc.llm_fake import Behaviour, FakeLLM
+from tests.analysis_svc.conftest import MakeAnalysis
 
 TIMEOUT_S = 0.5
 FAILURES = {

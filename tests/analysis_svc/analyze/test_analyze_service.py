@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tests.analysis_svc.analyze.service.conftest import MakeAnalysis
 
 from analysis_svc.analyze.decision_store import DecisionStore
 from analysis_svc.analyze.service import INDICATOR_PREFIX
@@ -24,6 +23,7 @@ from analysis_svc.domain.indicator_set import compute_indicators
 from analysis_svc.domain.synthetic import random_walk_candles
 from analysis_svc.tables import decisions
 from mesh.errors import InvalidArgument, NotFound
+from tests.analysis_svc.conftest import MakeAnalysis
 
 TF = "1h"  # a boundary an hour apart: two calls in a test see the same closed candle
 
