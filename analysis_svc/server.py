@@ -1,4 +1,6 @@
-"""analysis_svc wiring: indicators, strategies, the LLM advisor, backtests."""
+"""analysis_svc wiring. The room plan, as credential_svc's: servicers/ (thin gRPC adapters)
+call the use cases of analyze/ (Analyze, GetIndicators) and backtests/; those use the adapters
+of candles/ (where candles come from) and advisor/ (the LLM chain), and the pure domain/."""
 
 from __future__ import annotations
 

@@ -124,9 +124,9 @@ def test_empty_and_too_short_ranges() -> None:
     assert err.value.reason == "EMPTY_BACKTEST_RANGE"
     with pytest.raises(NotEnoughCandles):
         run_backtest(candles_from_closes([1.0, 2.0, 3.0]), ma_2_3(), BacktestSettings(100.0))
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(InvalidArgument) as bad_range:
         validate_time_range(2000, 1000)
-    assert err.value.metadata["field"] == "end_time"
+    assert bad_range.value.metadata["field"] == "end_time"
 
 
 def test_progress_and_cancellation(walk: Candles) -> None:
