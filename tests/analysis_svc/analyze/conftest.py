@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.support import TEST_REDIS_DB
+
+REDIS_URL = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"  # the run's database, as the mesh's
 
 
 @pytest.fixture
