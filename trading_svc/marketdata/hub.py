@@ -25,10 +25,9 @@ from trading_svc.marketdata.slot import LatestSlot
 
 log = logging.getLogger("botmesh.trading.prices")
 
+
 class PriceHub:
-    def __init__(
-        self, redis: Redis, on_demand: Callable[[Pair, int], None] | None = None
-    ) -> None:
+    def __init__(self, redis: Redis, on_demand: Callable[[Pair, int], None] | None = None) -> None:
         self._redis = redis
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
