@@ -48,7 +48,7 @@ class FeedManager:
         self._factory = factory
         self._tasks: dict[Pair, asyncio.Task[None]] = {}
         self._token = uuid.uuid4().hex
-        # Per exchange id, built on first use.
+        # Per exchange id, built on first use, closed with the exchange's last feed.
         self._stream: dict[str, Any] = {}
         self._rest: dict[str, Any] = {}
 
@@ -62,9 +62,9 @@ class FeedManager:
             task.cancel()
             del self._tasks[pair]
 
-    def feeding(self) -> list[Pair]:
-        """The pairs this process runs a feed task for (it may be waiting for the lock)."""
-        return [pair for pair, task in self._tasks.items() if not task.done()]
+    def open_clients(self) -> set[str]:
+        """The exchanges this process holds a market-data client of."""
+        return {*self._stream, *self._rest}
 
     async def publish(self, pair: Pair, raw: dict[str, Any]) -> None:
         data = ticker_of(pair, raw).SerializeToString()
@@ -97,6 +97,18 @@ class FeedManager:
             with contextlib.suppress(Exception):
                 if await self._redis.get(key) == self._token.encode():
                     await self._redis.delete(key)
+            await self._release(pair.exchange)
+
+    async def _release(self, exchange: str) -> None:
+        """Closes an exchange's clients once no feed of it is wanted (a later feed builds new
+        ones), so exchanges a dashboard looked at once hold no socket afterwards."""
+        if any(pair.exchange == exchange for pair in self._tasks):
+            return
+        for clients in (self._stream, self._rest):
+            client = clients.pop(exchange, None)  # popped before the await: no one reuses it
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.close()
 
     async def _renew(self, key: str) -> bool:
         return bool(await self._redis.eval(_RENEW, 1, key, self._token, LOCK_TTL_MS))

@@ -3,9 +3,9 @@
 Feeds publish serialised Tickers on one channel per (exchange, market) (names in keys.py).
 The hub holds a single pub/sub connection for the whole process and subscribes it to a pair's
 channel while at least one local stream wants that pair; the same market on two exchanges is
-two channels, two feeds. Each message is parsed once and handed to every local consumer's
-LatestSlot, so ten thousand streams cost ten thousand slot writes per tick,
-not ten thousand Redis subscriptions, and a stalled stream holds at most one ticker.
+two channels and two feeds. Each message is parsed once and handed to every local consumer's
+LatestSlot, so ten thousand streams cost ten thousand slot writes per tick, not ten thousand
+Redis subscriptions, and a stalled stream holds at most one ticker.
 """
 
 from __future__ import annotations

@@ -50,6 +50,16 @@ def _from_token(token: str) -> int:
     return decode_int_token(token, 0, _LAST_MS)
 
 
+def require(client: Any, exchange: str, needs: str) -> None:
+    """Refuses a call the exchange's ccxt class cannot make (its `has` says so)."""
+    if not client.has.get(needs):
+        raise FailedPrecondition(
+            f"exchange {exchange} lacks {needs}",
+            reason="EXCHANGE_LACKS_CAPABILITY",
+            metadata={"exchange": exchange, "missing": needs},
+        )
+
+
 class MarketData:
     def __init__(self, redis: Redis, pool: ExchangePool, default_exchange: str) -> None:
         self._cache = BestEffortCache(redis, "tickers")
@@ -75,12 +85,7 @@ class MarketData:
 
     async def _public(self, at: Pair, needs: str) -> Any:
         client = await self._pool.public(at.exchange)
-        if not client.has.get(needs):
-            raise FailedPrecondition(
-                f"exchange {at.exchange} lacks {needs}",
-                reason="EXCHANGE_LACKS_CAPABILITY",
-                metadata={"exchange": at.exchange, "missing": needs},
-            )
+        require(client, at.exchange, needs)
         filters_for(client, at.market)  # unknown market: a clear error, no exchange call
         return client
 
