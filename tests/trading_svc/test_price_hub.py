@@ -68,7 +68,7 @@ async def test_one_market_on_two_exchanges_is_two_channels(settings: Settings) -
             assert got is not None and got.exchange == "binanceus"
             assert await ours.get(0.3) is None  # the binance stream saw nothing of it
             assert hub.consumer_count(PAIR) == hub.consumer_count(other) == 1
-        # Each pair's demand was told apart: a feed per pair started and stopped.
+        # Demand is told per pair: each pair would start and stop its own feed.
         assert (PAIR, 1) in demand and (other, 1) in demand
         assert (PAIR, 0) in demand and (other, 0) in demand
     finally:
