@@ -72,6 +72,8 @@ class Settings:
     allow_withdrawal_keys: bool
     # "sim": every exchange id is served by exchange_sim (dev, tests); "live": the real venues.
     exchange_venue: str
+    # The ccxt exchange id of market-data requests that name none.
+    market_data_exchange: str = "binance"
     # The LLM advisor chain as JSON (analysis_svc/advisor/settings.py); "" means no advisor.
     # Keys are referenced by environment-variable name, never inlined.
     llm_endpoints: str = ""
@@ -119,6 +121,7 @@ def load_settings() -> Settings:
         allow_withdrawal_keys=_env("ALLOW_WITHDRAWAL_KEYS", "false").lower()
         in ("1", "true", "yes"),
         exchange_venue=_env("EXCHANGE_VENUE", "sim"),
+        market_data_exchange=_env("MARKET_DATA_EXCHANGE", "binance"),
         llm_endpoints=_env("LLM_ENDPOINTS", ""),
         accepted_ledgers=frozenset(
             name.strip() for name in _env("ACCEPTED_LEDGERS", ICP_LEDGER).split(",") if name.strip()

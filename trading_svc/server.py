@@ -42,8 +42,6 @@ from trading_svc.servicers.market_data import MarketDataServicer
 from trading_svc.servicers.trading import TradingServicer
 from trading_svc.stream_limits import StreamLimits
 
-# The venue of market data when a request names no exchange.
-MARKET_DATA_EXCHANGE = "binance"
 # How long shutdown waits for order submissions still in flight.
 SUBMISSION_DRAIN_S = 10.0
 
@@ -100,7 +98,7 @@ def build(
         batch=config.reconcile_batch,
         audit=audit,
     )
-    data = MarketData(ctx.redis, pool, MARKET_DATA_EXCHANGE)
+    data = MarketData(ctx.redis, pool, settings.market_data_exchange)
     executor.on_incomplete = reconciler.follow_up
     submitter = Submitter(
         store, executor, config.inline_resolve_s, reconciler.follow_up, audit.placed
@@ -108,7 +106,7 @@ def build(
     orders = OrderService(subs, store, pool, executor, submitter, data, audit)
     internal = InternalTradingServicer(WindDown(ctx.engine, subs, pool, executor, audit))
     follower = ChangeFollower(settings.redis_url, pool)
-    feeds = FeedManager(ctx.redis, factory, MARKET_DATA_EXCHANGE)
+    feeds = FeedManager(ctx.redis, factory)
     hub = PriceHub(ctx.redis, feeds.demand)
     status = StatusReader(ctx.engine, subs, store)
     limits = StreamLimits(

@@ -10,16 +10,18 @@ from botmesh.trading.v1 import resources_pb2 as pb
 
 from mesh.redis import make_redis
 from mesh.settings import Settings
-from trading_svc.marketdata.hub import PriceHub, channel
+from trading_svc.marketdata.hub import PriceHub
+from trading_svc.marketdata.keys import Pair, channel, pair_of_channel
 from trading_svc.marketdata.slot import LatestSlot
 
 MARKET = "HUBT-USDT"  # a channel no feed of the running mesh publishes on
+PAIR = Pair("binance", MARKET)
 
 
 async def _wait_subscribed(redis, count: int) -> None:  # type: ignore[no-untyped-def]
     for _ in range(100):
-        numsub = dict(await redis.pubsub_numsub(channel(MARKET)))
-        if numsub.get(channel(MARKET).encode(), 0) == count:
+        numsub = dict(await redis.pubsub_numsub(channel(PAIR)))
+        if numsub.get(channel(PAIR).encode(), 0) == count:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"expected {count} subscriptions, saw {numsub}")
@@ -28,14 +30,14 @@ async def _wait_subscribed(redis, count: int) -> None:  # type: ignore[no-untype
 async def test_many_streams_one_subscription_and_bounded_queues(settings: Settings) -> None:
     redis = make_redis(settings.redis_url)
     demand: list[int] = []
-    hub = PriceHub(redis, lambda market, n: demand.append(n))
+    hub = PriceHub(redis, lambda pair, n: demand.append(n))
     try:
         async with contextlib.AsyncExitStack() as stack:
-            slots = [await stack.enter_async_context(hub.subscribe(MARKET)) for _ in range(50)]
+            slots = [await stack.enter_async_context(hub.subscribe(PAIR)) for _ in range(50)]
             await _wait_subscribed(redis, 1)
             for i in range(1, 501):
                 ticker = pb.Ticker(market=MARKET, last=str(i))
-                await redis.publish(channel(MARKET), ticker.SerializeToString())
+                await redis.publish(channel(PAIR), ticker.SerializeToString())
             await asyncio.sleep(0.3)
             # Nobody read: each consumer holds the newest ticker only.
             assert hub.queue_sizes() == [1] * 50
@@ -46,6 +48,29 @@ async def test_many_streams_one_subscription_and_bounded_queues(settings: Settin
         await _wait_subscribed(redis, 0)
         assert hub.consumer_count() == 0
         assert demand[0] == 1 and demand[-1] == 0
+    finally:
+        await hub.close()
+        await redis.aclose()
+
+
+async def test_one_market_on_two_exchanges_is_two_channels(settings: Settings) -> None:
+    redis = make_redis(settings.redis_url)
+    demand: list[tuple[Pair, int]] = []
+    hub = PriceHub(redis, lambda pair, n: demand.append((pair, n)))
+    other = Pair("binanceus", MARKET)
+    assert pair_of_channel(channel(other)) == other and channel(other) != channel(PAIR)
+    try:
+        async with hub.subscribe(PAIR) as ours, hub.subscribe(other) as theirs:
+            await _wait_subscribed(redis, 1)
+            ticker = pb.Ticker(market=MARKET, last="7", exchange="binanceus")
+            await redis.publish(channel(other), ticker.SerializeToString())
+            got = await theirs.get(2)
+            assert got is not None and got.exchange == "binanceus"
+            assert await ours.get(0.3) is None  # the binance stream saw nothing of it
+            assert hub.consumer_count(PAIR) == hub.consumer_count(other) == 1
+        # Demand is told per pair: each pair would start and stop its own feed.
+        assert (PAIR, 1) in demand and (other, 1) in demand
+        assert (PAIR, 0) in demand and (other, 0) in demand
     finally:
         await hub.close()
         await redis.aclose()

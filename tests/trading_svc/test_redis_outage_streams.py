@@ -14,9 +14,11 @@ from botmesh.trading.v1 import resources_pb2 as pb
 from mesh.redis import make_redis
 from tests.private_servers import RedisServer
 from trading_svc.events import EventLog
-from trading_svc.marketdata.hub import PriceHub, channel
+from trading_svc.marketdata.hub import PriceHub
+from trading_svc.marketdata.keys import Pair, channel
 
 MARKET = "OUTAGE-USDT"
+PAIR = Pair("binance", MARKET)
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +35,10 @@ async def test_a_price_stream_resumes_after_a_redis_restart(private_redis: Redis
     redis = make_redis(private_redis.url)
     hub = PriceHub(redis)
     try:
-        async with hub.subscribe(MARKET) as slot:
+        async with hub.subscribe(PAIR) as slot:
             await asyncio.sleep(0.2)
             await redis.publish(
-                channel(MARKET), pb.Ticker(market=MARKET, last="1").SerializeToString()
+                channel(PAIR), pb.Ticker(market=MARKET, last="1").SerializeToString()
             )
             before = await slot.get(2)
             assert before is not None and before.last == "1"
@@ -48,7 +50,7 @@ async def test_a_price_stream_resumes_after_a_redis_restart(private_redis: Redis
             async def delivered() -> pb.Ticker | None:
                 # The hub resubscribes on its own; publish until its subscription is back.
                 await redis.publish(
-                    channel(MARKET), pb.Ticker(market=MARKET, last="2").SerializeToString()
+                    channel(PAIR), pb.Ticker(market=MARKET, last="2").SerializeToString()
                 )
                 return await slot.get(0.3)
 

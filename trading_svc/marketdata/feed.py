@@ -1,10 +1,12 @@
-"""Upstream price feeds: at most one per market per process, and one per market across the
-cluster (a Redis lock with a TTL picks the process that feeds; the others only listen).
+"""Upstream price feeds: at most one per (exchange, market) per process, and one per pair
+across the cluster (a Redis lock with a TTL picks the process that feeds; the others only
+listen). The same market on two exchanges is two feeds, two locks, two channels.
 
-A feed runs while local streams want its market. It watches the exchange's websocket
-through ccxt.pro (`watch_ticker`, full ticker stream) and falls back to REST polling when
-the socket fails, then tries the socket again. Each ticker is published on the market's
-channel and kept as the market's latest value, so a new stream starts with a price at once.
+A feed runs while local streams want its pair. It watches the exchange's websocket through
+ccxt.pro (`watch_ticker`, full ticker stream) and falls back to REST polling when the socket
+fails, then tries the socket again. Each ticker is published on the pair's channel and kept
+as the pair's latest value, so a new stream starts with a price at once. The process keeps
+one streaming and one REST client per exchange, shared by that exchange's feeds.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from mesh.redis import OUTAGE_ERRORS
-from trading_svc.convert import ticker_pb
 from trading_svc.exchange.factory import ClientFactory
 from trading_svc.exchange.markets import to_symbol
-from trading_svc.marketdata.hub import channel, latest_key
+from trading_svc.marketdata.keys import Pair, channel, latest_key, lock_key
+from trading_svc.marketdata.tickers import ticker_of
 
 log = logging.getLogger("botmesh.trading.feed")
 LOCK_TTL_MS = 5000
@@ -36,54 +38,58 @@ return 0
 """
 
 
-def lock_key(market: str) -> str:
-    return f"botmesh:feed-lock:{market}"
+def _fields(pair: Pair, **more: str) -> dict[str, str]:
+    return {"exchange": pair.exchange, "market": pair.market, **more}
 
 
 class FeedManager:
-    def __init__(self, redis: Redis, factory: ClientFactory, exchange: str) -> None:
+    def __init__(self, redis: Redis, factory: ClientFactory) -> None:
         self._redis = redis
         self._factory = factory
-        self._exchange = exchange
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[Pair, asyncio.Task[None]] = {}
         self._token = uuid.uuid4().hex
-        self._stream: Any = None
-        self._rest: Any = None
+        # Per exchange id, built on first use, closed with the exchange's last feed.
+        self._stream: dict[str, Any] = {}
+        self._rest: dict[str, Any] = {}
 
-    def demand(self, market: str, consumers: int) -> None:
-        """Called by the hub: starts a market's feed with its first local stream, stops it
+    def demand(self, pair: Pair, consumers: int) -> None:
+        """Called by the hub: starts a pair's feed with its first local stream, stops it
         with the last."""
-        task = self._tasks.get(market)
+        task = self._tasks.get(pair)
         if consumers > 0 and (task is None or task.done()):
-            self._tasks[market] = asyncio.create_task(self._run(market))
+            self._tasks[pair] = asyncio.create_task(self._run(pair))
         elif consumers == 0 and task is not None:
             task.cancel()
-            del self._tasks[market]
+            del self._tasks[pair]
 
-    async def publish(self, market: str, raw: dict[str, Any]) -> None:
-        data = ticker_pb(market, raw).SerializeToString()
+    def open_clients(self) -> set[str]:
+        """The exchanges this process holds a market-data client of."""
+        return {*self._stream, *self._rest}
+
+    async def publish(self, pair: Pair, raw: dict[str, Any]) -> None:
+        data = ticker_of(pair, raw).SerializeToString()
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.publish(channel(market), data)
-            pipe.set(latest_key(market), data, px=LATEST_TTL_MS)
+            pipe.publish(channel(pair), data)
+            pipe.set(latest_key(pair), data, px=LATEST_TTL_MS)
             await pipe.execute()
 
-    async def _run(self, market: str) -> None:
-        key = lock_key(market)
+    async def _run(self, pair: Pair) -> None:
+        key = lock_key(pair)
         redis_down = False
         try:
             while True:
                 try:
                     if await self._redis.set(key, self._token, nx=True, px=LOCK_TTL_MS):
-                        log.info("feeding market", extra={"fields": {"market": market}})
+                        log.info("feeding market", extra={"fields": _fields(pair)})
                         redis_down = False
-                        await self._lead(market, key)
+                        await self._lead(pair, key)
                 except OUTAGE_ERRORS as exc:
                     # Lock, renewals and prices all live in Redis: wait for it, then contend
                     # for the lock again, for as long as local streams want this market.
                     if not redis_down:
                         log.warning(
                             "price feed waits for redis",
-                            extra={"fields": {"market": market, "error": type(exc).__name__}},
+                            extra={"fields": _fields(pair, error=type(exc).__name__)},
                         )
                     redis_down = True
                 await asyncio.sleep(1)
@@ -91,49 +97,63 @@ class FeedManager:
             with contextlib.suppress(Exception):
                 if await self._redis.get(key) == self._token.encode():
                     await self._redis.delete(key)
+            await self._release(pair.exchange)
+
+    async def _release(self, exchange: str) -> None:
+        """Closes an exchange's clients once no feed of it is wanted (a later feed builds new
+        ones), so exchanges a dashboard looked at once hold no socket afterwards."""
+        if any(pair.exchange == exchange for pair in self._tasks):
+            return
+        for clients in (self._stream, self._rest):
+            client = clients.pop(exchange, None)  # popped before the await: no one reuses it
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.close()
 
     async def _renew(self, key: str) -> bool:
         return bool(await self._redis.eval(_RENEW, 1, key, self._token, LOCK_TTL_MS))
 
-    async def _lead(self, market: str, key: str) -> None:
+    async def _lead(self, pair: Pair, key: str) -> None:
         """Feeds while we hold the lock: websocket first, REST polling when it fails."""
-        symbol = to_symbol(market)
+        symbol = to_symbol(pair.market)
         while True:
             try:
-                await self._watch(market, symbol, key)
+                await self._watch(pair, symbol, key)
                 return  # lost the lock
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning(
                     "price websocket failed; polling",
-                    extra={"fields": {"market": market, "error": type(exc).__name__}},
+                    extra={"fields": _fields(pair, error=type(exc).__name__)},
                 )
-            if not await self._poll(market, symbol, key):
+            if not await self._poll(pair, symbol, key):
                 return
 
-    async def _watch(self, market: str, symbol: str, key: str) -> None:
-        if self._stream is None:
-            self._stream = self._factory.streaming(self._exchange)
+    async def _watch(self, pair: Pair, symbol: str, key: str) -> None:
+        stream = self._stream.get(pair.exchange)
+        if stream is None:
+            stream = self._stream[pair.exchange] = self._factory.streaming(pair.exchange)
         while True:
-            ticker = await self._stream.watch_ticker(symbol, {"name": "ticker"})
-            await self.publish(market, ticker)
+            ticker = await stream.watch_ticker(symbol, {"name": "ticker"})
+            await self.publish(pair, ticker)
             if not await self._renew(key):
                 return
 
-    async def _poll(self, market: str, symbol: str, key: str) -> bool:
+    async def _poll(self, pair: Pair, symbol: str, key: str) -> bool:
         """REST fallback for a while; False when the lock was lost."""
-        if self._rest is None:
-            self._rest = self._factory.rest(self._exchange)
+        rest = self._rest.get(pair.exchange)
+        if rest is None:
+            rest = self._rest[pair.exchange] = self._factory.rest(pair.exchange)
         for _ in range(POLL_ROUNDS):
             try:
-                await self.publish(market, await self._rest.fetch_ticker(symbol))
+                await self.publish(pair, await rest.fetch_ticker(symbol))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.info(
                     "price poll failed",
-                    extra={"fields": {"market": market, "error": type(exc).__name__}},
+                    extra={"fields": _fields(pair, error=type(exc).__name__)},
                 )
             if not await self._renew(key):
                 return False
@@ -147,7 +167,8 @@ class FeedManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        for client in (self._stream, self._rest):
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    await client.close()
+        for client in [*self._stream.values(), *self._rest.values()]:
+            with contextlib.suppress(Exception):
+                await client.close()
+        self._stream.clear()
+        self._rest.clear()

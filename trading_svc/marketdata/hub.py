@@ -1,10 +1,11 @@
 """Fan-out of live prices inside one process, from ONE Redis subscription.
 
-Feeds publish serialised Tickers on `botmesh:prices:<market>`. The hub holds a single
-pub/sub connection for the whole process and subscribes it to a market's channel while at
-least one local stream wants that market. Each message is parsed once and handed to every
-local consumer's LatestSlot, so ten thousand streams cost ten thousand slot writes per tick,
-not ten thousand Redis subscriptions, and a stalled stream holds at most one ticker.
+Feeds publish serialised Tickers on one channel per (exchange, market) (names in keys.py).
+The hub holds a single pub/sub connection for the whole process and subscribes it to a pair's
+channel while at least one local stream wants that pair; the same market on two exchanges is
+two channels and two feeds. Each message is parsed once and handed to every local consumer's
+LatestSlot, so ten thousand streams cost ten thousand slot writes per tick, not ten thousand
+Redis subscriptions, and a stalled stream holds at most one ticker.
 """
 
 from __future__ import annotations
@@ -19,80 +20,71 @@ from botmesh.trading.v1 import resources_pb2 as pb
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from trading_svc.marketdata.keys import Pair, channel, latest_key, pair_of_channel
 from trading_svc.marketdata.slot import LatestSlot
 
 log = logging.getLogger("botmesh.trading.prices")
-CHANNEL_PREFIX = "botmesh:prices:"
-LATEST_PREFIX = "botmesh:ticker:"
-
-
-def channel(market: str) -> str:
-    return CHANNEL_PREFIX + market
-
-
-def latest_key(market: str) -> str:
-    return LATEST_PREFIX + market
 
 
 class PriceHub:
-    def __init__(self, redis: Redis, on_demand: Callable[[str, int], None] | None = None) -> None:
+    def __init__(self, redis: Redis, on_demand: Callable[[Pair, int], None] | None = None) -> None:
         self._redis = redis
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._consumers: dict[str, set[LatestSlot[pb.Ticker]]] = {}
+        self._consumers: dict[Pair, set[LatestSlot[pb.Ticker]]] = {}
         self._lock = asyncio.Lock()
-        # Told (market, local consumer count) when demand changes: starts/stops feeds.
+        # Told (pair, local consumer count) when demand changes: starts/stops feeds.
         self._on_demand = on_demand
 
     def queue_sizes(self) -> list[int]:
         """Per-consumer queue sizes (each 0 or 1, by construction)."""
         return [slot.qsize() for slots in self._consumers.values() for slot in slots]
 
-    def consumer_count(self, market: str | None = None) -> int:
-        if market is not None:
-            return len(self._consumers.get(market, ()))
+    def consumer_count(self, pair: Pair | None = None) -> int:
+        if pair is not None:
+            return len(self._consumers.get(pair, ()))
         return sum(len(s) for s in self._consumers.values())
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, market: str) -> AsyncIterator[LatestSlot[pb.Ticker]]:
+    async def subscribe(self, pair: Pair) -> AsyncIterator[LatestSlot[pb.Ticker]]:
         slot: LatestSlot[pb.Ticker] = LatestSlot()
-        await self._add(market, slot)
+        await self._add(pair, slot)
         try:
-            cached = await self._redis.get(latest_key(market))
+            cached = await self._redis.get(latest_key(pair))
             if cached is not None and slot.qsize() == 0:
                 slot.put(pb.Ticker.FromString(cast(bytes, cached)))
             yield slot
         finally:
-            await self._remove(market, slot)
+            await self._remove(pair, slot)
 
-    async def _add(self, market: str, slot: LatestSlot[pb.Ticker]) -> None:
+    async def _add(self, pair: Pair, slot: LatestSlot[pb.Ticker]) -> None:
         async with self._lock:
-            slots = self._consumers.setdefault(market, set())
+            slots = self._consumers.setdefault(pair, set())
             slots.add(slot)
             if len(slots) == 1:
                 try:
                     pubsub = await self._ensure_pubsub()
-                    await pubsub.subscribe(channel(market))
+                    await pubsub.subscribe(channel(pair))
                 except BaseException:  # Redis down: the stream fails; the next one retries
                     slots.discard(slot)
-                    self._consumers.pop(market, None)
+                    self._consumers.pop(pair, None)
                     raise
             count = len(slots)
         if self._on_demand is not None:
-            self._on_demand(market, count)
+            self._on_demand(pair, count)
 
-    async def _remove(self, market: str, slot: LatestSlot[pb.Ticker]) -> None:
+    async def _remove(self, pair: Pair, slot: LatestSlot[pb.Ticker]) -> None:
         async with self._lock:
-            slots = self._consumers.get(market, set())
+            slots = self._consumers.get(pair, set())
             slots.discard(slot)
             count = len(slots)
             if not slots:
-                self._consumers.pop(market, None)
+                self._consumers.pop(pair, None)
                 if self._pubsub is not None:
                     with contextlib.suppress(Exception):
-                        await self._pubsub.unsubscribe(channel(market))
+                        await self._pubsub.unsubscribe(channel(pair))
         if self._on_demand is not None:
-            self._on_demand(market, count)
+            self._on_demand(pair, count)
 
     async def _ensure_pubsub(self) -> PubSub:
         if self._pubsub is None:
@@ -134,7 +126,8 @@ class PriceHub:
 
     def _dispatch(self, raw_channel: bytes | str, data: bytes) -> None:
         name = raw_channel.decode() if isinstance(raw_channel, bytes) else raw_channel
-        slots = self._consumers.get(name[len(CHANNEL_PREFIX) :])
+        pair = pair_of_channel(name)
+        slots = self._consumers.get(pair) if pair is not None else None
         if not slots:
             return
         ticker = pb.Ticker.FromString(data)  # parsed once, shared read-only by every stream

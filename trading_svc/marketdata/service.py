@@ -1,6 +1,12 @@
-"""GetTicker and ListCandles from the venue's public API.
+"""GetTicker and ListCandles from an exchange's public API, per (exchange, market).
 
-GetTicker answers from the market's latest streamed ticker when it is fresh (a feed is
+A request names its exchange or gets the default one (BOTMESH_MARKET_DATA_EXCHANGE). An id
+ccxt does not know is FAILED_PRECONDITION EXCHANGE_UNSUPPORTED before any client is built,
+and a known exchange lacking what a call needs (fetchTicker, fetchOHLCV) is
+FAILED_PRECONDITION EXCHANGE_LACKS_CAPABILITY naming it; an unknown market on a known
+exchange is MARKET_UNKNOWN, as before.
+
+GetTicker answers from the pair's latest streamed ticker when it is fresh (a feed is
 running), else asks the exchange and keeps the answer briefly, so a burst of dashboards
 costs the exchange one request. Candle pages are cursor pages over open time.
 """
@@ -11,20 +17,25 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import ccxt
 from botmesh.trading.v1 import resources_pb2 as pb
 from redis.asyncio import Redis
 
+from mesh.errors import FailedPrecondition
 from mesh.pagination import decode_int_token, encode_int_token
 from mesh.redis import BestEffortCache
-from trading_svc.convert import ticker_pb, ts_ms
+from trading_svc.convert import ts_ms
 from trading_svc.exchange.errors import to_domain
 from trading_svc.exchange.markets import dec_str, filters_for, to_symbol
 from trading_svc.exchange.pool import ExchangePool
-from trading_svc.marketdata.hub import latest_key
+from trading_svc.marketdata.keys import Pair, latest_key
+from trading_svc.marketdata.tickers import ticker_of
 
 FRESH_S = 2.0
 CACHE_MS = 2000
 DEFAULT_CANDLES = 500
+# Every exchange id ccxt has a class for; no other id reaches the client factory.
+KNOWN_EXCHANGES = frozenset(ccxt.exchanges)
 
 
 # Candle cursors are open times in ms, from 1970 to the end of year 9999.
@@ -39,37 +50,65 @@ def _from_token(token: str) -> int:
     return decode_int_token(token, 0, _LAST_MS)
 
 
+def require(client: Any, exchange: str, needs: str) -> None:
+    """Refuses a call the exchange's ccxt class cannot make (its `has` says so)."""
+    if not client.has.get(needs):
+        raise FailedPrecondition(
+            f"exchange {exchange} lacks {needs}",
+            reason="EXCHANGE_LACKS_CAPABILITY",
+            metadata={"exchange": exchange, "missing": needs},
+        )
+
+
 class MarketData:
-    def __init__(self, redis: Redis, pool: ExchangePool, exchange: str) -> None:
+    def __init__(self, redis: Redis, pool: ExchangePool, default_exchange: str) -> None:
         self._cache = BestEffortCache(redis, "tickers")
         self._pool = pool
-        self._exchange = exchange
+        self._default = default_exchange
 
     @property
     def exchange(self) -> str:
-        return self._exchange
+        """The exchange of requests that name none."""
+        return self._default
 
-    async def _public(self, market: str) -> Any:
-        client = await self._pool.public(self._exchange)
-        filters_for(client, market)  # unknown market: a clear error, no exchange call
+    def pair(self, market: str, exchange: str = "") -> Pair:
+        """The (exchange, market) a request names; an exchange id ccxt has no class for is
+        refused here, before any client is built (the request's pattern bounds its shape)."""
+        name = exchange or self._default
+        if name not in KNOWN_EXCHANGES:
+            raise FailedPrecondition(
+                f"exchange {name} is not supported",
+                reason="EXCHANGE_UNSUPPORTED",
+                metadata={"exchange": name},
+            )
+        return Pair(name, market)
+
+    async def _public(self, at: Pair, needs: str) -> Any:
+        client = await self._pool.public(at.exchange)
+        require(client, at.exchange, needs)
+        filters_for(client, at.market)  # unknown market: a clear error, no exchange call
         return client
 
-    async def check_market(self, market: str) -> None:
-        await self._public(market)
+    async def check_market(self, market: str, exchange: str = "") -> Pair:
+        """The pair a price stream of `market` on `exchange` reads, once it can be fed."""
+        at = self.pair(market, exchange)
+        await self._public(at, "fetchTicker")  # the feed's fallback when its socket fails
+        return at
 
-    async def ticker(self, market: str) -> pb.Ticker:
-        cached = await self._cache.get(latest_key(market))  # None while Redis is down
+    async def ticker(self, market: str, exchange: str = "") -> pb.Ticker:
+        at = self.pair(market, exchange)
+        cached = await self._cache.get(latest_key(at))  # None while Redis is down
         if cached is not None:
             ticker = pb.Ticker.FromString(cached)
             if time.time() - ticker.time.ToSeconds() <= FRESH_S:
                 return ticker
-        client = await self._public(market)
+        client = await self._public(at, "fetchTicker")
         try:
             raw = await client.fetch_ticker(to_symbol(market))
         except Exception as exc:
-            raise to_domain(exc, self._exchange) from None
-        ticker = ticker_pb(market, raw)
-        await self._cache.set(latest_key(market), ticker.SerializeToString(), px=CACHE_MS)
+            raise to_domain(exc, at.exchange) from None
+        ticker = ticker_of(at, raw)
+        await self._cache.set(latest_key(at), ticker.SerializeToString(), px=CACHE_MS)
         return ticker
 
     async def candles(
@@ -80,8 +119,10 @@ class MarketData:
         end: datetime | None,
         requested: int,
         token: str,
+        exchange: str = "",
     ) -> tuple[list[pb.Candle], str]:
-        client = await self._public(market)
+        at = self.pair(market, exchange)
+        client = await self._public(at, "fetchOHLCV")
         size = requested or DEFAULT_CANDLES
         since = _from_token(token) if token else (int(start.timestamp() * 1000) if start else None)
         end_ms = int(end.timestamp() * 1000) if end else None
@@ -92,7 +133,7 @@ class MarketData:
         try:
             rows = await client.fetch_ohlcv(to_symbol(market), timeframe, since, size, until)
         except Exception as exc:
-            raise to_domain(exc, self._exchange) from None
+            raise to_domain(exc, at.exchange) from None
         if end_ms is not None:
             rows = [r for r in rows if r[0] < end_ms]
         period_ms = client.parse_timeframe(timeframe) * 1000

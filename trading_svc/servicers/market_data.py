@@ -33,7 +33,8 @@ class MarketDataServicer(rpc.MarketDataServiceServicer):
     async def GetTicker(
         self, request: api.GetTickerRequest, context: grpc.aio.ServicerContext
     ) -> api.GetTickerResponse:
-        return api.GetTickerResponse(ticker=await self._data.ticker(request.market))
+        ticker = await self._data.ticker(request.market, request.exchange)
+        return api.GetTickerResponse(ticker=ticker)
 
     async def ListCandles(
         self, request: api.ListCandlesRequest, context: grpc.aio.ServicerContext
@@ -41,7 +42,13 @@ class MarketDataServicer(rpc.MarketDataServiceServicer):
         start = utc(request.start_time) if request.HasField("start_time") else None
         end = utc(request.end_time) if request.HasField("end_time") else None
         candles, token = await self._data.candles(
-            request.market, request.timeframe, start, end, request.page_size, request.page_token
+            request.market,
+            request.timeframe,
+            start,
+            end,
+            request.page_size,
+            request.page_token,
+            request.exchange,
         )
         return api.ListCandlesResponse(candles=candles, next_page_token=token)
 
@@ -49,8 +56,8 @@ class MarketDataServicer(rpc.MarketDataServiceServicer):
         self, request: api.StreamPricesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[api.StreamPricesResponse]:
         who = authenticate_stream(request.access_token)
-        await self._data.check_market(request.market)
-        async with self._limits.open(who) as lease, self._hub.subscribe(request.market) as slot:
+        pair = await self._data.check_market(request.market, request.exchange)
+        async with self._limits.open(who) as lease, self._hub.subscribe(pair) as slot:
             while True:
                 ticker = await slot.get(await lease.wait_s(self._heartbeat_s))
                 if ticker is None:
