@@ -8,11 +8,11 @@ from datetime import datetime
 import grpc
 from botmesh.credential.v1 import internal_service_pb2 as api
 from botmesh.credential.v1 import internal_service_pb2_grpc as rpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from credential_svc.servicers.convert import PB_TO_SCOPE, SCOPE_TO_PB
 from mesh.auth import API_KEY_HEADER, INTERNAL_HEADER
+from mesh.scopes import PB_TO_SCOPE, SCOPE_TO_PB
 from mesh.settings import Settings
+from mesh.timestamps import ts
 
 
 def _metadata(settings: Settings, admin_key: str) -> tuple[tuple[str, str], ...]:
@@ -34,9 +34,7 @@ async def create_key(
         name=name, scopes=[SCOPE_TO_PB[s] for s in scopes], rate_limit_per_s=rate_limit_per_s
     )
     if expires is not None:
-        stamp = Timestamp()
-        stamp.FromDatetime(expires)
-        request.expire_time.CopyFrom(stamp)
+        request.expire_time.CopyFrom(ts(expires))
     async with grpc.aio.insecure_channel(settings.credential.target) as channel:
         reply = await rpc.AdminServiceStub(channel).CreateApiKey(
             request, metadata=_metadata(settings, admin_key), timeout=10

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cli.launcher import Mesh, mesh_env
+from mesh.scopes import SCOPES
 from mesh.settings import Settings, load_settings
 
 ADMIN_KEY_FILE = "admin-key"
@@ -48,7 +49,7 @@ async def _bootstrap_admin_key(settings: Settings) -> Path | None:
             ApiKeyStore(engine),
             pepper=settings.api_key_pepper,
             name="development admin",
-            scopes=["admin", "bots:write", "marketplace", "read"],
+            scopes=list(SCOPES),
         )
     finally:
         await engine.dispose()
@@ -166,9 +167,7 @@ def parser() -> argparse.ArgumentParser:
     )
     create = keys.add_parser("create", help="create a key (printed once)")
     create.add_argument("--name", required=True)
-    create.add_argument(
-        "--scopes", required=True, help="comma-separated: admin,bots:write,marketplace,read"
-    )
+    create.add_argument("--scopes", required=True, help=f"comma-separated: {','.join(SCOPES)}")
     create.add_argument("--expires-in-days", type=int, default=0)
     create.add_argument(
         "--rate-limit", type=int, default=0, help="requests/s for this key (default: server's)"

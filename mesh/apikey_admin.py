@@ -11,11 +11,12 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from mesh.apikey_store import ApiKeyStore
-from mesh.apikeys import SCOPES, ApiKeyRecord, hash_secret, new_key
+from mesh.apikeys import ApiKeyRecord, hash_secret, new_key
 from mesh.audit import AuditLog, Event
 from mesh.db import utcnow
 from mesh.errors import InvalidArgument, NotFound
 from mesh.pagination import decode_token, next_page_token, page_size
+from mesh.scopes import SCOPES
 
 
 async def issue_key(

@@ -9,7 +9,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-SCOPES = ("admin", "bots:write", "marketplace", "read")
 _PREFIX = "bm"
 
 

@@ -9,13 +9,12 @@ A token cannot be revoked before it expires; that is why lifetimes are short (ma
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
+from mesh import b64url
 from mesh.errors import Unauthenticated
 from mesh.principal import parse_principal
 
@@ -29,26 +28,18 @@ def _key(pepper: str) -> bytes:
     return hmac.new(pepper.encode(), b"botmesh dashboard token v1", hashlib.sha256).digest()
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def issue(pepper: str, principal: str, ttl_s: int, now: datetime) -> tuple[str, datetime]:
     """A token for `principal`, valid `ttl_s` seconds (0: the default); and its expiry."""
     ttl = ttl_s or DEFAULT_TTL_S
     if not 0 < ttl <= MAX_TTL_S:
         raise ValueError("ttl out of range")
     expires = (now + timedelta(seconds=ttl)).replace(microsecond=0)
-    payload = _b64(
+    payload = b64url.encode(
         json.dumps(
             {"p": principal, "exp": int(expires.timestamp())}, separators=(",", ":")
         ).encode()
     )
-    mac = _b64(hmac.new(_key(pepper), payload.encode(), hashlib.sha256).digest())
+    mac = b64url.encode(hmac.new(_key(pepper), payload.encode(), hashlib.sha256).digest())
     return f"{PREFIX}{payload}.{mac}", expires
 
 
@@ -70,13 +61,13 @@ def claims(pepper: str, token: str, now: datetime) -> tuple[str, datetime]:
     payload, mac = token[len(PREFIX) :].split(".")
     expected = hmac.new(_key(pepper), payload.encode(), hashlib.sha256).digest()
     try:
-        if not hmac.compare_digest(_unb64(mac), expected):
+        if not hmac.compare_digest(b64url.decode(mac), expected):
             raise invalid
-        claims = json.loads(_unb64(payload))
+        claims = json.loads(b64url.decode(payload))
         principal, exp = claims["p"], claims["exp"]
         if not isinstance(principal, str) or not isinstance(exp, int):
             raise invalid
-    except (binascii.Error, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         raise invalid from None
     expires = datetime.fromtimestamp(exp, UTC)
     if expires <= now:

@@ -1,5 +1,9 @@
 """Alembic environment: the URL comes from BOTMESH_DATABASE_URL (or the -x url=... option),
-converted to its synchronous driver."""
+converted to its synchronous driver.
+
+The whole data model is gathered here, and only here: migrations are the deploy-time tool that
+may know every service's tables, while `mesh/` (the kit every service imports) imports no
+service. Importing a tables module registers its tables on the one shared MetaData."""
 
 from __future__ import annotations
 
@@ -8,9 +12,14 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from mesh.db import sync_url
-from mesh.schema import metadata
+import analysis_svc.tables
+import credential_svc.tables
+import mesh.tables
+import trading_svc.tables
+from mesh.db import metadata, sync_url
 from mesh.settings import load_settings
+
+TABLE_MODULES = (mesh.tables, credential_svc.tables, trading_svc.tables, analysis_svc.tables)
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -6,27 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botmesh.trading.v1 import resources_pb2 as pb
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from mesh.timestamps import ts, ts_ms
 from trading_svc.exchange.markets import dec_str
 from trading_svc.orders.model import BUY, LIMIT, MANUAL, Order, Trade
 
 _SIDES = {BUY: pb.ORDER_SIDE_BUY, "sell": pb.ORDER_SIDE_SELL}
 _TYPES = {"market": pb.ORDER_TYPE_MARKET, LIMIT: pb.ORDER_TYPE_LIMIT}
-
-
-def ts(when: datetime | None) -> Timestamp | None:
-    if when is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(when.astimezone(UTC))
-    return stamp
-
-
-def ts_ms(millis: int | float | None) -> Timestamp | None:
-    if millis is None:
-        return None
-    return ts(datetime.fromtimestamp(millis / 1000, UTC))
 
 
 def side_from_pb(value: int) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from botmesh.analysis.v1 import analysis_service_pb2 as pb
@@ -13,6 +12,7 @@ from analysis_svc.analyze.service import AnalyzeResult, IndicatorsResult
 from analysis_svc.backtests.service import BacktestRequest
 from analysis_svc.backtests.store import BacktestRow
 from analysis_svc.domain.signal import Action, Signal
+from mesh.timestamps import ts, ts_ms
 
 ACTION_TO_PB = {
     Action.BUY: pb.SIGNAL_ACTION_BUY,
@@ -25,20 +25,6 @@ STATE_TO_PB = {
     "FAILED": pb.BACKTEST_STATE_FAILED,
     "CANCELED": pb.BACKTEST_STATE_CANCELED,
 }
-
-
-def ts_ms(value_ms: int) -> Timestamp:
-    out = Timestamp()
-    out.FromMilliseconds(int(value_ms))
-    return out
-
-
-def ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    out = Timestamp()
-    out.FromDatetime(value.astimezone(UTC))
-    return out
 
 
 def ms(value: Timestamp) -> int:

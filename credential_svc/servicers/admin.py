@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import grpc
 from botmesh.credential.v1 import internal_service_pb2 as api
 from botmesh.credential.v1 import internal_service_pb2_grpc as rpc
 
-from credential_svc.servicers.convert import PB_TO_SCOPE, api_key_to_pb
+from credential_svc.servicers.convert import api_key_to_pb
 from credential_svc.vault.rotation import Rotator
 from mesh.apikey_admin import issue_key, list_keys, revoke_key
 from mesh.apikey_store import ApiKeyStore
 from mesh.audit import AuditLog
 from mesh.errors import InvalidArgument
+from mesh.scopes import PB_TO_SCOPE
+from mesh.timestamps import from_ts
 
 
 class AdminServicer(rpc.AdminServiceServicer):
@@ -32,9 +32,7 @@ class AdminServicer(rpc.AdminServiceServicer):
             pepper=self._pepper,
             name=request.name,
             scopes=[PB_TO_SCOPE[s] for s in request.scopes],
-            expire_time=request.expire_time.ToDatetime(tzinfo=UTC)
-            if request.HasField("expire_time")
-            else None,
+            expire_time=from_ts(request.expire_time) if request.HasField("expire_time") else None,
             rate_limit_per_s=request.rate_limit_per_s or None,
         )
         return api.CreateApiKeyResponse(api_key=api_key_to_pb(record), key=key)

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 
 from botmesh.credential.v1 import resources_pb2 as pb
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from credential_svc.catalog.bots import BotRecord
 from credential_svc.catalog.store import ListingRecord
 from mesh.apikeys import ApiKeyRecord
+from mesh.scopes import SCOPE_TO_PB
+from mesh.timestamps import ts
 
-SCOPE_TO_PB = {
-    "admin": pb.API_KEY_SCOPE_ADMIN,
-    "bots:write": pb.API_KEY_SCOPE_BOTS_WRITE,
-    "marketplace": pb.API_KEY_SCOPE_MARKETPLACE,
-    "read": pb.API_KEY_SCOPE_READ,
-}
-PB_TO_SCOPE = {v: k for k, v in SCOPE_TO_PB.items()}
 RISK_FIELDS = (
     "stop_loss_pct",
     "take_profit_pct",
@@ -27,14 +20,6 @@ RISK_FIELDS = (
     "cooldown_seconds",
     "max_allocation",
 )
-
-
-def ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    out = Timestamp()
-    out.FromDatetime(value)
-    return out
 
 
 def risk_to_dict(limits: pb.RiskLimits) -> dict[str, str | int]:

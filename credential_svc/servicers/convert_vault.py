@@ -7,8 +7,9 @@ from botmesh.credential.v1 import resources_pb2 as pb
 
 from credential_svc.identity.resolve import SubscriptionView
 from credential_svc.identity.store import UserRecord
-from credential_svc.servicers.convert import risk_to_pb, ts
+from credential_svc.servicers.convert import risk_to_pb
 from credential_svc.vault.store import CredentialRecord
+from mesh.timestamps import ts
 
 USER_STATES = {"ACTIVE": pb.USER_STATE_ACTIVE, "ERASED": pb.USER_STATE_ERASED}
 CREDENTIAL_STATES = {

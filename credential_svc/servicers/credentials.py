@@ -13,13 +13,13 @@ from botmesh.credential.v1 import credential_service_pb2_grpc as rpc
 
 from credential_svc.identity.service import Users
 from credential_svc.identity.store import UserRecord
-from credential_svc.servicers.convert import ts
 from credential_svc.servicers.convert_vault import credential_to_pb, user_to_pb
 from credential_svc.vault.crypto import SecretBundle
 from credential_svc.vault.service import Vault
 from mesh import dashboard_tokens
 from mesh.auth import acting_principal
 from mesh.db import utcnow
+from mesh.timestamps import ts
 
 
 class CredentialServicer(rpc.CredentialServiceServicer):

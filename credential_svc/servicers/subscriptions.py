@@ -9,11 +9,12 @@ from botmesh.credential.v1 import resources_pb2 as pb
 from botmesh.credential.v1 import subscription_service_pb2 as api
 from botmesh.credential.v1 import subscription_service_pb2_grpc as rpc
 
-from credential_svc.servicers.convert import risk_to_dict, risk_to_pb, ts
+from credential_svc.servicers.convert import risk_to_dict, risk_to_pb
 from credential_svc.servicers.convert_vault import SUBSCRIPTION_STATE_REASONS, SUBSCRIPTION_STATES
 from credential_svc.subscriptions.model import PaymentRecord, SubscriptionRecord
 from credential_svc.subscriptions.service import PaymentReport, Subscriptions
 from mesh.auth import acting_principal
+from mesh.timestamps import ts
 
 
 def subscription_pb(sub: SubscriptionRecord) -> pb.Subscription:

@@ -11,7 +11,7 @@ from botmesh.trading.v1 import market_data_service_pb2_grpc as rpc
 from botmesh.trading.v1 import resources_pb2 as pb
 
 from mesh.auth import authenticate_stream
-from trading_svc.convert import ts
+from mesh.timestamps import ts
 from trading_svc.marketdata.hub import PriceHub
 from trading_svc.marketdata.service import MarketData, utc
 from trading_svc.stream_limits import StreamLimits
