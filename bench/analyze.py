@@ -41,6 +41,7 @@ from botmesh.analysis.v1 import analysis_service_pb2_grpc as rpc  # noqa: E402
 from google.protobuf.timestamp_pb2 import Timestamp  # noqa: E402
 
 from bench.getbot import percentiles_us, run_h2load  # noqa: E402
+from bench.keys import bench_key  # noqa: E402
 from cli.launcher import isolated_env, mesh_env, port_open  # noqa: E402
 
 DATABASE = "botmesh_bench_analysis"
@@ -167,23 +168,6 @@ def healthy(target: str) -> bool:
         return False
 
 
-async def issue_read_key(settings) -> str:  # type: ignore[no-untyped-def]
-    from mesh.apikey_admin import issue_key
-    from mesh.apikey_store import ApiKeyStore
-    from mesh.db import make_engine
-
-    engine = make_engine(settings.database_url)
-    _, key = await issue_key(
-        ApiKeyStore(engine),
-        pepper=settings.api_key_pepper,
-        name="bench",
-        scopes=["read"],
-        rate_limit_per_s=1_000_000,  # measure the service, not the per-key limit
-    )
-    await engine.dispose()
-    return str(key)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10)
@@ -243,7 +227,7 @@ def main() -> int:
             )
         )
         wait_for(lambda: healthy(target), procs, "analysis_svc")
-        key = asyncio.run(issue_read_key(settings))
+        key = asyncio.run(bench_key(settings, "read"))
         asyncio.run(
             grpc_load(target, key, lambda: CACHED, 1, 0.5)
         )  # warm: candles and the decision

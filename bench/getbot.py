@@ -30,6 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 import pymysql  # noqa: E402
 from botmesh.credential.v1 import marketplace_service_pb2 as api  # noqa: E402
 
+from bench.keys import bench_key  # noqa: E402
 from cli.launcher import Mesh, isolated_env, mesh_env, service_address  # noqa: E402
 
 DATABASE = "botmesh_bench"
@@ -211,8 +212,6 @@ async def _prepare(settings) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     from credential_svc.catalog.authors import Actor
     from credential_svc.catalog.service import Catalog
     from credential_svc.catalog.store import CatalogStore
-    from mesh.apikey_admin import issue_key
-    from mesh.apikey_store import ApiKeyStore
     from mesh.audit import AuditLog
     from mesh.db import make_engine
     from mesh.redis import make_redis
@@ -220,13 +219,7 @@ async def _prepare(settings) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     engine = make_engine(settings.database_url)
     redis = make_redis(settings.redis_url)
     await redis.flushdb()
-    _, key = await issue_key(
-        ApiKeyStore(engine),
-        pepper=settings.api_key_pepper,
-        name="bench",
-        scopes=["read", "bots:write"],
-        rate_limit_per_s=1_000_000,
-    )
+    key = await bench_key(settings, "read", "bots:write")
     catalog = Catalog(CatalogStore(engine, AuditLog(settings.api_key_pepper)), redis)
     bot = await catalog.create_bot(
         Actor(key_id="bench", principal=None, admin=False),

@@ -27,6 +27,7 @@ import httpx  # noqa: E402
 import pymysql  # noqa: E402
 
 from bench.getbot import percentiles_us  # noqa: E402
+from bench.keys import bench_key  # noqa: E402
 from cli.launcher import Mesh, isolated_env, mesh_env  # noqa: E402
 
 DATABASE = "botmesh_bench_orders"
@@ -36,18 +37,10 @@ LEDGER = "ryjl3-tyaaa-aaaaa-aaaba-cai"
 async def setup_renter(settings: Any, rest: httpx.AsyncClient) -> tuple[dict[str, str], str]:
     """A paying renter with a verified credential and an active subscription."""
     from exchange_sim import AdminClient
-    from mesh.apikey_admin import issue_key
-    from mesh.apikey_store import ApiKeyStore
-    from mesh.db import make_engine
     from mesh.principal import format_principal
 
-    engine = make_engine(settings.database_url)
-    store, pepper = ApiKeyStore(engine), settings.api_key_pepper
-    _, market_key = await issue_key(
-        store, pepper=pepper, name="bench", scopes=["marketplace"], rate_limit_per_s=1_000_000
-    )
-    _, author_key = await issue_key(store, pepper=pepper, name="author", scopes=["bots:write"])
-    await engine.dispose()
+    market_key = await bench_key(settings, "marketplace")
+    author_key = await bench_key(settings, "bots:write", name="author", limited=True)
     principal = format_principal(os.urandom(29))
     who = {"x-api-key": market_key, "x-principal-id": principal}
 

@@ -26,6 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 import pymysql  # noqa: E402
 
 from bench.getbot import cpu_seconds, percentiles_us  # noqa: E402
+from bench.keys import bench_key  # noqa: E402
 from cli.launcher import Mesh, isolated_env, mesh_env, service_address  # noqa: E402
 
 DATABASE = "botmesh_bench_streams"
@@ -135,7 +136,7 @@ def main() -> int:
         mesh.ensure_exchange_sim()
         mesh.migrate()
         mesh.start_services()
-        key = asyncio.run(_read_key(settings))
+        key = asyncio.run(bench_key(settings, "read"))
         host, port = service_address(settings, "trading_svc")
         pid = mesh.processes["trading_svc"].pid
         idle_rss = rss_kib(pid)
@@ -196,23 +197,6 @@ def main() -> int:
     )
     print(f"server CPU {cpu * 100:.0f}% of one core; stream errors: {errors or 'none'}")
     return 0
-
-
-async def _read_key(settings) -> str:  # type: ignore[no-untyped-def]
-    from mesh.apikey_admin import issue_key
-    from mesh.apikey_store import ApiKeyStore
-    from mesh.db import make_engine
-
-    engine = make_engine(settings.database_url)
-    _, key = await issue_key(
-        ApiKeyStore(engine),
-        pepper=settings.api_key_pepper,
-        name="bench",
-        scopes=["read"],
-        rate_limit_per_s=1_000_000,
-    )
-    await engine.dispose()
-    return key
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from botmesh.credential.v1 import subscription_service_pb2 as api  # noqa: E402
 from botmesh.credential.v1 import subscription_service_pb2_grpc as rpc  # noqa: E402
 
 from bench.getbot import cpu_seconds, percentiles_us, run_h2load, run_wrk  # noqa: E402
+from bench.keys import bench_key  # noqa: E402
 from cli.launcher import Mesh, isolated_env, mesh_env, service_address  # noqa: E402
 
 DATABASE = "botmesh_bench_subs"
@@ -83,20 +84,9 @@ async def prepare(settings: Any, envoy: str) -> Renter:
     started here for the verification only), a bot, and one paid subscription, all made
     through the real API."""
     from exchange_sim import SimConfig, start_sim
-    from mesh.apikey_admin import issue_key
-    from mesh.apikey_store import ApiKeyStore
-    from mesh.db import make_engine
     from mesh.principal import format_principal
 
-    engine = make_engine(settings.database_url)
-    _, key = await issue_key(
-        ApiKeyStore(engine),
-        pepper=settings.api_key_pepper,
-        name="bench",
-        scopes=["marketplace", "bots:write"],
-        rate_limit_per_s=1_000_000,  # measure the service, not the limiter
-    )
-    await engine.dispose()
+    key = await bench_key(settings, "marketplace", "bots:write")
     principal = format_principal(os.urandom(29))
     sim = await start_sim(SimConfig(seed=1), port=urlparse(settings.exchange_sim_url).port or 0)
     try:
