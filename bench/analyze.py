@@ -35,14 +35,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 import grpc  # noqa: E402
-import pymysql  # noqa: E402
 from botmesh.analysis.v1 import analysis_service_pb2 as api  # noqa: E402
 from botmesh.analysis.v1 import analysis_service_pb2_grpc as rpc  # noqa: E402
 from google.protobuf.timestamp_pb2 import Timestamp  # noqa: E402
 
 from bench.getbot import percentiles_us, run_h2load  # noqa: E402
-from bench.keys import bench_key  # noqa: E402
-from cli.launcher import isolated_env, mesh_env, port_open  # noqa: E402
+from bench.world import bench_env, bench_key, drop_database, fresh_database  # noqa: E402
+from cli.launcher import mesh_env, port_open  # noqa: E402
 
 DATABASE = "botmesh_bench_analysis"
 REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -174,21 +173,13 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
 
-    admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        cur.execute(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    admin = fresh_database(DATABASE)
     state = Path(tempfile.mkdtemp(prefix="botmesh-bench-analysis-"))
-    overrides = isolated_env(
-        state_dir=state,
-        database_url=f"mysql+aiomysql://root@127.0.0.1:3306/{DATABASE}",
-        redis_url=REDIS_URL,
-    )
+    overrides = bench_env(state, DATABASE, REDIS_URL)
     overrides |= {
         "BOTMESH_EXCHANGE_VENUE": "sim",
         # Only analysis_svc runs here: it reads candles from the venue, not trading_svc.
         "BOTMESH_ANALYSIS_CANDLES": "venue",
-        "BOTMESH_LOG_LEVEL": "WARNING",
     }
     os.environ.update(overrides)
     sim_port = int(overrides["BOTMESH_EXCHANGE_SIM_URL"].rsplit(":", 1)[1])
@@ -256,8 +247,7 @@ def main() -> int:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        drop_database(admin, DATABASE)
 
     from bench.backtest_speed import measure_backtest_speed
 

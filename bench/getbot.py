@@ -27,11 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
-import pymysql  # noqa: E402
 from botmesh.credential.v1 import marketplace_service_pb2 as api  # noqa: E402
 
-from bench.keys import bench_key  # noqa: E402
-from cli.launcher import Mesh, isolated_env, mesh_env, service_address  # noqa: E402
+from bench.world import bench_env, bench_key, drop_database, fresh_database  # noqa: E402
+from cli.launcher import Mesh, mesh_env, service_address  # noqa: E402
 
 DATABASE = "botmesh_bench"
 
@@ -131,17 +130,9 @@ def main() -> int:
             print(f"{tool} not found: apt-get install wrk nghttp2-client", file=sys.stderr)
             return 2
 
-    admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        cur.execute(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    admin = fresh_database(DATABASE)
     state = Path(tempfile.mkdtemp(prefix="botmesh-bench-"))
-    overrides = isolated_env(
-        state_dir=state,
-        database_url=f"mysql+aiomysql://root@127.0.0.1:3306/{DATABASE}",
-        redis_url="redis://127.0.0.1:6379/10",
-    )
-    overrides["BOTMESH_LOG_LEVEL"] = "WARNING"
+    overrides = bench_env(state, DATABASE, "redis://127.0.0.1:6379/10")
     os.environ.update(overrides)
     from mesh.settings import load_settings
 
@@ -188,8 +179,7 @@ def main() -> int:
         ratio = results["envoy_rest"]["rps"] / results["direct_grpc"]["rps"]
     finally:
         mesh.stop()
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        drop_database(admin, DATABASE)
 
     print(f"GetBot, c={args.connections}, {args.duration}s each, {os.cpu_count()} cores")
     print(

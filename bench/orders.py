@@ -24,11 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 import httpx  # noqa: E402
-import pymysql  # noqa: E402
 
 from bench.getbot import percentiles_us  # noqa: E402
-from bench.keys import bench_key  # noqa: E402
-from cli.launcher import Mesh, isolated_env, mesh_env  # noqa: E402
+from bench.world import bench_env, bench_key, drop_database, fresh_database  # noqa: E402
+from cli.launcher import Mesh, mesh_env  # noqa: E402
 
 DATABASE = "botmesh_bench_orders"
 LEDGER = "ryjl3-tyaaa-aaaaa-aaaba-cai"
@@ -150,16 +149,9 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        cur.execute(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    overrides = isolated_env(
-        state_dir=Path(tempfile.mkdtemp(prefix="botmesh-orders-")),
-        database_url=f"mysql+aiomysql://root@127.0.0.1:3306/{DATABASE}",
-        redis_url="redis://127.0.0.1:6379/12",
-    )
-    overrides["BOTMESH_LOG_LEVEL"] = "WARNING"
+    admin = fresh_database(DATABASE)
+    state = Path(tempfile.mkdtemp(prefix="botmesh-orders-"))
+    overrides = bench_env(state, DATABASE, "redis://127.0.0.1:6379/12")
     overrides["BOTMESH_EXCHANGE_RATE_LIMIT"] = "true" if args.ccxt_throttle else "false"
     os.environ.update(overrides)
     from mesh.settings import load_settings
@@ -183,8 +175,7 @@ def main() -> int:
         elapsed = time.monotonic() - started
     finally:
         mesh.stop()
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        drop_database(admin, DATABASE)
     p50, p99 = percentiles_us(latencies)
     throttle = "on" if args.ccxt_throttle else "off"
     print(

@@ -23,11 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
-import pymysql  # noqa: E402
 
 from bench.getbot import cpu_seconds, percentiles_us  # noqa: E402
-from bench.keys import bench_key  # noqa: E402
-from cli.launcher import Mesh, isolated_env, mesh_env, service_address  # noqa: E402
+from bench.world import bench_env, bench_key, drop_database, fresh_database  # noqa: E402
+from cli.launcher import Mesh, mesh_env, service_address  # noqa: E402
 
 DATABASE = "botmesh_bench_streams"
 STREAMS_PER_CHANNEL = 100
@@ -117,16 +116,9 @@ def main() -> int:
     parser.add_argument("--ramp", type=float, default=1000, help="new streams per second, in all")
     args = parser.parse_args()
 
-    admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        cur.execute(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    overrides = isolated_env(
-        state_dir=Path(tempfile.mkdtemp(prefix="botmesh-streams-")),
-        database_url=f"mysql+aiomysql://root@127.0.0.1:3306/{DATABASE}",
-        redis_url="redis://127.0.0.1:6379/11",
-    )
-    overrides["BOTMESH_LOG_LEVEL"] = "WARNING"
+    admin = fresh_database(DATABASE)
+    state = Path(tempfile.mkdtemp(prefix="botmesh-streams-"))
+    overrides = bench_env(state, DATABASE, "redis://127.0.0.1:6379/11")
     os.environ.update(overrides)
     from mesh.settings import load_settings
 
@@ -182,8 +174,7 @@ def main() -> int:
             proc.join(timeout=30)
     finally:
         mesh.stop()
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        drop_database(admin, DATABASE)
     if not lags:
         print("no ticks received", file=sys.stderr)
         return 1

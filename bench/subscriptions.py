@@ -36,13 +36,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 import grpc  # noqa: E402
 import httpx  # noqa: E402
-import pymysql  # noqa: E402
 from botmesh.credential.v1 import subscription_service_pb2 as api  # noqa: E402
 from botmesh.credential.v1 import subscription_service_pb2_grpc as rpc  # noqa: E402
 
 from bench.getbot import cpu_seconds, percentiles_us, run_h2load, run_wrk  # noqa: E402
-from bench.keys import bench_key  # noqa: E402
-from cli.launcher import Mesh, isolated_env, mesh_env, service_address  # noqa: E402
+from bench.world import bench_env, bench_key, drop_database, fresh_database  # noqa: E402
+from cli.launcher import Mesh, mesh_env, service_address  # noqa: E402
 
 DATABASE = "botmesh_bench_subs"
 REDIS_DB = 11
@@ -299,17 +298,9 @@ def main() -> int:
     parser.add_argument("--phases", default="get,create,storm", help="which to run")
     args = parser.parse_args()
 
-    admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        cur.execute(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    admin = fresh_database(DATABASE)
     state = Path(tempfile.mkdtemp(prefix="botmesh-bench-subs-"))
-    overrides = isolated_env(
-        state_dir=state,
-        database_url=f"mysql+aiomysql://root@127.0.0.1:3306/{DATABASE}",
-        redis_url=f"redis://127.0.0.1:6379/{REDIS_DB}",
-    )
-    overrides["BOTMESH_LOG_LEVEL"] = "WARNING"
+    overrides = bench_env(state, DATABASE, f"redis://127.0.0.1:6379/{REDIS_DB}")
     overrides["BOTMESH_EXCHANGE_VENUE"] = "sim"
     os.environ.update(overrides)
     from mesh.settings import load_settings
@@ -340,8 +331,7 @@ def main() -> int:
             report["storm"]["subscriptions_created"] = count_subscriptions(admin) - before
     finally:
         mesh.stop()
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        drop_database(admin, DATABASE)
 
     print_report(report, args)
     out = ROOT / "bench" / "results"
