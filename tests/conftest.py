@@ -13,6 +13,7 @@ import pytest
 import redis as redis_sync
 
 from cli.launcher import Mesh, isolated_env, mesh_env
+from mesh.scopes import SCOPES
 from mesh.settings import Settings, load_settings
 from tests.support import RECV_WINDOW_MS, TEST_REDIS_DB, admin_sql, alembic, mariadb_url
 
@@ -125,6 +126,6 @@ async def issue_key(settings: Settings, engine):  # type: ignore[no-untyped-def]
 async def keys(issue_key) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """One key per scope, plus one with every scope."""
     made = {}
-    for scope in ("admin", "bots:write", "marketplace", "read"):
+    for scope in SCOPES:
         made[scope] = (await issue_key(scope, name=f"e2e {scope}"))[1]
     return made
