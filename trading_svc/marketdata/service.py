@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from mesh.errors import FailedPrecondition
 from mesh.pagination import decode_int_token, encode_int_token
 from mesh.redis import BestEffortCache
-from trading_svc.convert import ts_ms
+from mesh.timestamps import ts_ms
 from trading_svc.exchange.errors import to_domain
 from trading_svc.exchange.markets import dec_str, filters_for, to_symbol
 from trading_svc.exchange.pool import ExchangePool
