@@ -17,10 +17,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from exchanges.clients import ClientFactory
+from exchanges.symbols import to_symbol
 from mesh.redis import OUTAGE_ERRORS
 from trading_svc.convert import ticker_pb
-from trading_svc.exchange.factory import ClientFactory
-from trading_svc.exchange.markets import to_symbol
 from trading_svc.marketdata.hub import channel, latest_key
 
 log = logging.getLogger("botmesh.trading.feed")

@@ -14,11 +14,13 @@ from typing import Any
 from botmesh.trading.v1 import resources_pb2 as pb
 from redis.asyncio import Redis
 
+from exchanges.errors import to_domain
+from exchanges.markets import filters_for
+from exchanges.symbols import to_symbol
+from mesh.decimals import dec_str
 from mesh.pagination import decode_int_token, encode_int_token
 from mesh.redis import BestEffortCache
 from trading_svc.convert import ticker_pb, ts_ms
-from trading_svc.exchange.errors import to_domain
-from trading_svc.exchange.markets import dec_str, filters_for, to_symbol
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.marketdata.hub import latest_key
 
