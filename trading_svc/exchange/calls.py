@@ -17,8 +17,12 @@ from typing import Any, Protocol, TypeVar
 import ccxt.async_support as ccxt
 
 T = TypeVar("T")
-# ccxt classes whose signed requests carry a `timestamp` parameter we may set ourselves.
-SIGNS_WITH_TIMESTAMP = frozenset({"binance", "binanceus"})
+
+
+def signs_with_timestamp(client: Any) -> bool:
+    """True for ccxt's binance family (binance, binanceus, ...): its signed requests carry a
+    `timestamp` parameter we may set ourselves."""
+    return isinstance(client, ccxt.binance)
 
 
 class OrderRequest(Protocol):
@@ -56,7 +60,7 @@ async def submit(client: Any, symbol: str, order: OrderRequest) -> dict[str, Any
     here: a re-signed request must be recorded first, see orders/execution.py)."""
     price = float(order.price) if order.price is not None else None
     params: dict[str, Any] = {"clientOrderId": order.client_order_id}
-    if order.signed_time is not None and client.id in SIGNS_WITH_TIMESTAMP:
+    if order.signed_time is not None and signs_with_timestamp(client):
         params["timestamp"] = signed_timestamp(client, order.signed_time)
     result = await client.create_order(
         symbol, order.type, order.side, float(order.quantity), price, params
