@@ -15,7 +15,6 @@ without a symbol.
 
 from __future__ import annotations
 
-import copy
 import functools
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -68,10 +67,10 @@ def _own_urls(exchange: str) -> dict[str, Any]:
 
 def sim_urls(exchange: str, base_url: str) -> dict[str, Any]:
     """Value for ccxt's `urls` config key: `exchange`'s own URLs, all pointed at the sim."""
-    return {
-        name: rewrite_urls(copy.deepcopy(urls), base_url)
-        for name, urls in _own_urls(exchange).items()
-    }
+    if exchange not in ccxt.exchanges:
+        raise ValueError(f"{exchange!r} is not a ccxt exchange")
+    # rewrite_urls builds new containers: the cached originals are never handed out.
+    return {name: rewrite_urls(urls, base_url) for name, urls in _own_urls(exchange).items()}
 
 
 def sim_config(
