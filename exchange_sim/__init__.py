@@ -2,7 +2,7 @@
 
 Public helpers::
 
-    from exchange_sim import SimConfig, start_sim, running_sim, ccxt_config, AdminClient
+    from exchange_sim import SimConfig, start_sim, running_sim, AdminClient
 
     async with running_sim(SimConfig(seed=7)) as sim:
         admin = sim.admin()
@@ -12,7 +12,6 @@ Public helpers::
 
 from exchange_sim.admin import AdminAPIError, AdminClient, Credentials
 from exchange_sim.app import SimServer, create_app, running_sim, start_sim
-from exchange_sim.ccxt_compat import ccxt_config, ccxt_options, ccxt_urls
 from exchange_sim.config import DEFAULT_MARKETS, MarketSpec, SimConfig
 from exchange_sim.simulator import Simulator
 
@@ -25,9 +24,6 @@ __all__ = [
     "SimConfig",
     "SimServer",
     "Simulator",
-    "ccxt_config",
-    "ccxt_options",
-    "ccxt_urls",
     "create_app",
     "running_sim",
     "start_sim",

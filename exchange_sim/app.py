@@ -17,11 +17,11 @@ from aiohttp import WSCloseCode, web
 
 from exchange_sim import admin_api, admin_controls, http_api, ws
 from exchange_sim.admin import AdminClient
-from exchange_sim.ccxt_compat import ccxt_config
 from exchange_sim.config import SimConfig
 from exchange_sim.keys import SHUTDOWN, SIMULATOR, WS_CLIENTS
 from exchange_sim.middleware import binance_middleware
 from exchange_sim.simulator import Simulator
+from exchanges.sim import sim_config
 
 log = logging.getLogger("exchange_sim")
 
@@ -84,7 +84,7 @@ class SimServer:
 
     @property
     def base_url(self) -> str:
-        """``http://host:port`` (what ``ccxt_config``/``AdminClient`` take)."""
+        """``http://host:port`` (what ``exchanges.sim.sim_config``/``AdminClient`` take)."""
         return f"http://{self.host}:{self.port}"
 
     @property
@@ -99,8 +99,9 @@ class SimServer:
     def ccxt_config(
         self, api_key: str | None = None, api_secret: str | None = None, **extra: Any
     ) -> dict[str, Any]:
-        """Constructor config for ``ccxt.async_support.binance`` / ``ccxt.pro.binance``."""
-        return ccxt_config(self.base_url, api_key, api_secret, **extra)
+        """Constructor config for ``ccxt.async_support.binance`` / ``ccxt.pro.binance`` (the
+        sim venue of exchanges/sim.py; ``sim_config(exchange, ...)`` there for other ids)."""
+        return sim_config("binance", self.base_url, api_key, api_secret, **extra)
 
     async def close(self) -> None:
         """Stop serving and release everything."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from exchanges.clients import ClientSettings
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"BOTMESH_{name}", default)
@@ -38,6 +40,16 @@ class TradingConfig:
     # Concurrent dashboard-token streams (trading_svc/stream_limits.py), across processes.
     streams_per_token: int = 4
     streams_per_principal: int = 16
+
+    def client_settings(self) -> ClientSettings:
+        """ccxt clients for trading: signed with the exchange's clock (resynced on -1021),
+        within recvWindow, throttled as configured."""
+        return ClientSettings(
+            timeout_ms=self.exchange_timeout_ms,
+            rate_limit=self.rate_limit,
+            recv_window_ms=self.recv_window_ms,
+            time_sync=True,
+        )
 
     @classmethod
     def from_env(cls) -> TradingConfig:

@@ -7,8 +7,8 @@ from typing import Any
 
 from botmesh.trading.v1 import resources_pb2 as pb
 
+from mesh.decimals import dec_str
 from mesh.timestamps import ts, ts_ms
-from trading_svc.exchange.markets import dec_str
 from trading_svc.orders.model import BUY, LIMIT, MANUAL, Order, Trade
 
 _SIDES = {BUY: pb.ORDER_SIDE_BUY, "sell": pb.ORDER_SIDE_SELL}

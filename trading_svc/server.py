@@ -17,12 +17,12 @@ from botmesh.trading.v1 import (
     trading_service_pb2_grpc,
 )
 
+from exchanges.clients import ClientFactory
 from mesh.audit import AuditLog
 from mesh.server import ServiceContext, ServiceSpec
 from trading_svc.config import TradingConfig
 from trading_svc.credentials import InternalCredentialClient
 from trading_svc.events import EventLog
-from trading_svc.exchange.factory import ClientFactory
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.lifecycle.follower import ChangeFollower
 from trading_svc.lifecycle.winddown import WindDown
@@ -80,7 +80,9 @@ def build(
     ctx: ServiceContext, config: TradingConfig
 ) -> tuple[Runtime, TradingServicer, MarketDataServicer, InternalTradingServicer]:
     settings = ctx.settings
-    factory = ClientFactory(settings.exchange_venue, settings.exchange_sim_url, config)
+    factory = ClientFactory(
+        settings.exchange_venue, settings.exchange_sim_url, config.client_settings()
+    )
     credentials = InternalCredentialClient(settings.credential.target, settings.internal_token)
     pool = ExchangePool(credentials, factory, config.client_idle_s)
     events = EventLog(ctx.redis, config.event_stream_maxlen)

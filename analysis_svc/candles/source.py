@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import ccxt.async_support as ccxt_async
 import grpc
@@ -24,7 +24,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2, status_pb2
 
 from analysis_svc.domain.candles import Candles
-from exchange_sim.ccxt_compat import ccxt_config
+from exchanges.clients import ClientFactory, ClientSettings
+from exchanges.symbols import to_symbol
 from mesh.auth import INTERNAL_HEADER
 from mesh.errors import DomainError, NotFound, Unavailable
 from quant.periods import TIMEFRAME_MS
@@ -70,20 +71,12 @@ def _unavailable() -> Unavailable:
     return Unavailable("market data could not be fetched; try again", reason="CANDLES_UNAVAILABLE")
 
 
-def ccxt_symbol(market: str) -> str:
-    """ "BTC-USDT" (our paths) -> "BTC/USDT" (ccxt's unified symbol)."""
-    return market.replace("-", "/", 1)
-
-
 class CcxtCandleSource:
     """Public market data through one shared ccxt client per process (no API key needed)."""
 
     def __init__(self, venue: str, sim_url: str, exchange: str = "binance") -> None:
-        config: dict[str, Any] = (
-            ccxt_config(sim_url) if venue == "sim" else {"options": {"defaultType": "spot"}}
-        )
-        config.update(timeout=TIMEOUT_MS)
-        self._client = getattr(ccxt_async, exchange)(config)
+        factory = ClientFactory(venue, sim_url, ClientSettings(timeout_ms=TIMEOUT_MS))
+        self._client = factory.rest(exchange)
 
     async def candles(
         self,
@@ -114,7 +107,7 @@ class CcxtCandleSource:
     ) -> list[list[float]]:
         try:
             page: list[list[float]] = await self._client.fetch_ohlcv(
-                ccxt_symbol(market), timeframe, since=since, limit=limit, params={"endTime": end_ms}
+                to_symbol(market), timeframe, since=since, limit=limit, params={"endTime": end_ms}
             )
             return page
         except ccxt_async.BadSymbol:

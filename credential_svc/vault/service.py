@@ -8,6 +8,9 @@ suspensions. Release for trading needs an ACTIVE credential and a subscription t
 trade now; release for winding down (cancelling a stopped subscription's open orders) needs
 only a credential that is not shredded yet.
 
+A credential's exchange must offer everything a rented bot uses (exchanges/capabilities.py):
+create refuses any other with FAILED_PRECONDITION naming what it lacks, and so does verify.
+
 Every user-facing use case takes the acting user, and every query filters by that user's id:
 another user's credential is NOT_FOUND, the same answer as a credential that does not exist.
 Secrets exist in plaintext only inside `SecretBundle`s on their way in (create) or out
@@ -24,7 +27,6 @@ from dataclasses import dataclass
 from credential_svc.identity.store import UserRecord
 from credential_svc.subscriptions.model import SubscriptionRecord
 from credential_svc.vault.crypto import DecryptError, Envelope, SecretBundle
-from credential_svc.vault.exchange_check import Permissions
 from credential_svc.vault.store import (
     ACTIVE,
     REFUSED,
@@ -34,6 +36,8 @@ from credential_svc.vault.store import (
     VaultStore,
     Verification,
 )
+from exchanges.capabilities import require
+from exchanges.permissions import Permissions
 from mesh.audit import Event
 from mesh.db import utcnow
 from mesh.errors import FailedPrecondition, NotFound
@@ -95,6 +99,7 @@ class Vault:
     async def create(
         self, user: UserRecord, exchange: str, label: str, bundle: SecretBundle
     ) -> CredentialRecord:
+        require(exchange)  # a key for an exchange we cannot trade on is refused up front
         now = utcnow()
         credential_id = new_id("cred")
         sealed = self._envelope.seal(

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from credential_svc.tables import subscriptions
 from exchange_sim import SimServer
+from exchanges.clients import ClientFactory
 from mesh.audit import AuditLog, verify_chain
 from mesh.ids import new_id
 from mesh.redis import make_redis
@@ -32,7 +33,6 @@ from trading_svc.config import TradingConfig
 from trading_svc.credentials import InternalCredentialClient
 from trading_svc.events import EventLog
 from trading_svc.exchange import calls
-from trading_svc.exchange.factory import ClientFactory
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.orders.audit import OrderAudit
 from trading_svc.orders.execution import Executor
@@ -69,7 +69,9 @@ class Parts:
 async def parts(settings: Settings, engine, mesh) -> AsyncIterator[Parts]:  # type: ignore[no-untyped-def]
     config = TradingConfig.from_env()
     credentials = InternalCredentialClient(settings.credential.target, settings.internal_token)
-    factory = ClientFactory(settings.exchange_venue, settings.exchange_sim_url, config)
+    factory = ClientFactory(
+        settings.exchange_venue, settings.exchange_sim_url, config.client_settings()
+    )
     pool = ExchangePool(credentials, factory, config.client_idle_s)
     redis = make_redis(settings.redis_url)
     store = OrderStore(engine)

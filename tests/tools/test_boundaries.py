@@ -28,14 +28,6 @@ KNOWN_VIOLATIONS: set[tuple[str, str, str]] = {
         "trading_svc.orders.subscriptions",
         "credential_svc.subscriptions.entitlement",
     ),
-    ("production-to-test-code", "trading_svc.exchange.factory", "exchange_sim.ccxt_compat"),
-    ("production-to-test-code", "analysis_svc.candles.source", "exchange_sim.ccxt_compat"),
-    (
-        "production-to-test-code",
-        "credential_svc.vault.exchange_check",
-        "exchange_sim.ccxt_compat",
-    ),
-    ("adapter-to-feature", "trading_svc.exchange.calls", "trading_svc.orders.model"),
     (
         "store-to-use-case",
         "credential_svc.vault.store",

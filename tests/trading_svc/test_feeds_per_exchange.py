@@ -9,10 +9,10 @@ import contextlib
 
 from botmesh.trading.v1 import resources_pb2 as pb
 
+from exchanges.clients import ClientFactory
 from mesh.redis import make_redis
 from mesh.settings import Settings
 from trading_svc.config import TradingConfig
-from trading_svc.exchange.factory import ClientFactory
 from trading_svc.marketdata.feed import FeedManager
 from trading_svc.marketdata.keys import Pair, latest_key, lock_key
 
@@ -31,7 +31,9 @@ async def _latest(redis, pair: Pair) -> pb.Ticker:  # type: ignore[no-untyped-de
 
 async def test_one_feed_per_exchange_and_market(settings: Settings, exchange_sim: object) -> None:
     redis = make_redis(settings.redis_url)
-    factory = ClientFactory("sim", settings.exchange_sim_url, TradingConfig.from_env())
+    factory = ClientFactory(
+        "sim", settings.exchange_sim_url, TradingConfig.from_env().client_settings()
+    )
     feeds = FeedManager(redis, factory)
     try:
         await redis.delete(latest_key(BINANCE), latest_key(US))

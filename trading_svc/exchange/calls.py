@@ -1,24 +1,50 @@
-"""The exchange calls orders need, in our terms (ExchangeView, Fill), with ccxt's
-time-difference resync on -1021: a stale-timestamp refusal is never executed, so one retry
-after resyncing is safe. A new order is the exception: its signing time is recorded before
-it is sent, so orders/execution.py re-signs it itself."""
+"""The exchange calls orders need, with ccxt's time-difference resync on -1021: a
+stale-timestamp refusal is never executed, so one retry after resyncing is safe. A new order
+is the exception: its signing time is recorded before it is sent, so orders/execution.py
+re-signs it itself.
+
+This adapter knows no order model: it takes what it sends as `OrderRequest` (any object
+with those fields, the orders package's Order among them) and returns ccxt's dicts, which
+orders/views.py reads into our terms."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import ccxt.async_support as ccxt
 
-from trading_svc.exchange.markets import dec
-from trading_svc.orders.model import ExchangeView, Fill, Order
-
 T = TypeVar("T")
-# ccxt classes whose signed requests carry a `timestamp` parameter we may set ourselves.
-SIGNS_WITH_TIMESTAMP = frozenset({"binance", "binanceus"})
+
+
+def signs_with_timestamp(client: Any) -> bool:
+    """True for ccxt's binance family (binance, binanceus, ...): its signed requests carry a
+    `timestamp` parameter we may set ourselves."""
+    return isinstance(client, ccxt.binance)
+
+
+class OrderRequest(Protocol):
+    """What is sent for an order, and what finds it again (its client order id)."""
+
+    @property
+    def client_order_id(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def side(self) -> str: ...
+
+    @property
+    def quantity(self) -> Decimal: ...
+
+    @property
+    def price(self) -> Decimal | None: ...
+
+    @property
+    def signed_time(self) -> datetime | None: ...
 
 
 async def clock_safe(client: Any, call: Callable[[], Awaitable[T]]) -> T:
@@ -29,39 +55,12 @@ async def clock_safe(client: Any, call: Callable[[], Awaitable[T]]) -> T:
         return await call()
 
 
-def _fill(raw: dict[str, Any]) -> Fill | None:
-    trade_id = raw.get("id")
-    if trade_id is None:
-        return None
-    fee = raw.get("fee") or {}
-    millis = raw.get("timestamp") or time.time() * 1000
-    return Fill(
-        exchange_trade_id=str(trade_id),
-        price=dec(raw.get("price")) or Decimal(0),
-        quantity=dec(raw.get("amount")) or Decimal(0),
-        fee=dec(fee.get("cost")) or Decimal(0),
-        fee_asset=str(fee.get("currency") or ""),
-        time=datetime.fromtimestamp(millis / 1000, UTC),
-    )
-
-
-def view_of(raw: dict[str, Any], fills: list[dict[str, Any]] | None = None) -> ExchangeView:
-    """Our view of a ccxt order; fills from `fills` (myTrades) or the order's own trades."""
-    parsed = [_fill(t) for t in (fills if fills is not None else raw.get("trades") or [])]
-    return ExchangeView(
-        exchange_order_id=str(raw["id"]),
-        status=str(raw.get("status") or "open"),
-        filled=dec(raw.get("filled")) or Decimal(0),
-        fills=tuple(f for f in parsed if f is not None),
-    )
-
-
-async def submit(client: Any, symbol: str, order: Order) -> dict[str, Any]:
+async def submit(client: Any, symbol: str, order: OrderRequest) -> dict[str, Any]:
     """Sends the order once, signed with the timestamp of its signed_time (no -1021 retry
     here: a re-signed request must be recorded first, see orders/execution.py)."""
     price = float(order.price) if order.price is not None else None
     params: dict[str, Any] = {"clientOrderId": order.client_order_id}
-    if order.signed_time is not None and client.id in SIGNS_WITH_TIMESTAMP:
+    if order.signed_time is not None and signs_with_timestamp(client):
         params["timestamp"] = signed_timestamp(client, order.signed_time)
     result = await client.create_order(
         symbol, order.type, order.side, float(order.quantity), price, params
@@ -76,7 +75,7 @@ def signed_timestamp(client: Any, signed_time: datetime) -> int:
     return int(signed_time.timestamp() * 1000) - difference
 
 
-async def by_client_id(client: Any, symbol: str, order: Order) -> dict[str, Any]:
+async def by_client_id(client: Any, symbol: str, order: OrderRequest) -> dict[str, Any]:
     """The exchange's order for our client order id; raises OrderNotFound when it has none."""
     params = {"origClientOrderId": order.client_order_id}
     return await clock_safe(client, lambda: client.fetch_order("", symbol, params))  # type: ignore[no-any-return]

@@ -23,10 +23,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from exchanges.clients import ClientFactory
+from exchanges.errors import to_domain
 from mesh.errors import FailedPrecondition, Internal
 from trading_svc.credentials import WIND_DOWN, Credential, CredentialSource
-from trading_svc.exchange.errors import to_domain
-from trading_svc.exchange.factory import ClientFactory
 
 log = logging.getLogger("botmesh.trading.exchange")
 

@@ -20,10 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from exchanges.errors import is_ambiguous, is_not_found
+from exchanges.symbols import to_symbol
 from mesh.errors import DomainError
 from trading_svc.exchange import calls
-from trading_svc.exchange.errors import is_ambiguous, is_not_found
-from trading_svc.exchange.markets import to_symbol
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.orders import audit as audit_events
 from trading_svc.orders.audit import OrderAudit

@@ -19,9 +19,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from exchanges.clients import ClientFactory
+from exchanges.symbols import to_symbol
 from mesh.redis import OUTAGE_ERRORS
-from trading_svc.exchange.factory import ClientFactory
-from trading_svc.exchange.markets import to_symbol
 from trading_svc.marketdata.keys import Pair, channel, latest_key, lock_key
 from trading_svc.marketdata.tickers import ticker_of
 

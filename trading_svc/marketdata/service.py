@@ -17,16 +17,17 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import ccxt
 from botmesh.trading.v1 import resources_pb2 as pb
 from redis.asyncio import Redis
 
-from mesh.errors import FailedPrecondition
+from exchanges.capabilities import MARKET_DATA, require
+from exchanges.errors import to_domain
+from exchanges.markets import filters_for
+from exchanges.symbols import to_symbol
+from mesh.decimals import dec_str
 from mesh.pagination import decode_int_token, encode_int_token
 from mesh.redis import BestEffortCache
 from mesh.timestamps import ts_ms
-from trading_svc.exchange.errors import to_domain
-from trading_svc.exchange.markets import dec_str, filters_for, to_symbol
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.marketdata.keys import Pair, latest_key
 from trading_svc.marketdata.tickers import ticker_of
@@ -34,8 +35,6 @@ from trading_svc.marketdata.tickers import ticker_of
 FRESH_S = 2.0
 CACHE_MS = 2000
 DEFAULT_CANDLES = 500
-# Every exchange id ccxt has a class for; no other id reaches the client factory.
-KNOWN_EXCHANGES = frozenset(ccxt.exchanges)
 
 
 # Candle cursors are open times in ms, from 1970 to the end of year 9999.
@@ -50,16 +49,6 @@ def _from_token(token: str) -> int:
     return decode_int_token(token, 0, _LAST_MS)
 
 
-def require(client: Any, exchange: str, needs: str) -> None:
-    """Refuses a call the exchange's ccxt class cannot make (its `has` says so)."""
-    if not client.has.get(needs):
-        raise FailedPrecondition(
-            f"exchange {exchange} lacks {needs}",
-            reason="EXCHANGE_LACKS_CAPABILITY",
-            metadata={"exchange": exchange, "missing": needs},
-        )
-
-
 class MarketData:
     def __init__(self, redis: Redis, pool: ExchangePool, default_exchange: str) -> None:
         self._cache = BestEffortCache(redis, "tickers")
@@ -72,27 +61,22 @@ class MarketData:
         return self._default
 
     def pair(self, market: str, exchange: str = "") -> Pair:
-        """The (exchange, market) a request names; an exchange id ccxt has no class for is
-        refused here, before any client is built (the request's pattern bounds its shape)."""
+        """The (exchange, market) a request names. An exchange id ccxt has no class for, or
+        whose class lacks tickers or candles, is refused here with what it lacks, before any
+        client is built (the request's pattern bounds its shape)."""
         name = exchange or self._default
-        if name not in KNOWN_EXCHANGES:
-            raise FailedPrecondition(
-                f"exchange {name} is not supported",
-                reason="EXCHANGE_UNSUPPORTED",
-                metadata={"exchange": name},
-            )
+        require(name, MARKET_DATA)
         return Pair(name, market)
 
-    async def _public(self, at: Pair, needs: str) -> Any:
+    async def _public(self, at: Pair) -> Any:
         client = await self._pool.public(at.exchange)
-        require(client, at.exchange, needs)
         filters_for(client, at.market)  # unknown market: a clear error, no exchange call
         return client
 
     async def check_market(self, market: str, exchange: str = "") -> Pair:
         """The pair a price stream of `market` on `exchange` reads, once it can be fed."""
         at = self.pair(market, exchange)
-        await self._public(at, "fetchTicker")  # the feed's fallback when its socket fails
+        await self._public(at)  # the feed's fallback when its socket fails
         return at
 
     async def ticker(self, market: str, exchange: str = "") -> pb.Ticker:
@@ -102,7 +86,7 @@ class MarketData:
             ticker = pb.Ticker.FromString(cached)
             if time.time() - ticker.time.ToSeconds() <= FRESH_S:
                 return ticker
-        client = await self._public(at, "fetchTicker")
+        client = await self._public(at)
         try:
             raw = await client.fetch_ticker(to_symbol(market))
         except Exception as exc:
@@ -122,7 +106,7 @@ class MarketData:
         exchange: str = "",
     ) -> tuple[list[pb.Candle], str]:
         at = self.pair(market, exchange)
-        client = await self._public(at, "fetchOHLCV")
+        client = await self._public(at)
         size = requested or DEFAULT_CANDLES
         since = _from_token(token) if token else (int(start.timestamp() * 1000) if start else None)
         end_ms = int(end.timestamp() * 1000) if end else None

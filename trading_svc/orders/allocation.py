@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from mesh.decimals import dec_str
 from mesh.errors import FailedPrecondition
-from trading_svc.exchange.markets import dec_str
 from trading_svc.orders.model import BUY, MARKET
 
 # Headroom a buy reserves on top of its price: the fee, and for market orders slippage.

@@ -24,12 +24,12 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 
+from exchanges.errors import is_ambiguous, to_domain
+from exchanges.symbols import to_symbol
 from mesh.db import utcnow
 from mesh.errors import DomainError
 from trading_svc.events import EventLog
 from trading_svc.exchange import calls
-from trading_svc.exchange.errors import is_ambiguous, to_domain
-from trading_svc.exchange.markets import to_symbol
 from trading_svc.orders.model import (
     PENDING_SUBMIT,
     REJECTED,
@@ -40,6 +40,7 @@ from trading_svc.orders.model import (
     Order,
 )
 from trading_svc.orders.store import OrderStore
+from trading_svc.orders.views import view_of
 
 log = logging.getLogger("botmesh.trading.orders")
 # Beyond recvWindow, for clock error between us and the exchange.
@@ -145,10 +146,10 @@ class Executor:
         return sent
 
     async def _record(self, client: Any, order: Order, raw: dict[str, Any]) -> Order:
-        view = calls.view_of(raw)
+        view = view_of(raw)
         if view.filled > sum((f.quantity for f in view.fills), start=view.filled * 0):
             try:
-                view = calls.view_of(
+                view = view_of(
                     raw,
                     await calls.fills_of(client, to_symbol(order.market), view.exchange_order_id),
                 )

@@ -28,8 +28,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from exchanges.symbols import to_symbol
 from mesh.db import utcnow
-from trading_svc.exchange.markets import to_symbol
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.orders.audit import OrderAudit
 from trading_svc.orders.execution import Executor

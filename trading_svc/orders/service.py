@@ -17,13 +17,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from exchanges.errors import is_ambiguous, is_not_found, to_domain
+from exchanges.markets import filters_for
+from exchanges.symbols import to_symbol
 from mesh.db import utcnow
+from mesh.decimals import dec
 from mesh.errors import DomainError, FailedPrecondition, InvalidArgument
 from mesh.ids import new_id
 from mesh.pagination import decode_token, encode_token, next_page_token, page_size
 from trading_svc.exchange import calls
-from trading_svc.exchange.errors import is_ambiguous, is_not_found, to_domain
-from trading_svc.exchange.markets import dec, filters_for, to_symbol
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.marketdata.service import MarketData
 from trading_svc.orders import allocation

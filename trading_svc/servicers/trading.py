@@ -11,11 +11,11 @@ from botmesh.trading.v1 import trading_service_pb2 as api
 from botmesh.trading.v1 import trading_service_pb2_grpc as rpc
 
 from mesh.auth import acting_principal, authenticate_stream, caller
+from mesh.decimals import dec_str
 from mesh.idempotency import HEADER as IDEMPOTENCY_HEADER
 from mesh.timestamps import ts
 from trading_svc.convert import order_pb, side_from_pb, trade_pb, type_from_pb
 from trading_svc.events import EventLog
-from trading_svc.exchange.markets import dec_str
 from trading_svc.orders.model import intent_key
 from trading_svc.orders.service import OrderService
 from trading_svc.orders.status import StatusReader

@@ -1,5 +1,8 @@
 """ccxt's exceptions as our domain errors, and which of them leave an order's fate open.
 
+Two vocabularies, one per question: `to_domain` answers for a request made with a stored
+credential (orders, market data); `verification_error` answers for a key being verified.
+
 ccxt's messages carry response bodies and URLs (with signatures), so none is ever passed on
 or logged: callers see a fixed message and a reason, logs see the exception's class name.
 """
@@ -77,3 +80,14 @@ def to_domain(exc: BaseException, exchange: str) -> DomainError:
     return FailedPrecondition(
         "the exchange refused the request", reason="EXCHANGE_ERROR", metadata=meta
     )
+
+
+def verification_error(exc: BaseException) -> DomainError:
+    """The caller-facing error for a failed key verification (balance or permissions)."""
+    if isinstance(exc, ccxt.AuthenticationError):
+        return FailedPrecondition("the exchange rejected the key", reason="EXCHANGE_AUTH_FAILED")
+    if isinstance(exc, ccxt.NetworkError | TimeoutError):
+        return Unavailable(
+            "the exchange could not be reached; try again", reason="EXCHANGE_UNAVAILABLE"
+        )
+    return FailedPrecondition("the exchange refused the verification", reason="EXCHANGE_ERROR")

@@ -1,46 +1,21 @@
-"""Markets and their filters, from ccxt's market list.
+"""Markets and their filters, from ccxt's unified market list (any exchange).
 
-A market in our API is written `BTC-USDT`; ccxt's symbol is `BTC/USDT`. Precision and limits
-come from the exchange's own filters (Binance: LOT_SIZE, PRICE_FILTER, NOTIONAL), so an order
-we would send is refused here with a clear INVALID_ARGUMENT instead of by the exchange.
+Precision and limits come from the exchange's own filters as ccxt reports them (Binance:
+LOT_SIZE, PRICE_FILTER, NOTIONAL), so an order we would send is refused here with a clear
+INVALID_ARGUMENT instead of by the exchange. Only spot markets count as traded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
 
+from exchanges.symbols import to_symbol
+from mesh.decimals import dec, dec_str
 from mesh.errors import FailedPrecondition, InvalidArgument
-
-
-def to_symbol(market: str) -> str:
-    return market.replace("-", "/")
-
-
-def to_market(symbol: str) -> str:
-    return symbol.replace("/", "-")
-
-
-def dec(value: Any) -> Decimal | None:
-    """ccxt's floats as exact decimals (through their shortest repr)."""
-    if value is None:
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
-def dec_str(value: Any) -> str:
-    """A decimal string for the wire: no exponent, no trailing zeros; "" for unknown."""
-    number = value if isinstance(value, Decimal) else dec(value)
-    if number is None:
-        return ""
-    text = format(number.normalize(), "f")
-    return "0" if text in ("-0", "") else text
 
 
 @dataclass(frozen=True)
