@@ -29,7 +29,7 @@ from mesh.settings import Settings
 # Where candles come from: "trading" (trading_svc's ListCandles, the default) or "venue" (the
 # exchange through ccxt, for running analysis_svc without trading_svc).
 CANDLES_ENV = "BOTMESH_ANALYSIS_CANDLES"
-# Advisor computations one API key may cause per (market, timeframe, candle).
+# Advisor computations one API key may cause per (exchange, market, timeframe, candle).
 ADVISOR_BUDGET_ENV = "BOTMESH_ADVISOR_CALLS_PER_CANDLE"
 # Running backtests per API key and in all, across every analysis_svc process.
 BACKTESTS_PER_KEY_ENV = "BOTMESH_BACKTESTS_PER_KEY"
@@ -59,6 +59,7 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         recorder,
         advisor_from_json(settings.llm_endpoints),
         AdvisorBudget(redis, int(os.environ.get(ADVISOR_BUDGET_ENV, DEFAULT_CALLS_PER_CANDLE))),
+        default_exchange=settings.market_data_exchange,
     )
     slots = BacktestSlots(
         redis,
@@ -67,7 +68,9 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         lease_ms=LEASE_MS,
     )
     runner = BacktestRunner(BacktestStore(ctx.engine), source, redis, slots)
-    backtests = Backtests(BacktestStore(ctx.engine), runner, redis)
+    backtests = Backtests(
+        BacktestStore(ctx.engine), runner, redis, default_exchange=settings.market_data_exchange
+    )
     analysis_service_pb2_grpc.add_AnalysisServiceServicer_to_server(
         AnalysisServicer(analysis, backtests), server
     )

@@ -10,8 +10,10 @@ decisions = sa.Table(
     "decisions",
     metadata,
     sa.Column("decision_id", sa.String(64), primary_key=True),
-    # Hash of (market, timeframe, candle, strategy+params, advisor chain, prompt version).
+    # Hash of (exchange, market, timeframe, candle, strategy+params, advisor chain, prompt
+    # version).
     sa.Column("cache_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("exchange", sa.String(32), nullable=False, server_default="binance"),
     sa.Column("market", sa.String(32), nullable=False),
     sa.Column("timeframe", sa.String(8), nullable=False),
     sa.Column("candle_time", UtcDateTime(), nullable=False),

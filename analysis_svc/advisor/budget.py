@@ -2,7 +2,7 @@
 
 The decision cache keys on the strategy's parameters, so without a bound a caller could step
 a parameter (fast=9, 10, 11, ...) and buy a fresh LLM call with each request. The rule kept
-here: per (API key, advisor chain, market, timeframe, candle), at most `calls_per_candle`
+here: per (API key, advisor chain, exchange, market, timeframe, candle), at most `calls_per_candle`
 computations that would consult the advisor, counted in Redis so every analysis_svc process
 shares one count. Cached decisions cost nothing and are never charged. The counter expires
 with its candle (plus a margin), so it never needs cleaning.
@@ -35,12 +35,19 @@ class AdvisorBudget:
         self.calls_per_candle = calls_per_candle
 
     async def charge(
-        self, *, key_id: str, chain: str, market: str, timeframe: str, candle_time_ms: int
+        self,
+        *,
+        key_id: str,
+        chain: str,
+        exchange: str,
+        market: str,
+        timeframe: str,
+        candle_time_ms: int,
     ) -> bool:
         """Takes one call from the budget; False (and nothing taken that matters) when spent."""
         if self.calls_per_candle == 0:
             return False
-        key = f"{PREFIX}{key_id}:{chain}:{market}:{timeframe}:{candle_time_ms}"
+        key = f"{PREFIX}{key_id}:{chain}:{exchange}:{market}:{timeframe}:{candle_time_ms}"
         ttl_ms = TIMEFRAME_MS[timeframe] * 2 + 60_000
         script: Any = self._redis.eval(_CHARGE, 1, key, ttl_ms)  # type: ignore[no-untyped-call]
         used = int(await script)

@@ -35,6 +35,7 @@ OUTCOME_ADVISOR_NOT_REQUESTED = "ADVISOR_NOT_REQUESTED"
 class Decision:
     """An Analyze answer for one candle; what the decision cache stores."""
 
+    exchange: str
     market: str
     timeframe: str
     candle_time_ms: int  # open time of the analysed (latest closed) candle
@@ -53,6 +54,7 @@ class Decision:
 
     def to_bytes(self) -> bytes:
         data: dict[str, Any] = {
+            "exchange": self.exchange,
             "market": self.market,
             "timeframe": self.timeframe,
             "candle_time_ms": self.candle_time_ms,
@@ -70,6 +72,7 @@ class Decision:
     def from_bytes(cls, raw: bytes) -> Decision:
         data = json.loads(raw)
         return cls(
+            exchange=data["exchange"],
             market=data["market"],
             timeframe=data["timeframe"],
             candle_time_ms=int(data["candle_time_ms"]),
@@ -87,6 +90,7 @@ async def analyze(
     candles: Candles,
     strategy: BoundStrategy,
     *,
+    exchange: str,
     market: str,
     timeframe: str,
     advisor: Advisor | None = None,
@@ -106,6 +110,7 @@ async def analyze(
         and not await permit()
     ):
         return Decision(
+            exchange,
             market,
             timeframe,
             candle_time_ms,
@@ -119,6 +124,7 @@ async def analyze(
         )
     if advisor is None:
         return Decision(
+            exchange,
             market,
             timeframe,
             candle_time_ms,
@@ -133,6 +139,7 @@ async def analyze(
     context = AdvisorContext(market, timeframe, candle_time_ms, strategy.name, params)
     result = await advisor.advise(context, strategy_signal)
     return Decision(
+        exchange,
         market,
         timeframe,
         candle_time_ms,
@@ -148,6 +155,7 @@ async def analyze(
 
 def decision_key_for(
     *,
+    exchange: str,
     market: str,
     timeframe: str,
     candles: Candles,
@@ -164,6 +172,7 @@ def decision_key_for(
             "timeframe", timeframe, reason="INVALID_TIMEFRAME"
         ) from None
     return decision_cache_key(
+        exchange=exchange,
         market=market,
         timeframe=timeframe,
         candle_close_time_ms=close_ms,

@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 
 from mesh.errors import Unavailable
 
-KEY_VERSION = "decision-v1"
+KEY_VERSION = "decision-v2"  # v2: the exchange is part of the key
 DEFAULT_REDIS_PREFIX = "botmesh:analysis:decision:"
 
 _GET_OR_LOCK = """
@@ -43,6 +43,7 @@ _FOUND, _LOCKED = 1, 2
 
 def decision_cache_key(
     *,
+    exchange: str,
     market: str,
     timeframe: str,
     candle_close_time_ms: int,
@@ -58,6 +59,7 @@ def decision_cache_key(
     """
     parts = [
         KEY_VERSION,
+        exchange,
         market,
         timeframe,
         int(candle_close_time_ms),

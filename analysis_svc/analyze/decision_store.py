@@ -76,6 +76,7 @@ def _row(cache_key: str, decision: Decision) -> dict[str, Any]:
     return {
         "decision_id": new_id("dec"),
         "cache_key": cache_key,
+        "exchange": decision.exchange,
         "market": decision.market,
         "timeframe": decision.timeframe,
         "candle_time": datetime.fromtimestamp(decision.candle_time_ms / 1000, UTC),

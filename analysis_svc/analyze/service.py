@@ -27,6 +27,7 @@ from analysis_svc.analyze.decision import Decision, analyze, decision_key_for
 from analysis_svc.analyze.decision_cache import redis_key, single_flight
 from analysis_svc.analyze.decision_store import DecisionStore
 from analysis_svc.candles.closed import DEFAULT_WINDOW, ClosedCandles
+from analysis_svc.candles.venue import DEFAULT_EXCHANGE, candle_exchange
 from analysis_svc.coalesce import InFlight
 from analysis_svc.domain.advisor import AdvisorOutcome
 from analysis_svc.domain.indicator_set import RECOMMENDED_INDICATOR_CANDLES, compute_indicators
@@ -72,7 +73,10 @@ class Analysis:
         decisions: DecisionStore,
         advisor: Advisor | None,
         budget: AdvisorBudget | None = None,
+        *,
+        default_exchange: str = DEFAULT_EXCHANGE,
     ) -> None:
+        self._default_exchange = default_exchange
         self._candles = candles
         self._redis = redis
         self._cache = BestEffortCache(redis, "indicators")
@@ -95,15 +99,23 @@ class Analysis:
         params: Mapping[str, str],
         use_advisor: bool,
         key_id: str = "internal",
+        exchange: str = "",
     ) -> AnalyzeResult:
-        """The decision on the latest closed candle. Without a configured chain, use_advisor
-        answers as if unset (advisor "none"): bots keep trading on deployments without LLM.
-        `key_id` is who pays for advisor calls."""
+        """The decision on the latest closed candle of `market` on `exchange` ("" for the
+        default one). Without a configured chain, use_advisor answers as if unset (advisor
+        "none"): bots keep trading on deployments without LLM. `key_id` is who pays for
+        advisor calls."""
         bound = resolve_strategy(strategy, params)
         advisor = self._advisor if use_advisor else None
-        candles = await self._candles.latest(market, timeframe, bound.recommended_candles)
+        exchange = candle_exchange(exchange, self._default_exchange)
+        candles = await self._candles.latest(exchange, market, timeframe, bound.recommended_candles)
         key = decision_key_for(
-            market=market, timeframe=timeframe, candles=candles, strategy=bound, advisor=advisor
+            exchange=exchange,
+            market=market,
+            timeframe=timeframe,
+            candles=candles,
+            strategy=bound,
+            advisor=advisor,
         )
         local = self._local.get(key)
         if local is not None:
@@ -115,6 +127,7 @@ class Analysis:
             return await self._budget.charge(
                 key_id=key_id,
                 chain=advisor.identity(),
+                exchange=exchange,
                 market=market,
                 timeframe=timeframe,
                 candle_time_ms=int(candles.time_ms[-1]),
@@ -124,6 +137,7 @@ class Analysis:
             decision = await analyze(
                 candles,
                 bound,
+                exchange=exchange,
                 market=market,
                 timeframe=timeframe,
                 advisor=advisor,
@@ -156,17 +170,20 @@ class Analysis:
         (SERVED_SHARED if cached else SERVED_COMPUTED).inc()
         return AnalyzeResult(Decision.from_bytes(raw), cached)
 
-    async def indicators(self, *, market: str, timeframe: str) -> IndicatorsResult:
+    async def indicators(
+        self, *, market: str, timeframe: str, exchange: str = ""
+    ) -> IndicatorsResult:
         """The default indicator set on the latest closed candle, cached per closed candle
         in Redis: every process and caller shares one computation per candle."""
+        exchange = candle_exchange(exchange, self._default_exchange)
         last_open = self._candles.last_closed_open_ms(timeframe)
-        key = f"{INDICATOR_PREFIX}{market}:{timeframe}:{last_open}"
+        key = f"{INDICATOR_PREFIX}{exchange}:{market}:{timeframe}:{last_open}"
         raw = await self._cache.get(key)  # None while Redis is down
         if raw is not None:
             data = json.loads(raw)
             return IndicatorsResult(int(data["candle_time_ms"]), dict(data["values"]))
         needed = max(RECOMMENDED_INDICATOR_CANDLES, DEFAULT_WINDOW)
-        candles = await self._candles.latest(market, timeframe, needed)
+        candles = await self._candles.latest(exchange, market, timeframe, needed)
         snapshot = compute_indicators(candles)
         values = {k: v for k, v in snapshot.latest.items() if math.isfinite(v)}
         result = IndicatorsResult(snapshot.candle_time_ms, values)

@@ -46,6 +46,7 @@ STOPPED = "the service stopped before the backtest finished; create it again"
 @dataclass(frozen=True, slots=True)
 class Job:
     backtest_id: str
+    exchange: str
     market: str
     timeframe: str
     first_open_ms: int
@@ -145,7 +146,12 @@ class BacktestRunner:
                 raise BacktestCancelled()
 
         candles = await self._source.candles(
-            job.market, job.timeframe, job.first_open_ms, job.last_open_ms, on_page=on_page
+            job.exchange,
+            job.market,
+            job.timeframe,
+            job.first_open_ms,
+            job.last_open_ms,
+            on_page=on_page,
         )
         if cancel.is_set():
             raise BacktestCancelled()

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from analysis_svc.backtests.runner import LEASE_MS, BacktestRunner, Job, lease_key
 from analysis_svc.backtests.store import CANCELED, RUNNING, BacktestRow, BacktestStore
 from analysis_svc.candles.closed import last_closed_open_ms
+from analysis_svc.candles.venue import DEFAULT_EXCHANGE, candle_exchange
 from analysis_svc.domain.backtest import BacktestSettings, validate_time_range
 from analysis_svc.domain.strategies import resolve_strategy
 from mesh.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -49,6 +50,8 @@ class BacktestRequest:
     initial_balance: str
     fee_rate: str
     slippage_bps: int
+    # "" asks for the default exchange; stored rows always name theirs (older rows: "").
+    exchange: str = ""
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -66,7 +69,10 @@ class Backtests:
         store: BacktestStore,
         runner: BacktestRunner,
         redis: Redis,
+        *,
+        default_exchange: str = DEFAULT_EXCHANGE,
     ) -> None:
+        self._default_exchange = default_exchange
         self._store = store
         self._runner = runner
         self._redis = redis
@@ -75,6 +81,8 @@ class Backtests:
         self, api_key_id: str, request: BacktestRequest, *, principal: str = ""
     ) -> BacktestRow:
         job_id = new_id("bt")
+        exchange = candle_exchange(request.exchange, self._default_exchange)
+        request = dataclasses.replace(request, exchange=exchange)
         job = dataclasses.replace(self._validate(job_id, request), api_key_id=api_key_id)
         slots = self._runner.slots
         await slots.take(api_key_id, job_id)
@@ -156,7 +164,16 @@ class Backtests:
                 f"{bound.name} needs at least {bound.min_candles}",
                 reason="BACKTEST_RANGE_TOO_SHORT",
             )
-        return Job(backtest_id, request.market, request.timeframe, first, last, bound, settings)
+        return Job(
+            backtest_id,
+            request.exchange,
+            request.market,
+            request.timeframe,
+            first,
+            last,
+            bound,
+            settings,
+        )
 
 
 def _now_ms() -> int:

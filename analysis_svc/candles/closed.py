@@ -1,4 +1,4 @@
-"""The latest closed candles of a market, cached per closed candle.
+"""The latest closed candles of a market on an exchange, cached per closed candle.
 
 A window of closed candles only changes when a candle closes, so it is keyed by the open
 time of the last closed candle and cached twice: in this process (a thousand bots asking at
@@ -32,7 +32,7 @@ REDIS_PREFIX = "botmesh:analysis:candles:"
 LAGGING_TTL_MS = 2_000
 _LOCAL_ENTRIES = 256
 
-Key = tuple[str, str, int, int]
+Key = tuple[str, str, str, int, int]  # exchange, market, timeframe, last open, count
 
 
 def last_closed_open_ms(timeframe: str, now_ms: int) -> int:
@@ -84,9 +84,10 @@ class ClosedCandles:
     def last_closed_open_ms(self, timeframe: str) -> int:
         return last_closed_open_ms(timeframe, self._clock_ms())
 
-    async def latest(self, market: str, timeframe: str, needed: int) -> Candles:
+    async def latest(self, exchange: str, market: str, timeframe: str, needed: int) -> Candles:
         """At least the last `needed` closed candles (a few more when windows are shared)."""
-        key = (market, timeframe, self.last_closed_open_ms(timeframe), window_for(needed))
+        last_open = self.last_closed_open_ms(timeframe)
+        key = (exchange, market, timeframe, last_open, window_for(needed))
         hit = self._local.get(key)
         if hit is not None:
             return hit
@@ -94,15 +95,15 @@ class ClosedCandles:
         return candles
 
     async def _load(self, key: Key) -> Candles:
-        market, timeframe, last_open, count = key
-        redis_key = f"{REDIS_PREFIX}{market}:{timeframe}:{last_open}:{count}"
+        exchange, market, timeframe, last_open, count = key
+        redis_key = f"{REDIS_PREFIX}{exchange}:{market}:{timeframe}:{last_open}:{count}"
         raw = await self._cache.get(redis_key)  # None while Redis is down
         if raw is not None:
             candles = unpack(raw)
         else:
             step = TIMEFRAME_MS[timeframe]
             candles = await self._source.candles(
-                market, timeframe, last_open - (count - 1) * step, last_open
+                exchange, market, timeframe, last_open - (count - 1) * step, last_open
             )
             complete = len(candles) > 0 and int(candles.time_ms[-1]) == last_open
             ttl_ms = step + 60_000 if complete else LAGGING_TTL_MS

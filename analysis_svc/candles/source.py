@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import ccxt.async_support as ccxt_async
 import grpc
@@ -42,10 +42,11 @@ PageProgress = Callable[[float], Awaitable[None]]
 
 
 class CandleSource(Protocol):
-    """Candles of a market as the exchange reports them."""
+    """Candles of a market on an exchange, as the exchange reports them."""
 
     async def candles(
         self,
+        exchange: str,
         market: str,
         timeframe: str,
         start_ms: int,
@@ -72,14 +73,22 @@ def _unavailable() -> Unavailable:
 
 
 class CcxtCandleSource:
-    """Public market data through one shared ccxt client per process (no API key needed)."""
+    """Public market data through one shared ccxt client per exchange per process (no API
+    key needed), built on first use; the factory refuses an exchange lacking candles."""
 
-    def __init__(self, venue: str, sim_url: str, exchange: str = "binance") -> None:
-        factory = ClientFactory(venue, sim_url, ClientSettings(timeout_ms=TIMEOUT_MS))
-        self._client = factory.rest(exchange)
+    def __init__(self, venue: str, sim_url: str) -> None:
+        self._factory = ClientFactory(venue, sim_url, ClientSettings(timeout_ms=TIMEOUT_MS))
+        self._clients: dict[str, Any] = {}
+
+    def _client(self, exchange: str) -> Any:
+        client = self._clients.get(exchange)
+        if client is None:
+            client = self._clients[exchange] = self._factory.rest(exchange)
+        return client
 
     async def candles(
         self,
+        exchange: str,
         market: str,
         timeframe: str,
         start_ms: int,
@@ -93,7 +102,7 @@ class CcxtCandleSource:
         total = max(1, (end_ms - start_ms) // step + 1)
         while since <= end_ms:
             limit = int(min(PAGE_LIMIT, (end_ms - since) // step + 1))
-            page = await self._page(market, timeframe, since, end_ms, limit)
+            page = await self._page(exchange, market, timeframe, since, end_ms, limit)
             rows.extend(r for r in page if start_ms <= r[0] <= end_ms)
             if len(page) < limit or not page:
                 break
@@ -103,10 +112,10 @@ class CcxtCandleSource:
         return _to_candles(rows)
 
     async def _page(
-        self, market: str, timeframe: str, since: int, end_ms: int, limit: int
+        self, exchange: str, market: str, timeframe: str, since: int, end_ms: int, limit: int
     ) -> list[list[float]]:
         try:
-            page: list[list[float]] = await self._client.fetch_ohlcv(
+            page: list[list[float]] = await self._client(exchange).fetch_ohlcv(
                 to_symbol(market), timeframe, since=since, limit=limit, params={"endTime": end_ms}
             )
             return page
@@ -120,7 +129,9 @@ class CcxtCandleSource:
             raise _unavailable() from None
 
     async def aclose(self) -> None:
-        await self._client.close()
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
 
 
 class ListCandlesSource:
@@ -147,6 +158,7 @@ class ListCandlesSource:
 
     async def candles(
         self,
+        exchange: str,
         market: str,
         timeframe: str,
         start_ms: int,
@@ -157,6 +169,7 @@ class ListCandlesSource:
         step = TIMEFRAME_MS[timeframe]
         total = max(1, (end_ms - start_ms) // step + 1)
         request = md_api.ListCandlesRequest(
+            exchange=exchange,
             market=market,
             timeframe=timeframe,
             start_time=_timestamp(start_ms),

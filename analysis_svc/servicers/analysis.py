@@ -39,13 +39,16 @@ class AnalysisServicer(rpc.AnalysisServiceServicer):
             params=dict(request.strategy.params),
             use_advisor=request.use_advisor,
             key_id=caller().key_id or "internal",
+            exchange=request.exchange,
         )
         return analyze_to_pb(result)
 
     async def GetIndicators(
         self, request: api.GetIndicatorsRequest, context: grpc.aio.ServicerContext
     ) -> api.GetIndicatorsResponse:
-        result = await self._analysis.indicators(market=request.market, timeframe=request.timeframe)
+        result = await self._analysis.indicators(
+            market=request.market, timeframe=request.timeframe, exchange=request.exchange
+        )
         return indicators_response(result)
 
     async def CreateBacktest(

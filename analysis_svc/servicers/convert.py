@@ -72,6 +72,7 @@ def backtest_request(request: pb.CreateBacktestRequest) -> BacktestRequest:
         initial_balance=request.initial_balance,
         fee_rate=request.fee_rate,
         slippage_bps=request.slippage_bps,
+        exchange=request.exchange,
     )
 
 
@@ -82,6 +83,7 @@ def backtest_to_pb(row: BacktestRow) -> pb.Backtest:
         state=STATE_TO_PB[row.state],
         progress=row.progress,
         strategy=pb.StrategySpec(name=req.strategy, params=dict(req.params)),
+        exchange=req.exchange,
         market=req.market,
         timeframe=req.timeframe,
         start_time=ts_ms(req.start_ms),

@@ -90,6 +90,7 @@ async def test_the_count_is_shared_through_redis(redis: Redis) -> None:
     spot = {
         "key_id": uuid.uuid4().hex,
         "chain": "c",
+        "exchange": "binance",
         "market": "BTC-USDT",
         "timeframe": "1m",
         "candle_time_ms": 1_700_000_000_000,

@@ -121,7 +121,7 @@ async def test_analyze_decides_once_per_candle_and_records_it(
     assert count == 1
     assert rows[0]["candle_time"].timestamp() * 1000 == decision.candle_time_ms
 
-    window = [k async for k in redis.scan_iter(match=f"{REDIS_PREFIX}BTC-USDT:{TF}:*")]
+    window = [k async for k in redis.scan_iter(match=f"{REDIS_PREFIX}binance:BTC-USDT:{TF}:*")]
     assert window, "the closed-candle window is shared in Redis"
 
 
@@ -172,9 +172,9 @@ async def test_indicators_match_talib_on_the_same_candles_and_are_cached(
     analysis = await make_analysis()
     result = await analysis.indicators(market="ETH-USDT", timeframe=TF)
     assert result.candle_time_ms == last_closed_open_ms(TF, now_ms())
-    key = f"{INDICATOR_PREFIX}ETH-USDT:{TF}:{result.candle_time_ms}"
+    key = f"{INDICATOR_PREFIX}binance:ETH-USDT:{TF}:{result.candle_time_ms}"
     assert await redis.exists(key)
-    raw = await redis.get(f"{REDIS_PREFIX}ETH-USDT:{TF}:{result.candle_time_ms}:300")
+    raw = await redis.get(f"{REDIS_PREFIX}binance:ETH-USDT:{TF}:{result.candle_time_ms}:300")
     assert raw is not None
     reference = compute_indicators(unpack(raw)).latest
     assert result.values == pytest.approx(reference)

@@ -27,7 +27,7 @@ DIP = candles_from_closes(DIP_CLOSES, step_ms=3_600_000)
 
 async def test_analyze_without_advisor_round_trips() -> None:
     bound = resolve_strategy("rsi_mean_reversion")
-    decision = await analyze(DIP, bound, market="BTC-USDT", timeframe="1h")
+    decision = await analyze(DIP, bound, exchange="binance", market="BTC-USDT", timeframe="1h")
     assert decision.signal.action is Action.BUY and decision.signal == decision.strategy_signal
     assert (decision.advisor, decision.outcome) == ("none", OUTCOME_ADVISOR_NOT_REQUESTED)
     assert decision.candle_time_ms == int(DIP.time_ms[-1])
@@ -39,13 +39,15 @@ async def test_key_depends_on_candle_and_advisor(fake_llm: FakeLLM) -> None:
     bound = resolve_strategy("rsi_mean_reversion", {"period": "14"})
     same = resolve_strategy("rsi_mean_reversion", {"period": 14})
     advisor = Advisor(AdvisorConfig((EndpointConfig("p", fake_llm.base_url, "m"),)))
-    args = {"market": "BTC-USDT", "timeframe": "1h", "candles": DIP}
+    args = {"exchange": "binance", "market": "BTC-USDT", "timeframe": "1h", "candles": DIP}
     plain = decision_key_for(**args, strategy=bound, advisor=None)  # type: ignore[arg-type]
     assert plain == decision_key_for(**args, strategy=same, advisor=None)  # type: ignore[arg-type]
     assert plain != decision_key_for(**args, strategy=bound, advisor=advisor)  # type: ignore[arg-type]
     earlier = candles_from_closes(DIP_CLOSES[:-1], step_ms=3_600_000)  # previous candle
     shorter = {**args, "candles": earlier}
     assert plain != decision_key_for(**shorter, strategy=bound, advisor=None)  # type: ignore[arg-type]
+    elsewhere = {**args, "exchange": "binanceus"}  # the same candle on another exchange
+    assert plain != decision_key_for(**elsewhere, strategy=bound, advisor=None)  # type: ignore[arg-type]
     await advisor.aclose()
 
 
@@ -60,13 +62,20 @@ async def test_concurrent_analyze_calls_ask_the_llm_once(
     bound = resolve_strategy("rsi_mean_reversion")
     key = redis_key(
         decision_key_for(
-            market="BTC-USDT", timeframe="1h", candles=DIP, strategy=bound, advisor=advisor
+            exchange="binance",
+            market="BTC-USDT",
+            timeframe="1h",
+            candles=DIP,
+            strategy=bound,
+            advisor=advisor,
         ),
         prefix=redis_prefix,
     )
 
     async def compute() -> bytes:
-        decision = await analyze(DIP, bound, market="BTC-USDT", timeframe="1h", advisor=advisor)
+        decision = await analyze(
+            DIP, bound, exchange="binance", market="BTC-USDT", timeframe="1h", advisor=advisor
+        )
         return decision.to_bytes()
 
     clients = (redis_client, redis_client_2)

@@ -13,6 +13,7 @@ from analysis_svc.analyze.decision_cache import decision_cache_key, release_lock
 from mesh.errors import Unavailable
 
 BASE: dict[str, str | int] = {
+    "exchange": "binance",
     "market": "BTC-USDT",
     "timeframe": "1h",
     "candle_close_time_ms": 1_700_000_000_000,
@@ -42,6 +43,7 @@ def test_key_is_stable_hex_and_sensitive_to_every_part() -> None:
     assert len(key) == 64 and int(key, 16) >= 0
     assert key == decision_cache_key(**BASE)  # type: ignore[arg-type]
     variants = {
+        "exchange": "binanceus",
         "market": "ETH-USDT",
         "timeframe": "4h",
         "candle_close_time_ms": 1_700_003_600_000,

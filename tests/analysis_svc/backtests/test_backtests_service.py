@@ -76,7 +76,7 @@ async def test_a_backtest_runs_to_the_same_result_as_the_engine(
     assert done.result is not None
 
     # The reference reads the venue directly: ListCandles must hand over the same candles.
-    candles = await venue_source.candles("BTC-USDT", "1h", req.start_ms, req.end_ms - 1)
+    candles = await venue_source.candles("binance", "BTC-USDT", "1h", req.start_ms, req.end_ms - 1)
     expected = run_backtest(
         candles,
         resolve_strategy("ma_crossover", req.params),

@@ -46,15 +46,17 @@ async def test_small_pages_are_followed_to_the_end_of_the_range(
     try:
         end = last_closed()
         start = end - 449 * MINUTE  # 450 candles: five pages of 100, the last one half full
-        got = await source.candles("BTC-USDT", "1m", start, end, on_page=on_page)
-        want = await venue_source.candles("BTC-USDT", "1m", start, end)
+        got = await source.candles("binance", "BTC-USDT", "1m", start, end, on_page=on_page)
+        want = await venue_source.candles("binance", "BTC-USDT", "1m", start, end)
         assert_same(got, want)
         assert len(got) == 450 and int(got.time_ms[0]) == start and int(got.time_ms[-1]) == end
         assert progress == pytest.approx([100 / 450, 200 / 450, 300 / 450, 400 / 450])
 
         # A range of exactly two full pages is two calls: no trailing empty page.
         progress.clear()
-        got = await source.candles("BTC-USDT", "1m", end - 199 * MINUTE, end, on_page=on_page)
+        got = await source.candles(
+            "binance", "BTC-USDT", "1m", end - 199 * MINUTE, end, on_page=on_page
+        )
         assert len(got) == 200 and progress == pytest.approx([0.5])
     finally:
         await source.aclose()
@@ -67,8 +69,8 @@ async def test_full_pages_of_a_thousand_are_followed(
     # size + 1 it asked the exchange for at 1000), so paging stopped after one page.
     end = last_closed("5m")
     start = end - 2_499 * 5 * MINUTE
-    got = await candle_source.candles("ETH-USDT", "5m", start, end)
-    want = await venue_source.candles("ETH-USDT", "5m", start, end)
+    got = await candle_source.candles("binance", "ETH-USDT", "5m", start, end)
+    want = await venue_source.candles("binance", "ETH-USDT", "5m", start, end)
     assert_same(got, want)
     assert len(got) == 2_500
 
@@ -82,7 +84,7 @@ async def test_a_hundred_thousand_candles_for_a_backtest(candle_source: ListCand
         pages.append(fraction)
 
     began = time.perf_counter()
-    got = await candle_source.candles("BTC-USDT", "1m", start, end, on_page=on_page)
+    got = await candle_source.candles("binance", "BTC-USDT", "1m", start, end, on_page=on_page)
     elapsed = time.perf_counter() - began
     assert len(got) == 100_000, elapsed
     assert int(got.time_ms[0]) == start and int(got.time_ms[-1]) == end
@@ -93,7 +95,7 @@ async def test_a_hundred_thousand_candles_for_a_backtest(candle_source: ListCand
 async def test_an_unlisted_market_is_not_found(candle_source: ListCandlesSource) -> None:
     end = last_closed()
     with pytest.raises(NotFound) as missing:
-        await candle_source.candles("DOGE-USDT", "1m", end - 10 * MINUTE, end)
+        await candle_source.candles("binance", "DOGE-USDT", "1m", end - 10 * MINUTE, end)
     assert missing.value.reason == "MARKET_NOT_FOUND"
     assert missing.value.metadata == {"market": "DOGE-USDT"}
     assert missing.value.message == "market DOGE-USDT is not listed"
@@ -106,7 +108,7 @@ async def test_only_the_internal_identity_may_read_without_a_key(
     forged = ListCandlesSource(settings.trading.target, "forged-" + settings.internal_token)
     try:
         with pytest.raises(Unavailable) as refused:
-            await forged.candles("BTC-USDT", "1m", end - 10 * MINUTE, end)
+            await forged.candles("binance", "BTC-USDT", "1m", end - 10 * MINUTE, end)
         # The caller learns nothing of why: a fixed message and reason.
         assert refused.value.reason == "CANDLES_UNAVAILABLE"
         assert refused.value.message == "market data could not be fetched; try again"
@@ -125,7 +127,9 @@ async def test_only_the_internal_identity_may_read_without_a_key(
             request, metadata=((INTERNAL_HEADER, settings.internal_token),), timeout=10
         )
         assert len(reply.candles) == 5
-    assert len(await candle_source.candles("BTC-USDT", "1m", end - 9 * MINUTE, end)) == 10
+    assert (
+        len(await candle_source.candles("binance", "BTC-USDT", "1m", end - 9 * MINUTE, end)) == 10
+    )
 
 
 async def test_the_setting_chooses_the_source(
