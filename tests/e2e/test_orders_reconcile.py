@@ -50,7 +50,6 @@ from trading_svc.orders.model import (
     Order,
     client_order_id,
 )
-from trading_svc.orders.projection import ProjectionStore
 from trading_svc.orders.projection import ProjectionStore, may_be_trading
 from trading_svc.orders.reconciler import Reconciler
 from trading_svc.orders.store import OrderStore
