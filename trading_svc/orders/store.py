@@ -61,18 +61,15 @@ class OrderStore:
         self, order: Order, check: Any, reference_price: Decimal, subscription: Projected
     ) -> Order:
         """Inserts a PENDING_SUBMIT order if `check(exposure)` passes, with the
-        subscription's projection row locked so concurrent orders see each other. The row is
-        upserted first from the credential service's answer (`subscription`), so it exists to be
-        locked and is brought forward when the answer is newer. An order with the same
-        intent already there is returned instead (and nothing is checked or inserted): the
-        lock makes the look-up and the insert one step."""
+        subscription's projection row locked so concurrent orders see each other. The lock is
+        taken by upserting the row from the credential service's answer (`subscription`):
+        the upsert makes sure the row exists, brings it forward when the answer is newer, and
+        on MySQL holds its exclusive lock (INSERT ... ON DUPLICATE KEY UPDATE locks the row
+        whether or not it changes it) until the commit; SQLite serialises writers anyway.
+        An order with the same intent already there is returned instead (and nothing is
+        checked or inserted): the lock makes the look-up and the insert one step."""
         async with self._engine.begin() as conn:
             await upsert(conn, subscription)
-            await conn.execute(
-                sa.select(subscription_projection.c.subscription_id)
-                .where(subscription_projection.c.subscription_id == order.subscription_id)
-                .with_for_update()
-            )
             if order.intent_key is not None:
                 existing = await self._by_intent(conn, order.subscription_id, order.intent_key)
                 if existing is not None:
