@@ -19,7 +19,6 @@ from botmesh.credential.v1 import (
 
 from credential_svc.catalog.service import Catalog
 from credential_svc.catalog.store import CatalogStore
-from credential_svc.identity.resolve import PrincipalResolver
 from credential_svc.identity.service import Users
 from credential_svc.identity.store import UserStore
 from credential_svc.servicers.admin import AdminServicer
@@ -32,6 +31,7 @@ from credential_svc.subscriptions.expiry import ExpirySweeper
 from credential_svc.subscriptions.service import Subscriptions
 from credential_svc.subscriptions.store import SubscriptionStore
 from credential_svc.subscriptions.suspension_store import ErasureSteps
+from credential_svc.subscriptions.trading_view import TradingSubscriptions
 from credential_svc.subscriptions.winddown import TradingWindDown
 from credential_svc.vault.crypto import Envelope
 from credential_svc.vault.exchange_check import ExchangeCheck
@@ -49,8 +49,7 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     audit = AuditLog(settings.api_key_pepper)
     keyring = Keyring.load(settings.keyring_json, settings.keyring_file)
     envelope = Envelope(keyring)
-    resolver = PrincipalResolver(ctx.engine, ctx.redis)
-    feed = ChangeFeed(ctx.redis, resolver)
+    feed = ChangeFeed(ctx.redis)
     wind_down = TradingWindDown(settings.trading.target, settings.internal_token)
     vault_store = VaultStore(ctx.engine, audit)
     vault = Vault(
@@ -62,7 +61,6 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     )
     users = Users(
         UserStore(ctx.engine, audit),
-        resolver,
         ErasureSteps(ctx.engine, audit),
         on_canceled=feed.erased,
         wind_down=wind_down,
@@ -99,7 +97,7 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         server,
     )
     internal_service_pb2_grpc.add_InternalCredentialServiceServicer_to_server(
-        InternalServicer(vault, resolver), server
+        InternalServicer(vault, TradingSubscriptions(ctx.engine)), server
     )
     return [
         marketplace_service_pb2.DESCRIPTOR.services_by_name["MarketplaceService"].full_name,

@@ -1,4 +1,4 @@
-"""Where a subscription's exchange credential comes from: credential_svc's internal
+"""Where a subscription's exchange credential comes from: the credential service's internal
 ReleaseCredential RPC, called with the internal service identity.
 
 A credential is released for a purpose: TRADE (an ACTIVE credential behind a subscription
@@ -40,7 +40,7 @@ class CredentialSource(Protocol):
 
 
 class InternalCredentialClient:
-    """ReleaseCredential over one long-lived gRPC channel to credential_svc."""
+    """ReleaseCredential over one long-lived gRPC channel to the credential service."""
 
     def __init__(self, target: str, internal_token: str) -> None:
         self._channel = grpc.aio.insecure_channel(target)

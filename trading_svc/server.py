@@ -31,6 +31,7 @@ from trading_svc.marketdata.hub import PriceHub
 from trading_svc.marketdata.service import MarketData
 from trading_svc.orders.audit import OrderAudit
 from trading_svc.orders.execution import Executor
+from trading_svc.orders.projection import ProjectionStore
 from trading_svc.orders.reconciler import Reconciler
 from trading_svc.orders.service import OrderService
 from trading_svc.orders.status import StatusReader
@@ -55,6 +56,7 @@ class Runtime:
     reconciler: Reconciler
     submitter: Submitter
     follower: ChangeFollower
+    subs: SubscriptionReader
 
     async def start(self, ctx: ServiceContext) -> None:
         ctx.background.append(asyncio.create_task(self.reconciler.run()))
@@ -74,6 +76,7 @@ class Runtime:
                 await self.hub.close()
                 await self.feeds.close()
                 await self.pool.close()
+                await self.subs.close()
 
 
 def build(
@@ -87,7 +90,7 @@ def build(
     pool = ExchangePool(credentials, factory, config.client_idle_s)
     events = EventLog(ctx.redis, config.event_stream_maxlen)
     store = OrderStore(ctx.engine)
-    subs = SubscriptionReader(ctx.engine)
+    subs = SubscriptionReader(settings.credential.target, settings.internal_token)
     executor = Executor(store, events, config.recv_window_ms, config.abandon_after_s)
     audit = OrderAudit(ctx.engine, AuditLog(settings.api_key_pepper))
     reconciler = Reconciler(
@@ -107,7 +110,7 @@ def build(
     )
     orders = OrderService(subs, store, pool, executor, submitter, data, audit)
     internal = InternalTradingServicer(WindDown(ctx.engine, subs, pool, executor, audit))
-    follower = ChangeFollower(settings.redis_url, pool)
+    follower = ChangeFollower(settings.redis_url, pool, ProjectionStore(ctx.engine))
     feeds = FeedManager(ctx.redis, factory)
     hub = PriceHub(ctx.redis, feeds.demand)
     status = StatusReader(ctx.engine, subs, store)
@@ -118,7 +121,7 @@ def build(
     )
     trading = TradingServicer(orders, status, subs, events, config.heartbeat_interval_s, limits)
     market_data = MarketDataServicer(data, hub, config.heartbeat_interval_s, limits)
-    runtime = Runtime(config, pool, feeds, hub, reconciler, submitter, follower)
+    runtime = Runtime(config, pool, feeds, hub, reconciler, submitter, follower, subs)
     return runtime, trading, market_data, internal
 
 

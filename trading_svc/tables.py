@@ -1,4 +1,5 @@
-"""Tables of trading_svc: orders, fills and the performance log."""
+"""Tables of trading_svc: orders, fills, the performance log and its projection of
+subscriptions (orders/projection.py). None refers to another service's tables."""
 
 from __future__ import annotations
 
@@ -10,12 +11,8 @@ orders = sa.Table(
     "orders",
     metadata,
     sa.Column("order_id", sa.String(64), primary_key=True),
-    sa.Column(
-        "subscription_id",
-        sa.String(64),
-        sa.ForeignKey("subscriptions.subscription_id"),
-        nullable=False,
-    ),
+    # the credential service's subscription: an id only, no foreign key into that service's tables.
+    sa.Column("subscription_id", sa.String(64), nullable=False),
     # The exchange account (credential) the order lives on.
     sa.Column("credential_id", sa.String(64), nullable=False),
     sa.Column("exchange", sa.String(32), nullable=False),
@@ -81,16 +78,27 @@ performance_logs = sa.Table(
         primary_key=True,
         autoincrement=True,
     ),
-    sa.Column(
-        "subscription_id",
-        sa.String(64),
-        sa.ForeignKey("subscriptions.subscription_id"),
-        nullable=False,
-    ),
+    # the credential service's subscription: an id only, no foreign key into that service's tables.
+    sa.Column("subscription_id", sa.String(64), nullable=False),
     sa.Column("time", UtcDateTime(), nullable=False),
     sa.Column("equity", Money(), nullable=False),
     sa.Column("realized_pnl", Money(), nullable=False),
     sa.Column("unrealized_pnl", Money(), nullable=False),
     sa.Column("position", Money(), nullable=False),
     sa.Index(None, "subscription_id", "time"),
+)
+
+# Subscriptions as trading_svc last heard of them (stream entries and the credential service's answers),
+# newest `version` (the credential service's update_time) winning. Never the verdict: see
+# orders/projection.py.
+subscription_projection = sa.Table(
+    "subscription_projection",
+    metadata,
+    sa.Column("subscription_id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("credential_id", sa.String(64), nullable=False),
+    sa.Column("market", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("paid_until", UtcDateTime(), nullable=True),
+    sa.Column("version", UtcDateTime(), nullable=False),
 )

@@ -15,11 +15,9 @@ not found, exactly like one that does not exist.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
-from credential_svc.identity.resolve import PrincipalResolver
 from credential_svc.identity.store import ACTIVE, Erasure, UserRecord, UserStore
 from credential_svc.subscriptions.model import SubscriptionRecord
 from credential_svc.subscriptions.suspension_store import ErasureSteps
@@ -27,7 +25,6 @@ from mesh.audit import Event
 from mesh.db import utcnow
 from mesh.errors import NotFound
 from mesh.ids import new_id
-from mesh.redis import OUTAGE_ERRORS
 
 # Told of each subscription an erasure canceled, after the commit (the change feed).
 OnCanceled = Callable[[SubscriptionRecord], Awaitable[None]]
@@ -39,14 +36,12 @@ class Users:
     def __init__(
         self,
         store: UserStore,
-        resolver: PrincipalResolver,
         steps: ErasureSteps | None = None,
         *,
         on_canceled: OnCanceled | None = None,
         wind_down: WindDown | None = None,
     ) -> None:
         self._store = store
-        self._resolver = resolver
         self._steps = steps
         self._on_canceled = on_canceled
         self._wind_down = wind_down
@@ -76,23 +71,15 @@ class Users:
 
     async def erase(self, principal: str) -> Erasure:
         user = await self.acting_user(principal)
-        # The cached resolution is dropped first: with Redis down the erasure is refused
-        # (UNAVAILABLE) before anything is written, not answered 503 after its commit.
-        await self._resolver.forget(principal)
         canceled: list[SubscriptionRecord] = []
         if self._steps is not None:  # without them, the erasure transaction cancels alone
             canceled = await self._steps.cancel_all(user.user_id, utcnow())
-            await self._resolver.forget(principal)
             if self._on_canceled is not None:
                 for sub in canceled:
                     await self._on_canceled(sub)
             if self._wind_down is not None:
                 await self._wind_down(await self._steps.all_ids(user.user_id))
         erased = await self._store.erase(user, utcnow(), Event("user.erase", user.user_id))
-        # Best effort: removes what a concurrent resolve cached meanwhile; the entry expires
-        # after its short TTL anyway.
-        with contextlib.suppress(*OUTAGE_ERRORS):
-            await self._resolver.forget(principal)
         return replace(
             erased,
             subscriptions_canceled=erased.subscriptions_canceled + len(canceled),

@@ -3,11 +3,11 @@ masked fields only: the sealed secret has no protobuf counterpart at all."""
 
 from __future__ import annotations
 
+from botmesh.credential.v1 import internal_service_pb2 as internal_pb
 from botmesh.credential.v1 import resources_pb2 as pb
 
-from credential_svc.identity.resolve import SubscriptionView
 from credential_svc.identity.store import UserRecord
-from credential_svc.servicers.convert import risk_to_pb
+from credential_svc.subscriptions.trading_view import TradingView
 from credential_svc.vault.store import CredentialRecord
 from mesh.timestamps import ts
 
@@ -64,16 +64,25 @@ def credential_to_pb(record: CredentialRecord) -> pb.ExchangeCredential:
     )
 
 
-def subscription_to_pb(sub: SubscriptionView) -> pb.Subscription:
-    return pb.Subscription(
-        subscription_id=sub.subscription_id,
-        bot_id=sub.bot_id,
-        credential_id=sub.credential_id,
-        market=sub.market,
-        allocation=sub.allocation,
-        risk_overrides=risk_to_pb(sub.risk_overrides),
-        state=SUBSCRIPTION_STATES.get(sub.state, pb.SUBSCRIPTION_STATE_UNSPECIFIED),
-        paid_until=ts(sub.paid_until),
-        create_time=ts(sub.create_time),
-        update_time=ts(sub.update_time),
+def trading_subscription_to_pb(view: TradingView) -> internal_pb.TradingSubscription:
+    return internal_pb.TradingSubscription(
+        subscription_id=view.subscription_id,
+        user_id=view.user_id,
+        credential_id=view.credential_id,
+        exchange=view.exchange,
+        market=view.market,
+        allocation=format(view.allocation.normalize(), "f"),
+        state=SUBSCRIPTION_STATES.get(view.state, pb.SUBSCRIPTION_STATE_UNSPECIFIED),
+        state_reason=SUBSCRIPTION_STATE_REASONS.get(
+            view.state_reason, pb.SUBSCRIPTION_STATE_REASON_UNSPECIFIED
+        ),
+        paid_until=ts(view.paid_until),
+        credential_state=CREDENTIAL_STATES.get(
+            view.credential_state, pb.CREDENTIAL_STATE_UNSPECIFIED
+        ),
+        update_time=ts(view.update_time),
+        may_trade=view.may_trade,
+        effective_state=SUBSCRIPTION_STATES.get(
+            view.effective_state, pb.SUBSCRIPTION_STATE_UNSPECIFIED
+        ),
     )

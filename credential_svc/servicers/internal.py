@@ -1,6 +1,8 @@
 """InternalCredentialService, for trading_svc only: the access rule in the proto admits only
-callers with the internal service identity. ReleaseCredential's response holds plaintext
-secrets; it is built here and serialised by gRPC, and nothing logs it."""
+callers with the internal service identity. GetTradingSubscription is the one answer about a
+subscription that trading_svc gets (subscriptions/trading_view.py). ReleaseCredential's
+response holds plaintext secrets; it is built here and serialised by gRPC, and nothing logs
+it."""
 
 from __future__ import annotations
 
@@ -8,16 +10,16 @@ import grpc
 from botmesh.credential.v1 import internal_service_pb2 as api
 from botmesh.credential.v1 import internal_service_pb2_grpc as rpc
 
-from credential_svc.identity.resolve import PrincipalResolver
-from credential_svc.servicers.convert_vault import subscription_to_pb, user_to_pb
+from credential_svc.servicers.convert_vault import trading_subscription_to_pb
+from credential_svc.subscriptions.trading_view import TradingSubscriptions
 from credential_svc.vault.service import TRADE, WIND_DOWN, Vault
 from mesh.principal import parse_principal
 
 
 class InternalServicer(rpc.InternalCredentialServiceServicer):
-    def __init__(self, vault: Vault, resolver: PrincipalResolver) -> None:
+    def __init__(self, vault: Vault, subscriptions: TradingSubscriptions) -> None:
         self._vault = vault
-        self._resolver = resolver
+        self._subscriptions = subscriptions
 
     async def ReleaseCredential(
         self, request: api.ReleaseCredentialRequest, context: grpc.aio.ServicerContext
@@ -32,12 +34,10 @@ class InternalServicer(rpc.InternalCredentialServiceServicer):
             passphrase=release.bundle.passphrase,
         )
 
-    async def ResolvePrincipal(
-        self, request: api.ResolvePrincipalRequest, context: grpc.aio.ServicerContext
-    ) -> api.ResolvePrincipalResponse:
-        parse_principal(request.principal, field="principal")
-        resolved = await self._resolver.resolve(request.principal)
-        return api.ResolvePrincipalResponse(
-            user=user_to_pb(resolved.user),
-            active_subscriptions=[subscription_to_pb(s) for s in resolved.subscriptions],
-        )
+    async def GetTradingSubscription(
+        self, request: api.GetTradingSubscriptionRequest, context: grpc.aio.ServicerContext
+    ) -> api.GetTradingSubscriptionResponse:
+        if request.principal:  # the checksum too, beyond the proto's pattern
+            parse_principal(request.principal, field="principal")
+        view = await self._subscriptions.get(request.subscription_id, request.principal)
+        return api.GetTradingSubscriptionResponse(subscription=trading_subscription_to_pb(view))

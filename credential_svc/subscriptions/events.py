@@ -4,9 +4,7 @@ to start and stop bots without polling the table.
 Entries are published after the database commit, never inside the transaction: a consumer
 that reacts to an entry must find the change already visible. Publishing is best effort,
 because failing the RPC after its commit would make the caller retry a change that already
-happened; the table stays the truth, and consumers reconcile from it when they start. The
-ResolvePrincipal cache entry of the owner is dropped first, so a consumer that resolves the
-principal on seeing the entry reads the new state rather than a cached one.
+happened; the table stays the truth, and consumers reconcile from it when they start.
 
 Fields are identifiers (the credential's too: trading_svc drops its clients of a credential
 whose subscription stops), the state and its reason, and the paid-until time: no principal
@@ -19,7 +17,6 @@ import logging
 
 from redis.asyncio import Redis
 
-from credential_svc.identity.resolve import PrincipalResolver
 from credential_svc.subscriptions.model import SubscriptionRecord
 from mesh.changes import SUBSCRIPTION_CHANGES
 from mesh.db import utcnow
@@ -45,21 +42,14 @@ def entry(change: str, sub: SubscriptionRecord) -> dict[str, str]:
 
 
 class ChangeFeed:
-    def __init__(self, redis: Redis, resolver: PrincipalResolver) -> None:
+    def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._resolver = resolver
 
     async def publish(self, change: str, sub: SubscriptionRecord, principal: str | None) -> None:
-        if principal:
-            try:
-                await self._resolver.forget(principal)
-            except Exception:  # the entry still expires after its short TTL
-                log.warning("could not drop a resolver cache entry", exc_info=True)
         await self._add(entry(change, sub))
 
     async def erased(self, sub: SubscriptionRecord) -> None:
-        """Erasure canceled it (the principal is forgotten: the resolver entry is dropped by
-        the erasure itself)."""
+        """Erasure canceled it."""
         await self._add(entry("erased", sub))
 
     async def _add(self, fields: dict[str, str]) -> None:

@@ -12,7 +12,7 @@ States encode two independent facts, the principal's intent and whether the rent
 `state_reason` says why a subscription is SUSPENDED or CANCELED (suspension.py's reasons).
 
 A new subscription starts EXPIRED with no paid_until: a rental nobody has paid for must not
-trade, and every reader of the table (credential release, trading_svc, ResolvePrincipal)
+trade, and every reader of the table (credential release, GetTradingSubscription)
 already treats anything but ACTIVE as "not trading", so the unpaid case fails closed
 everywhere without those readers knowing about payments. The first RecordPayment activates it.
 

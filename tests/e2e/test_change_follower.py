@@ -26,7 +26,6 @@ import redis.asyncio as aioredis
 import sqlalchemy as sa
 
 from cli.launcher import Mesh, free_port
-from credential_svc.identity.resolve import PrincipalResolver
 from credential_svc.subscriptions.events import ChangeFeed
 from credential_svc.subscriptions.model import PAUSED
 from credential_svc.subscriptions.store import _sub as subscription_of
@@ -139,7 +138,7 @@ async def test_the_follower_closes_clients_on_changes_and_across_a_redis_outage(
     async def announce_stopped() -> None:
         redis = aioredis.Redis.from_url(private_redis.url)
         try:  # credential_svc's own producer, on the process's Redis
-            await ChangeFeed(redis, PrincipalResolver(engine, redis)).publish(
+            await ChangeFeed(redis).publish(
                 "paused", sub.__class__(**{**sub.__dict__, "state": PAUSED}), None
             )
         finally:

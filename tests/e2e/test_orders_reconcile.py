@@ -1,14 +1,16 @@
 """Reconciliation and the proof of loss (issue 8, item 1), with trading_svc's own parts built
 here on the run's MariaDB, Redis, credential_svc and exchange_sim (nothing stood in for):
 
-- the reconciler's bounded batch only takes orders of subscriptions that may trade, unsettled
-  first, so a paused subscription's many stuck orders cannot starve an active one's;
+- the reconciler's bounded batch only takes orders of subscriptions that may trade (by
+  trading_svc's own projection, kept by the change stream), unsettled first, so a paused
+  subscription's many stuck orders cannot starve an active one's;
 - "proven lost" counts from when the request was signed, not from when the row last
   changed, and the exchange judges the request by exactly that signing time.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +22,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from credential_svc.subscriptions.events import ChangeFeed
+from credential_svc.subscriptions.store import _sub as subscription_of
 from credential_svc.tables import subscriptions
 from exchange_sim import SimServer
 from exchanges.clients import ClientFactory
@@ -46,9 +50,10 @@ from trading_svc.orders.model import (
     Order,
     client_order_id,
 )
+from trading_svc.orders.projection import ProjectionStore, may_be_trading
 from trading_svc.orders.reconciler import Reconciler
 from trading_svc.orders.store import OrderStore
-from trading_svc.orders.subscriptions import SubscriptionReader, trading_clause
+from trading_svc.orders.subscriptions import SubscriptionReader
 from trading_svc.tables import orders
 
 BATCH = 5
@@ -76,10 +81,10 @@ async def parts(settings: Settings, engine, mesh) -> AsyncIterator[Parts]:  # ty
     redis = make_redis(settings.redis_url)
     store = OrderStore(engine)
     executor = Executor(store, EventLog(redis, 1000), config.recv_window_ms, config.abandon_after_s)
-    reconciler = Reconciler(
-        engine, store, SubscriptionReader(engine), pool, executor, 3600, batch=BATCH
-    )
+    subs = SubscriptionReader(settings.credential.target, settings.internal_token)
+    reconciler = Reconciler(engine, store, subs, pool, executor, 3600, batch=BATCH)
     yield Parts(store, pool, executor, reconciler, config)
+    await subs.close()
     await pool.close()
     await credentials.close()
     await redis.aclose()
@@ -128,10 +133,41 @@ async def _trader(exchange_sim: SimServer, account: Account) -> Any:
     return ccxt.binance(exchange_sim.ccxt_config(account.sim.api_key, account.sim.api_secret))
 
 
+async def _pause(engine, settings: Settings, account: Account) -> None:  # type: ignore[no-untyped-def]
+    """Pauses the subscription in credential_svc's table and announces it with credential_svc's
+    own producer; the mesh's trading_svc follows the stream into its projection."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            subscriptions.update()
+            .where(subscriptions.c.subscription_id == account.subscription_id)
+            .values(state="PAUSED", update_time=datetime.now(UTC))
+        )
+        row = (
+            await conn.execute(
+                sa.select(subscriptions).where(
+                    subscriptions.c.subscription_id == account.subscription_id
+                )
+            )
+        ).one()
+    redis = make_redis(settings.redis_url)
+    try:
+        await ChangeFeed(redis).publish("paused", subscription_of(row), None)
+    finally:
+        await redis.aclose()
+    projection = ProjectionStore(engine)
+    for _ in range(100):
+        seen = await projection.get(account.subscription_id)
+        if seen is not None and seen.state == "PAUSED":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the projection did not follow the stream")
+
+
 async def test_paused_subscriptions_stuck_orders_do_not_starve_an_active_ones(
     rest: httpx.AsyncClient,
     keys: dict[str, str],
     engine,  # type: ignore[no-untyped-def]
+    settings: Settings,
     exchange_sim: SimServer,
     parts: Parts,
 ) -> None:
@@ -139,12 +175,7 @@ async def test_paused_subscriptions_stuck_orders_do_not_starve_an_active_ones(
     async with exchange_sim.admin() as admin:
         paused = await open_account(rest, keys, engine, admin)
         active = await open_account(rest, keys, engine, admin)
-    async with engine.begin() as conn:
-        await conn.execute(
-            subscriptions.update()
-            .where(subscriptions.c.subscription_id == paused.subscription_id)
-            .values(state="PAUSED")
-        )
+    await _pause(engine, settings, paused)
     an_hour_ago = now - timedelta(hours=1)
     for _ in range(STUCK):  # older than the active order: first in line by age
         await _unknown_row(engine, paused, an_hour_ago, an_hour_ago)
@@ -164,7 +195,7 @@ async def test_paused_subscriptions_stuck_orders_do_not_starve_an_active_ones(
     everyone = await parts.store.needing_attention(UNSETTLED | LIVE, BATCH)
     assert order.order_id not in {o.order_id for o in everyone}  # what starved it before
     eligible = await parts.store.needing_attention(
-        UNSETTLED | LIVE, BATCH, eligible=trading_clause()
+        UNSETTLED | LIVE, BATCH, eligible=may_be_trading(datetime.now(UTC))
     )
     assert order.order_id in {o.order_id for o in eligible}
     assert paused.subscription_id not in {o.subscription_id for o in eligible}

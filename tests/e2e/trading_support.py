@@ -26,6 +26,7 @@ from tests.e2e.vault_support import (
     register,
 )
 from trading_svc.orders.model import TERMINAL
+from trading_svc.orders.projection import Projected, ProjectionStore
 from trading_svc.tables import orders
 
 
@@ -86,6 +87,19 @@ async def open_account(
                 period_days=listing["period_days"],
             )
         )
+    # What the change stream's `created` entry gives trading_svc's projection (the row is
+    # inserted here, not through SubscriptionService, so no entry is published).
+    await ProjectionStore(engine).apply(
+        Projected(
+            sub_id,
+            str(user["user_id"]),
+            str(credential["credential_id"]),
+            market,
+            "ACTIVE",
+            None,
+            now,
+        )
+    )
     return Account(principal, sub_id, sim, ph(keys["marketplace"], principal))
 
 

@@ -28,6 +28,7 @@ EXPECTED = {
     "orders",
     "trades",
     "performance_logs",
+    "subscription_projection",
     "decisions",
     "backtests",
     "audit_head",

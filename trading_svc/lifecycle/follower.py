@@ -1,5 +1,7 @@
-"""Follows the subscription-change stream in this trading_svc process and drops the exchange
-clients of credentials whose subscriptions stopped.
+"""Follows the subscription-change stream in this trading_svc process: drops the exchange
+clients of credentials whose subscriptions stopped, and writes each entry to trading_svc's
+projection of subscriptions (orders/projection.py; newest version wins, so replicas writing
+the same entry, a replay or an out-of-order entry change nothing).
 
 One reader per process (every process must drop its own clients, so no consumer group):
 XREAD BLOCK from the stream's end (`$`, pinned to the last id) when it starts, then from the
@@ -8,9 +10,11 @@ is not ACTIVE (suspended, canceled, paused, expired) closes the pooled client of
 credential; the next order on another subscription of that credential releases it afresh,
 and the release refuses what may not trade. After a lost connection it reconnects with
 backoff and drops every pooled client, since changes may have been missed meanwhile (or
-the stream lost with Redis). Orders never depend on this: each one reads the subscription
-and its credential state from the database first (orders/subscriptions.py), so a late
-stream delays only the closing of idle clients.
+the stream lost with Redis). Orders never depend on this: each one asks the credential service for
+the subscription and its credential state first (orders/subscriptions.py), so a late stream
+delays only the closing of idle clients and the reconciler's filter. A projection write
+that fails is logged and skipped: the next entry, order or reconciler answer brings the
+row forward.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from redis.asyncio import Redis
 
 from mesh.changes import SUBSCRIPTION_CHANGES
 from trading_svc.exchange.pool import ExchangePool
+from trading_svc.orders.projection import ProjectionStore, from_entry
 
 log = logging.getLogger("botmesh.trading.lifecycle")
 BLOCK_MS = 5_000
@@ -32,9 +37,10 @@ TRADING = "ACTIVE"
 
 
 class ChangeFollower:
-    def __init__(self, redis_url: str, pool: ExchangePool) -> None:
+    def __init__(self, redis_url: str, pool: ExchangePool, projection: ProjectionStore) -> None:
         self._redis_url = redis_url
         self._pool = pool
+        self._projection = projection
         self._last_id = "$"
         self.seen = 0  # entries handled, for tests and metrics
 
@@ -91,3 +97,15 @@ class ChangeFollower:
         credential_id = fields.get("credential_id", "")
         if fields.get("state") != TRADING and credential_id:
             await self._pool.close_credential(credential_id)
+        row = from_entry(fields)
+        if row is None:
+            return
+        try:
+            await self._projection.apply(row)
+        except Exception as exc:
+            log.warning(
+                "subscription projection not written",
+                extra={
+                    "fields": {"subscription_id": row.subscription_id, "error": type(exc).__name__}
+                },
+            )

@@ -1,6 +1,6 @@
 """Winding down stopped subscriptions: cancel their open orders on the exchange.
 
-credential_svc asks (WindDownSubscriptions) after a subscription was canceled, or while a
+The credential service asks (WindDownSubscriptions) after a subscription was canceled, or while a
 user is being erased, before the keys are shredded. For each subscription this process first
 drops its pooled client of the credential, then, when the subscription has open orders,
 releases the credential for winding down only (never pooled) and, for each open order:

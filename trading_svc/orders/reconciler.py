@@ -5,7 +5,10 @@ fills with the exchange and repair our side.
   answer) and live ones are resolved through the executor, by client order id. A pass
   takes a bounded batch: only orders of subscriptions that may trade now (others have no
   credential to resolve them with), unsettled before live, least recently touched first,
-  so paused or expired subscriptions' orders can never starve an active one's.
+  so paused or expired subscriptions' orders can never starve an active one's. "May trade"
+  is filtered on trading_svc's own projection (orders/projection.py), then asked of
+  the credential service for each subscription before acting; an answer saying it may not trade is
+  written to the projection, so a missed stream entry costs one pass, not every pass.
 - Recent fills of each recently active subscription are compared with the trades table; a
   fill we lack sends its order back through resolution, which stores it.
 - Orders a request could not settle come here through `follow_up` and are retried with
@@ -34,8 +37,9 @@ from trading_svc.exchange.pool import ExchangePool
 from trading_svc.orders.audit import OrderAudit
 from trading_svc.orders.execution import Executor
 from trading_svc.orders.model import LIVE, UNSETTLED, Order
+from trading_svc.orders.projection import ProjectionStore, may_be_trading
 from trading_svc.orders.store import OrderStore
-from trading_svc.orders.subscriptions import SubscriptionReader, trading_clause
+from trading_svc.orders.subscriptions import SubscriptionReader
 from trading_svc.tables import orders
 
 log = logging.getLogger("botmesh.trading.reconcile")
@@ -63,6 +67,7 @@ class Reconciler:
         self._engine = engine
         self._store = store
         self._subs = subs
+        self._projection = ProjectionStore(engine)
         self._pool = pool
         self._executor = executor
         self._interval_s = interval_s
@@ -99,7 +104,7 @@ class Reconciler:
             if repaired:
                 log.warning("order audit rows appended", extra={"fields": {"orders": repaired}})
         found = await self._store.needing_attention(
-            UNSETTLED | LIVE, self._batch, eligible=trading_clause()
+            UNSETTLED | LIVE, self._batch, eligible=may_be_trading(utcnow())
         )
         results = await asyncio.gather(*(self._reconcile(order) for order in found))
         # An order this pass could not settle yet (e.g. left SUBMITTING by a crash, not yet
@@ -128,6 +133,8 @@ class Reconciler:
         async with self._gate:
             sub = await self._subs.by_id(order.subscription_id)
             if sub is None or not sub.trading():
+                if sub is not None:  # out of the next passes' batches
+                    await self._projection.apply(sub.projected())
                 return None  # no credential can be released for it; left as it is
             try:
                 client = await self._pool.trading(

@@ -105,6 +105,7 @@ class OrderService:
                     exposure, sub.allocation, side, order_type, quantity, reference
                 ),
                 reference,
+                sub.projected(),
             ),
         )
 

@@ -18,7 +18,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from credential_svc.tables import subscriptions
 from mesh.db import exact_sums, money, utcnow
 from mesh.errors import NotFound
 from mesh.ids import new_id
@@ -34,7 +33,8 @@ from trading_svc.orders.model import (
     advances,
     settled_state,
 )
-from trading_svc.tables import orders, trades
+from trading_svc.orders.projection import Projected, upsert
+from trading_svc.tables import orders, subscription_projection, trades
 
 _OPEN_STATES = tuple(LIVE | UNSETTLED)
 
@@ -57,17 +57,19 @@ class OrderStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(self, order: Order, check: Any, reference_price: Decimal) -> Order:
+    async def create(
+        self, order: Order, check: Any, reference_price: Decimal, subscription: Projected
+    ) -> Order:
         """Inserts a PENDING_SUBMIT order if `check(exposure)` passes, with the
-        subscription row locked so concurrent orders see each other. An order with the
-        same intent already there is returned instead (and nothing is checked or inserted):
-        the lock makes the look-up and the insert one step."""
+        subscription's projection row locked so concurrent orders see each other. The lock is
+        taken by upserting the row from the credential service's answer (`subscription`):
+        the upsert makes sure the row exists, brings it forward when the answer is newer, and
+        on MySQL holds its exclusive lock (INSERT ... ON DUPLICATE KEY UPDATE locks the row
+        whether or not it changes it) until the commit; SQLite serialises writers anyway.
+        An order with the same intent already there is returned instead (and nothing is
+        checked or inserted): the lock makes the look-up and the insert one step."""
         async with self._engine.begin() as conn:
-            await conn.execute(
-                sa.select(subscriptions.c.subscription_id)
-                .where(subscriptions.c.subscription_id == order.subscription_id)
-                .with_for_update()
-            )
+            await upsert(conn, subscription)
             if order.intent_key is not None:
                 existing = await self._by_intent(conn, order.subscription_id, order.intent_key)
                 if existing is not None:
@@ -237,10 +239,9 @@ class OrderStore:
         self, states: Iterable[str], limit: int, *, eligible: Any = None
     ) -> list[Order]:
         """Orders in `states` whose subscription meets `eligible` (a condition on the
-        subscriptions table), unsettled ones first, then least recently touched first."""
+        subscription projection), unsettled ones first, then least recently touched first."""
         query = (
             sa.select(orders)
-            .join(subscriptions, subscriptions.c.subscription_id == orders.c.subscription_id)
             .where(orders.c.state.in_(tuple(states)))
             .order_by(
                 sa.case((orders.c.state.in_(tuple(UNSETTLED)), 0), else_=1),
@@ -249,7 +250,10 @@ class OrderStore:
             .limit(limit)
         )
         if eligible is not None:
-            query = query.where(eligible)
+            query = query.join(
+                subscription_projection,
+                subscription_projection.c.subscription_id == orders.c.subscription_id,
+            ).where(eligible)
         async with self._engine.connect() as conn:
             return [_order(r) for r in await conn.execute(query)]
 

@@ -1,27 +1,37 @@
-"""Subscriptions as trading_svc sees them, always through the acting principal.
+"""Subscriptions as trading_svc sees them: the credential service's answer, asked for every time.
 
-Every user-scoped read joins users on the principal, so another principal's subscription is
-NOT_FOUND, exactly like one that does not exist. Every order reads the subscription and its
-credential's state here first, so a suspended or canceled subscription, or a credential no
-longer ACTIVE (deleted, refused by a re-verify), refuses orders from the commit on, in
-every process, whether or not the change stream has been read yet.
+The one source is the credential service's internal GetTradingSubscription, called with the internal
+service identity. It carries the subscription, its credential's state and the credential service's
+verdict (may it trade now, and the state to show), so the entitlement rule stays with its
+owner. Every order asks first and nothing is cached on that path, so a suspended or
+canceled subscription, or a credential no longer ACTIVE, refuses orders from the commit on,
+in every process, whether or not the change stream has been read yet.
+
+A user-scoped read names the acting principal: another principal's subscription is
+NOT_FOUND, exactly like one that does not exist (the credential service answers both alike). A
+caller with no principal (an admin key) finds nothing. Background work (reconciliation,
+winding down) asks without a principal. The credential service unreachable is UNAVAILABLE
+(SUBSCRIPTIONS_UNAVAILABLE), never a 500 and never a guess.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+import grpc
+from botmesh.credential.v1 import internal_service_pb2 as internal
+from botmesh.credential.v1 import internal_service_pb2_grpc as internal_rpc
+from botmesh.credential.v1 import resources_pb2 as pb
+from google.protobuf.timestamp_pb2 import Timestamp
 
-from credential_svc.subscriptions.entitlement import may_trade, may_trade_clause
-from credential_svc.tables import exchange_credentials, subscriptions, users
-from mesh.db import utcnow
-from mesh.errors import FailedPrecondition, NotFound
+from mesh.auth import INTERNAL_HEADER
+from mesh.errors import FailedPrecondition, NotFound, Unavailable
+from trading_svc.orders.projection import Projected
 
 ACTIVE = "ACTIVE"
+ASK_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -34,15 +44,20 @@ class Subscription:
     allocation: Decimal
     state: str
     paid_until: datetime | None
-    credential_state: str = ACTIVE
+    credential_state: str
+    state_reason: str
+    update_time: datetime
+    # the credential service's verdict and the state it shows, as of the answer.
+    may_trade: bool
+    shown_state: str
 
     def trading(self) -> bool:
-        return may_trade(self.state, self.paid_until, utcnow())
+        return self.may_trade
 
     @property
     def effective_state(self) -> str:
         """ACTIVE with its paid time run out reads as EXPIRED, before the sweeper marks it."""
-        return "EXPIRED" if self.state == ACTIVE and not self.trading() else self.state
+        return self.shown_state
 
     def require_active(self) -> None:
         if not self.trading():
@@ -58,56 +73,89 @@ class Subscription:
                 metadata={"credential_state": self.credential_state},
             )
 
-
-def trading_clause() -> sa.ColumnElement[bool]:
-    """Subscription.trading() as a condition on the subscriptions table, now."""
-    return may_trade_clause(utcnow())
-
-
-_COLUMNS = (
-    subscriptions.c.subscription_id,
-    subscriptions.c.user_id,
-    subscriptions.c.credential_id,
-    exchange_credentials.c.exchange,
-    subscriptions.c.market,
-    subscriptions.c.allocation,
-    subscriptions.c.state,
-    subscriptions.c.paid_until,
-    exchange_credentials.c.state,
-)
+    def projected(self) -> Projected:
+        return Projected(
+            subscription_id=self.subscription_id,
+            user_id=self.user_id,
+            credential_id=self.credential_id,
+            market=self.market,
+            state=self.state,
+            paid_until=self.paid_until,
+            version=self.update_time,
+        )
 
 
-def _query() -> sa.Select[tuple[object, ...]]:
-    return sa.select(*_COLUMNS).join(
-        exchange_credentials,
-        exchange_credentials.c.credential_id == subscriptions.c.credential_id,
+def _time(value: Timestamp, present: bool) -> datetime | None:
+    return value.ToDatetime(tzinfo=UTC) if present else None
+
+
+def _name(enum: object, value: int, prefix: str) -> str:
+    return str(enum.Name(value)).removeprefix(prefix)  # type: ignore[attr-defined]
+
+
+def _subscription(m: internal.TradingSubscription) -> Subscription:
+    state = "SUBSCRIPTION_STATE_"
+    reason = _name(pb.SubscriptionStateReason, m.state_reason, "SUBSCRIPTION_STATE_REASON_")
+    return Subscription(
+        subscription_id=m.subscription_id,
+        user_id=m.user_id,
+        credential_id=m.credential_id,
+        exchange=m.exchange,
+        market=m.market,
+        allocation=Decimal(m.allocation),
+        state=_name(pb.SubscriptionState, m.state, state),
+        paid_until=_time(m.paid_until, m.HasField("paid_until")),
+        credential_state=_name(pb.CredentialState, m.credential_state, "CREDENTIAL_STATE_"),
+        state_reason="" if reason == "UNSPECIFIED" else reason,
+        update_time=m.update_time.ToDatetime(tzinfo=UTC),
+        may_trade=m.may_trade,
+        shown_state=_name(pb.SubscriptionState, m.effective_state, state),
+    )
+
+
+def _not_found(subscription_id: str) -> NotFound:
+    return NotFound(
+        f"subscription {subscription_id} does not exist", reason="SUBSCRIPTION_NOT_FOUND"
     )
 
 
 class SubscriptionReader:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    """GetTradingSubscription over one long-lived gRPC channel to the credential service."""
+
+    def __init__(self, target: str, internal_token: str) -> None:
+        self._channel = grpc.aio.insecure_channel(target)
+        self._stub = internal_rpc.InternalCredentialServiceStub(self._channel)
+        self._metadata = ((INTERNAL_HEADER, internal_token),)
 
     async def for_principal(self, principal: str | None, subscription_id: str) -> Subscription:
-        query = (
-            _query()
-            .join(users, users.c.user_id == subscriptions.c.user_id)
-            .where(
-                subscriptions.c.subscription_id == subscription_id,
-                users.c.principal == principal,
-            )
-        )
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        if principal is None or row is None:
-            raise NotFound(
-                f"subscription {subscription_id} does not exist", reason="SUBSCRIPTION_NOT_FOUND"
-            )
-        return Subscription(*row)  # type: ignore[arg-type, call-arg]
+        if not principal:
+            raise _not_found(subscription_id)
+        found = await self._ask(subscription_id, principal)
+        if found is None:
+            raise _not_found(subscription_id)
+        return found
 
     async def by_id(self, subscription_id: str) -> Subscription | None:
-        """For background work that acts for no caller (reconciliation)."""
-        query = _query().where(subscriptions.c.subscription_id == subscription_id)
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        return None if row is None else Subscription(*row)  # type: ignore[arg-type, call-arg]
+        """For background work that acts for no caller (reconciliation, winding down)."""
+        return await self._ask(subscription_id, "")
+
+    async def _ask(self, subscription_id: str, principal: str) -> Subscription | None:
+        request = internal.GetTradingSubscriptionRequest(
+            subscription_id=subscription_id, principal=principal
+        )
+        try:
+            reply = await self._stub.GetTradingSubscription(
+                request, metadata=self._metadata, timeout=ASK_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                return None  # an id or principal the credential service cannot match is no one's
+            raise Unavailable(
+                "the credential service could not be reached",
+                reason="SUBSCRIPTIONS_UNAVAILABLE",
+                retry_after_s=1.0,
+            ) from None
+        return _subscription(reply.subscription)
+
+    async def close(self) -> None:
+        await self._channel.close()

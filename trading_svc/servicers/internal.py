@@ -1,4 +1,4 @@
-"""InternalTradingService, for credential_svc only: the access rule in the proto admits only
+"""InternalTradingService, for the credential service only: the access rule in the proto admits only
 callers with the internal service identity."""
 
 from __future__ import annotations

@@ -7,10 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 import sqlalchemy as sa
 
-from credential_svc.identity.resolve import PrincipalResolver
 from credential_svc.identity.service import Users
 from credential_svc.identity.store import UserRecord, UserStore
 from credential_svc.tables import exchange_credentials as creds
@@ -31,8 +29,7 @@ class Parts:
         self.keyring = Keyring.load(None, keyring_path)
         self.envelope = Envelope(self.keyring)
         self.store = VaultStore(engine, audit)
-        self.redis = aioredis.Redis.from_url(settings.redis_url)
-        self.users = Users(UserStore(engine, audit), PrincipalResolver(engine, self.redis))
+        self.users = Users(UserStore(engine, audit))
         self.rotator = Rotator(self.store, self.envelope, self.keyring)
 
     async def user(self) -> UserRecord:
