@@ -24,7 +24,7 @@ from mesh.db import utcnow
 from mesh.decimals import dec
 from mesh.errors import DomainError, FailedPrecondition, InvalidArgument
 from mesh.ids import new_id
-from mesh.pagination import decode_token, encode_token, next_page_token, page_size
+from mesh.pagination import decode_token, next_page_token, page_size
 from trading_svc.exchange import calls
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.marketdata.service import MarketData
@@ -229,6 +229,3 @@ def _trade_key(trade: Trade) -> tuple[datetime, str]:
 def _tagged(error: DomainError, order_id: str) -> DomainError:
     error.metadata["order_id"] = order_id
     return error
-
-
-__all__ = ["OrderService", "encode_token"]
