@@ -33,6 +33,7 @@ EXPECTED = {
     "audit_head",
     "audit_log",
     "idempotency_records",
+    "change_outbox",
 }
 
 
