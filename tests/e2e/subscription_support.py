@@ -44,6 +44,8 @@ class Renter:
     headers: dict[str, str]
     # The bot's listing that terms() rents through (made by the bot's author).
     listing_id: str = ""
+    # The exchange_sim account's API key behind the credential (to change its permissions).
+    exchange_api_key: str = ""
 
 
 async def make_renter(
@@ -73,6 +75,7 @@ async def make_renter(
         bot_id,
         ph(key, principal),
         str(listing["listing_id"]),
+        account.api_key,
     )
 
 
