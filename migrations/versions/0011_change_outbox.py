@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import mesh.db  # noqa: F401 - autogenerate renders our column types as mesh.db.*
+import mesh.db  # autogenerate renders our column types as mesh.db.*
 
 revision = "0011"
 down_revision = "0010"
