@@ -13,7 +13,6 @@ once, in each subscription's order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import subprocess
@@ -35,7 +34,6 @@ from botmesh.credential.v1 import marketplace_service_pb2_grpc as mrpc
 from botmesh.credential.v1 import subscription_service_pb2 as sapi
 from botmesh.credential.v1 import subscription_service_pb2_grpc as srpc
 from google.protobuf import json_format
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cli.launcher import free_port, mesh_env
@@ -44,6 +42,7 @@ from mesh.apikey_admin import issue_key
 from mesh.apikey_store import ApiKeyStore
 from mesh.db import make_engine
 from mesh.settings import ROOT, Settings
+from tests.e2e.lifecycle_support import wait_serving
 from tests.e2e.outbox_support import check_contract, stream_entries
 from tests.e2e.subscription_support import RISKY_BOT, payment
 from tests.e2e.vault_support import MARKETPLACE_CANISTER, new_principal
@@ -73,18 +72,7 @@ class CredentialProcess:
         return cls(proc, f"127.0.0.1:{port}", log)
 
     async def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text(errors="replace")[-3000:]
-            with contextlib.suppress(grpc.RpcError):
-                async with grpc.aio.insecure_channel(self.target) as channel:
-                    reply = await health_pb2_grpc.HealthStub(channel).Check(
-                        health_pb2.HealthCheckRequest(), timeout=1
-                    )
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-            await asyncio.sleep(0.2)
-        raise TimeoutError("the private credential_svc did not become ready")
+        await wait_serving(self.proc, self.target, self.log)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
