@@ -9,7 +9,8 @@ Exactly once in the stream, whatever crashes where:
 - A row is published by one Lua script that XADDs the entry (with its `outbox_id`) and sets
   the marker `botmesh:outbox:<id>` (a digest of the row, for MARKER_TTL_S), and does nothing
   if the marker already names this row. The script runs atomically in Redis, so an entry is
-  in the stream if and only if its marker is set.
+  in the stream if and only if its marker is set. (The script touches two keys: on a Redis
+  Cluster they would need one hash slot; botmesh runs a single Redis.)
 - The row is marked published only after its script ran. A relay that dies between the two
   (or whose commit of the marks is lost) leaves the row unpublished; whoever relays it next
   finds the marker and only marks it. The digest makes a reused id (a database recreated
