@@ -62,6 +62,7 @@ MARKER_PREFIX = "botmesh:outbox:"
 MARKER_TTL_S = 24 * 3600
 RETENTION_S = 3600
 PURGE_EVERY_S = 60.0
+FINAL_DRAIN_S = 2.0
 
 # KEYS: marker, stream. ARGV: digest, marker TTL, maxlen, then field, value, field, value...
 # Returns the new entry's id, or 0 when the marker says this row is in the stream already.
@@ -174,7 +175,9 @@ class Relay:
 
     async def run(self) -> None:
         """Relays forever: after every local commit, every POLL_S, and after failures with
-        backoff. Cancel it to stop; an interrupted batch is relayed again, exactly once."""
+        backoff. Cancel it to stop: it first relays what the last requests committed, for
+        at most FINAL_DRAIN_S (what is left waits for another relay or the next start); an
+        interrupted batch is relayed again, exactly once."""
         waker = outbox.listen()
         failures = 0
         next_purge = time.monotonic() + PURGE_EVERY_S * random.random()
@@ -205,5 +208,9 @@ class Relay:
                     await asyncio.wait_for(
                         waker.wait(), self._poll_s * (0.75 + random.random() / 2)
                     )
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.drain(), FINAL_DRAIN_S)
+            raise
         finally:
             outbox.unlisten(waker)
