@@ -84,6 +84,12 @@ class Pass:
     published: int
 
 
+def _retrieve(task: asyncio.Future[Pass]) -> None:
+    """Marks the outcome of a batch as seen (a cancelled caller no longer awaits it)."""
+    if not task.cancelled():
+        task.exception()
+
+
 class Relay:
     def __init__(
         self,
@@ -141,10 +147,16 @@ class Relay:
         return sum(1 for r in results if r != 0)
 
     async def drain(self) -> int:
-        """Relays until no unpublished row is left; returns how many it published."""
+        """Relays until no unpublished row is left; returns how many it published. Each
+        batch is shielded from the caller's cancellation (shutdown): a batch cancelled
+        between its statements could leave its connection, and the row locks it holds on
+        the batch, behind for every other relay to wait on. A cancelled drain returns at
+        once; its batch finishes (or fails and is relayed again) by itself."""
         published = 0
         while True:
-            step = await self.relay_batch()
+            batch = asyncio.ensure_future(self.relay_batch())
+            batch.add_done_callback(_retrieve)
+            step = await asyncio.shield(batch)
             published += step.published
             if step.settled < self._batch:
                 return published
@@ -203,14 +215,16 @@ class Relay:
                 if failures:  # back off, deaf to wakes: each would meet the same outage
                     await asyncio.sleep(min(MAX_BACKOFF_S, self._poll_s * 2**failures))
                     continue
+                # Jitter, so the relays of several processes do not poll in lockstep.
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that
+                # arrives as the wake does, and the relay would never stop.
                 with contextlib.suppress(TimeoutError):
-                    # Jitter, so the relays of several processes do not poll in lockstep.
-                    await asyncio.wait_for(
-                        waker.wait(), self._poll_s * (0.75 + random.random() / 2)
-                    )
+                    async with asyncio.timeout(self._poll_s * (0.75 + random.random() / 2)):
+                        await waker.wait()
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.drain(), FINAL_DRAIN_S)
+                async with asyncio.timeout(FINAL_DRAIN_S):
+                    await self.drain()
             raise
         finally:
             outbox.unlisten(waker)

@@ -256,3 +256,27 @@ async def test_relays_killed_at_random_points_publish_every_row_once_in_order(
     found = settled - published
     assert found > 0
     print(f"{relays} relay(s): {writer.written} rows, {found} found already published")
+
+
+async def test_a_relay_cancelled_at_random_awaits_publishes_every_row_once_in_order(
+    database, redis_server
+) -> None:  # type: ignore[no-untyped-def]
+    """In-process: the relay task is cancelled (as at shutdown) at random points while
+    changes flow, and started again, many times over one engine and one Redis pool."""
+    _, engine = database
+    writer = Writer(engine, 5)
+    redis = make_redis(redis_server.url)
+    rng = random.Random(7)
+    try:
+        for _ in range(60):
+            relay = asyncio.create_task(Relay(engine, redis, batch=3).run())
+            await writer.write(rng.randint(1, 6))
+            await asyncio.sleep(rng.uniform(0, 0.02))
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
+        await Relay(engine, redis).drain()
+    finally:
+        await redis.aclose()
+    entries = await assert_each_row_once(engine, redis_server.url)
+    assert len(entries) == writer.written
