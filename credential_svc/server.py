@@ -26,8 +26,8 @@ from credential_svc.servicers.credentials import CredentialServicer
 from credential_svc.servicers.internal import InternalServicer
 from credential_svc.servicers.marketplace import MarketplaceServicer
 from credential_svc.servicers.subscriptions import SubscriptionServicer
-from credential_svc.subscriptions.events import ChangeFeed
 from credential_svc.subscriptions.expiry import ExpirySweeper
+from credential_svc.subscriptions.relay import Relay
 from credential_svc.subscriptions.service import Subscriptions
 from credential_svc.subscriptions.store import SubscriptionStore
 from credential_svc.subscriptions.suspension_store import ErasureSteps
@@ -49,7 +49,6 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     audit = AuditLog(settings.api_key_pepper)
     keyring = Keyring.load(settings.keyring_json, settings.keyring_file)
     envelope = Envelope(keyring)
-    feed = ChangeFeed(ctx.redis)
     wind_down = TradingWindDown(settings.trading.target, settings.internal_token)
     vault_store = VaultStore(ctx.engine, audit)
     vault = Vault(
@@ -57,17 +56,16 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         envelope,
         ExchangeCheck(settings.exchange_venue, settings.exchange_sim_url),
         allow_withdrawal=settings.allow_withdrawal_keys,
-        announce=feed.publish,
     )
     users = Users(
         UserStore(ctx.engine, audit),
         ErasureSteps(ctx.engine, audit),
-        on_canceled=feed.erased,
         wind_down=wind_down,
     )
     catalog = Catalog(CatalogStore(ctx.engine, audit), ctx.redis)
     subscription_store = SubscriptionStore(ctx.engine, audit)
-    _sweepers[id(ctx)] = ExpirySweeper(subscription_store, feed)
+    # Changes reach the stream through the outbox only (subscriptions/outbox.py).
+    _background[id(ctx)] = (ExpirySweeper(subscription_store), Relay(ctx.engine, ctx.redis))
     marketplace_service_pb2_grpc.add_MarketplaceServiceServicer_to_server(
         MarketplaceServicer(catalog), server
     )
@@ -89,7 +87,6 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
                 users,
                 vault,
                 catalog,
-                feed,
                 settings.accepted_ledgers,
                 wind_down,
             )
@@ -108,12 +105,14 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     ]
 
 
-# The expiry sweeper built by register(), started once the server is up.
-_sweepers: dict[int, ExpirySweeper] = {}
+# The expiry sweeper and the outbox relay built by register(), started once the server is up.
+_background: dict[int, tuple[ExpirySweeper, Relay]] = {}
 
 
 async def start(ctx: ServiceContext) -> None:
-    ctx.background.append(asyncio.create_task(_sweepers.pop(id(ctx)).run()))
+    sweeper, relay = _background.pop(id(ctx))
+    ctx.background.append(asyncio.create_task(sweeper.run()))
+    ctx.background.append(asyncio.create_task(relay.run()))
 
 
 SPEC = ServiceSpec(

@@ -136,3 +136,26 @@ payments = sa.Table(
     # The same ledger block credits once, whoever reports it.
     sa.UniqueConstraint("ledger", "block_index"),
 )
+
+# The transactional outbox of the subscription-change stream (subscriptions/outbox.py): a row
+# commits with the change it announces; the relay publishes it and marks it. Ids are never
+# reused (AUTOINCREMENT on SQLite; InnoDB keeps its counter), since the relay's exactly-once
+# marker in Redis is keyed by the id.
+change_outbox = sa.Table(
+    "change_outbox",
+    metadata,
+    sa.Column(
+        "outbox_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("stream", sa.String(64), nullable=False),
+    # The entry's fields as a JSON object of strings.
+    sa.Column("payload", sa.Text(), nullable=False),
+    sa.Column("create_time", UtcDateTime(), nullable=False),
+    # Null until published; published rows are purged after a retention.
+    sa.Column("publish_time", UtcDateTime(), nullable=True),
+    sa.Index(None, "publish_time"),
+    sqlite_autoincrement=True,
+)

@@ -26,8 +26,6 @@ from mesh.db import utcnow
 from mesh.errors import NotFound
 from mesh.ids import new_id
 
-# Told of each subscription an erasure canceled, after the commit (the change feed).
-OnCanceled = Callable[[SubscriptionRecord], Awaitable[None]]
 # Cancels the open orders of these subscriptions on the exchange (trading_svc).
 WindDown = Callable[[Sequence[str]], Awaitable[None]]
 
@@ -38,12 +36,10 @@ class Users:
         store: UserStore,
         steps: ErasureSteps | None = None,
         *,
-        on_canceled: OnCanceled | None = None,
         wind_down: WindDown | None = None,
     ) -> None:
         self._store = store
         self._steps = steps
-        self._on_canceled = on_canceled
         self._wind_down = wind_down
 
     async def create(self, principal: str, display_name: str, email: str) -> UserRecord:
@@ -74,9 +70,6 @@ class Users:
         canceled: list[SubscriptionRecord] = []
         if self._steps is not None:  # without them, the erasure transaction cancels alone
             canceled = await self._steps.cancel_all(user.user_id, utcnow())
-            if self._on_canceled is not None:
-                for sub in canceled:
-                    await self._on_canceled(sub)
             if self._wind_down is not None:
                 await self._wind_down(await self._steps.all_ids(user.user_id))
         erased = await self._store.erase(user, utcnow(), Event("user.erase", user.user_id))

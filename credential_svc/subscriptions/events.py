@@ -1,29 +1,39 @@
 """The subscription-change feed: one Redis Stream entry per committed change, for trading_svc
 to start and stop bots without polling the table.
 
-Entries are published after the database commit, never inside the transaction: a consumer
-that reacts to an entry must find the change already visible. Publishing is best effort,
-because failing the RPC after its commit would make the caller retry a change that already
-happened; the table stays the truth, and consumers reconcile from it when they start.
+`record` is the only way a change is announced: it appends the entry to the outbox on the
+change's own connection, in its transaction (outbox.py), and the relay publishes it after
+the commit (relay.py), exactly once. So a consumer that reacts to an entry finds the change
+already visible, and a change that committed is announced even if Redis or the process
+fails right after the commit.
 
-Fields are identifiers (the credential's too: trading_svc drops its clients of a credential
-whose subscription stops), the state and its reason, and the paid-until time: no principal
-(erasure must leave no trail in Redis) and nothing secret.
+The entry contract (trading_svc's follower and projection read it; keep it exactly):
+identifiers (the credential's too: trading_svc drops its clients of a credential whose
+subscription stops), `market`, `state` and `state_reason`, `paid_until` ("" if none),
+`change` (created, paid, paused, resumed, canceled, expired, suspended, unsuspended, erased),
+`time` (when the change was made), `version` (the subscription's update_time; strictly
+increasing per subscription, so newest wins), and `outbox_id` (added by the relay). Times are
+ISO-8601 UTC with microseconds. No principal (erasure must leave no trail in Redis) and
+nothing secret.
 """
 
 from __future__ import annotations
 
-import logging
+from datetime import datetime
 
-from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from credential_svc.subscriptions import outbox
 from credential_svc.subscriptions.model import SubscriptionRecord
 from mesh.changes import SUBSCRIPTION_CHANGES
 from mesh.db import utcnow
 
 STREAM = SUBSCRIPTION_CHANGES
-MAXLEN = 100_000
-log = logging.getLogger("botmesh.subscriptions")
+
+
+def iso(when: datetime) -> str:
+    """ISO-8601 UTC with microseconds, always the same width (so it also sorts as text)."""
+    return when.isoformat(timespec="microseconds")
 
 
 def entry(change: str, sub: SubscriptionRecord) -> dict[str, str]:
@@ -35,39 +45,13 @@ def entry(change: str, sub: SubscriptionRecord) -> dict[str, str]:
         "market": sub.market,
         "state": sub.state,
         "state_reason": sub.state_reason,
-        "paid_until": sub.paid_until.isoformat() if sub.paid_until else "",
+        "paid_until": iso(sub.paid_until) if sub.paid_until else "",
         "change": change,
-        "time": utcnow().isoformat(),
+        "time": iso(utcnow()),
+        "version": iso(sub.update_time),
     }
 
 
-class ChangeFeed:
-    def __init__(self, redis: Redis) -> None:
-        self._redis = redis
-
-    async def publish(self, change: str, sub: SubscriptionRecord, principal: str | None) -> None:
-        await self._add(entry(change, sub))
-
-    async def erased(self, sub: SubscriptionRecord) -> None:
-        """Erasure canceled it."""
-        await self._add(entry("erased", sub))
-
-    async def _add(self, fields: dict[str, str]) -> None:
-        try:
-            await self._redis.xadd(
-                STREAM,
-                fields,  # type: ignore[arg-type]
-                maxlen=MAXLEN,
-                approximate=True,
-            )
-        except Exception:
-            log.warning(
-                "could not publish a subscription change",
-                exc_info=True,
-                extra={
-                    "fields": {
-                        "subscription_id": fields["subscription_id"],
-                        "change": fields["change"],
-                    }
-                },
-            )
+async def record(conn: AsyncConnection, change: str, sub: SubscriptionRecord) -> None:
+    """Announces `sub` (as written in this transaction) once the transaction commits."""
+    await outbox.append(conn, STREAM, entry(change, sub))

@@ -3,8 +3,9 @@
 Reads already show such a subscription as EXPIRED from the instant its time runs out
 (`SubscriptionRecord.as_of`), and credential release refuses it; the sweeper makes the row
 say so too, so that trading_svc, which reads the state column and the change feed, stops
-the bot. Each row flips by compare-and-set, so any number of credential_svc processes can
-sweep at once and each expiry is written, audited and announced exactly once.
+the bot. Each row flips under its row lock only while still due, so any number of
+credential_svc processes can sweep at once and each expiry is written, audited and announced
+(through the outbox, in the same transaction) exactly once.
 
 Rows with no paid_until are never swept: the API never makes an ACTIVE one (a new
 subscription starts EXPIRED); such rows can only be written by operators, meaning "no end".
@@ -17,7 +18,6 @@ import logging
 import random
 from datetime import datetime
 
-from credential_svc.subscriptions.events import ChangeFeed
 from credential_svc.subscriptions.store import SubscriptionStore
 from mesh.db import utcnow
 
@@ -27,9 +27,8 @@ BATCH = 500
 
 
 class ExpirySweeper:
-    def __init__(self, store: SubscriptionStore, feed: ChangeFeed) -> None:
+    def __init__(self, store: SubscriptionStore) -> None:
         self._store = store
-        self._feed = feed
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Expires every subscription due at `now`; returns how many this call expired."""
@@ -38,10 +37,7 @@ class ExpirySweeper:
         while True:
             due = await self._store.due_for_expiry(now, BATCH)
             for subscription_id in due:
-                outcome = await self._store.expire(subscription_id, now)
-                if outcome is not None:
-                    sub, principal = outcome
-                    await self._feed.publish("expired", sub, principal)
+                if await self._store.expire(subscription_id, now) is not None:
                     expired += 1
             if len(due) < BATCH:
                 return expired

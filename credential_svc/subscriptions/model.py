@@ -142,3 +142,12 @@ def changed(before: SubscriptionRecord, after: SubscriptionRecord) -> bool:
         after.paid_until,
         after.state_reason,
     )
+
+
+def versioned(after: SubscriptionRecord, previous: datetime) -> SubscriptionRecord:
+    """`after` with an update_time strictly after `previous` (the row's before the change).
+    update_time is the change's version on the change stream, where the newest wins; a
+    clock that did not move (same microsecond) or moved back must not reuse or lower it."""
+    if after.update_time > previous:
+        return after
+    return replace(after, update_time=previous + timedelta(microseconds=1))

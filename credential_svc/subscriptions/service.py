@@ -8,7 +8,8 @@ A refused payment raises before anything is written.
 
 Every use case starts from the acting principal's user (`Users.acting_user`) and every
 query filters by that user, so another principal's subscription is NOT_FOUND exactly like
-one that does not exist. Each committed change is then announced on the change feed.
+one that does not exist. The stores announce each change on the change stream from inside
+its transaction (events.py), so no use case publishes anything itself.
 Cancelling also cancels the subscription's open orders on the exchange (winddown.py), on
 every call: a retry after an UNAVAILABLE wind-down finishes it.
 """
@@ -21,7 +22,6 @@ from dataclasses import dataclass, replace
 from credential_svc.catalog.service import Catalog
 from credential_svc.identity.service import Users
 from credential_svc.subscriptions import model
-from credential_svc.subscriptions.events import ChangeFeed
 from credential_svc.subscriptions.model import (
     EXPIRED,
     PaymentRecord,
@@ -63,7 +63,6 @@ class Subscriptions:
         users: Users,
         vault: Vault,
         catalog: Catalog,
-        feed: ChangeFeed,
         accepted_ledgers: Set[str],
         wind_down: Callable[[Sequence[str]], Awaitable[None]] | None = None,
     ) -> None:
@@ -72,7 +71,6 @@ class Subscriptions:
         self._users = users
         self._vault = vault
         self._catalog = catalog
-        self._feed = feed
         self._ledgers = frozenset(accepted_ledgers)
 
     async def create(
@@ -121,7 +119,6 @@ class Subscriptions:
             {"bot_id": bot_id, "listing_id": listing_id, "price_e8s": listing.price_e8s},
         )
         await self._store.insert(sub, event)
-        await self._feed.publish("created", sub, principal)
         return sub
 
     async def get(self, principal: str, subscription_id: str) -> SubscriptionRecord:
@@ -197,8 +194,6 @@ class Subscriptions:
         if outcome is None:
             raise _missing(subscription_id)
         recorded, change = outcome
-        if change.changed:
-            await self._feed.publish("paid", change.after, principal)
         return recorded, change.after.as_of(utcnow())
 
     async def _transition(
@@ -219,12 +214,10 @@ class Subscriptions:
             return replace(after, update_time=now) if model.changed(sub, after) else sub
 
         change: Change | None = await self._store.transition(
-            user.user_id, subscription_id, decide, f"subscription.{verb}"
+            user.user_id, subscription_id, decide, f"subscription.{verb}", change_name
         )
         if change is None:
             raise _missing(subscription_id)
-        if change.changed:
-            await self._feed.publish(change_name, change.after, principal)
         return change.after.as_of(now)
 
 

@@ -2,9 +2,12 @@
 
 Every read and write a principal can reach filters by their user_id, so another principal's
 subscription is simply absent. State changes lock the row (SELECT ... FOR UPDATE), let the
-domain decide, then write the change and its audit row in the same transaction: two
-concurrent transitions, or a transition racing a payment, serialise on the row instead of
-overwriting each other. The only unscoped queries are the expiry sweeper's.
+domain decide, then write the change, its audit row and its change-stream entry (events.py,
+through the outbox) in the same transaction: two concurrent transitions, or a transition
+racing a payment, serialise on the row instead of overwriting each other, and each change
+is announced once, after its commit. Every write moves update_time strictly forward
+(`model.versioned`): it is the entry's version. The only unscoped queries are the expiry
+sweeper's.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from credential_svc.identity.store import ACTIVE as USER_ACTIVE
+from credential_svc.subscriptions import events, outbox
 from credential_svc.subscriptions.model import (
     ACTIVE,
     EXPIRED,
     PaymentRecord,
     SubscriptionRecord,
     changed,
+    versioned,
 )
 from credential_svc.tables import payments, subscriptions, users
 from mesh.audit import AuditLog, Event
@@ -66,9 +71,10 @@ class SubscriptionStore:
         self._audit = audit
 
     async def insert(self, sub: SubscriptionRecord, event: Event) -> None:
-        async with self._engine.begin() as conn:
+        async with outbox.begin(self._engine) as conn:
             await conn.execute(subscriptions.insert().values(**sub.__dict__))
             await self._audit.record(conn, event)
+            await events.record(conn, "created", sub)
 
     async def get_for_principal(
         self, principal: str, subscription_id: str
@@ -105,17 +111,20 @@ class SubscriptionStore:
         return [_sub(r) for r in rows]
 
     async def transition(
-        self, user_id: str, subscription_id: str, decide: Decide, action: str
+        self, user_id: str, subscription_id: str, decide: Decide, action: str, announce: str
     ) -> Change | None:
         """Locks the user's subscription, applies `decide` (which may raise a domain error,
-        rolling back), and writes the result if it changed anything. None: no such row."""
-        async with self._engine.begin() as conn:
+        rolling back), and writes the result if it changed anything, audited as `action`
+        and announced as `announce`. None: no such row."""
+        async with outbox.begin(self._engine) as conn:
             before = await self._select(conn, user_id, subscription_id, lock=True)
             if before is None:
                 return None
             change = Change(before, decide(before))
             if change.changed:
+                change = Change(before, versioned(change.after, before.update_time))
                 await self._write(conn, change.after)
+                await events.record(conn, announce, change.after)
                 await self._audit.record(
                     conn,
                     Event(
@@ -137,7 +146,7 @@ class SubscriptionStore:
         (`payment.paid_until` is replaced by the time the payment buys). A block already recorded is handed to `replay` (which raises if it is not this same
         payment) and returned as it was, with the subscription unchanged."""
         try:
-            async with self._engine.begin() as conn:
+            async with outbox.begin(self._engine) as conn:
                 before = await self._select(conn, user_id, payment.subscription_id, lock=True)
                 if before is None:
                     return None
@@ -145,12 +154,14 @@ class SubscriptionStore:
                 if existing is not None:
                     replay(existing, before)
                     return existing, Change(before, before)
-                after = decide(before)
+                after = versioned(decide(before), before.update_time)
                 assert after.paid_until is not None
                 stored = replace(payment, paid_until=after.paid_until)
                 await conn.execute(payments.insert().values(**stored.__dict__))
                 await self._write(conn, after)
                 await self._audit.record(conn, _payment_event(stored))
+                if changed(before, after):
+                    await events.record(conn, "paid", after)
         except IntegrityError:  # the block was credited concurrently, maybe to another sub
             raise BlockTaken from None
         return stored, Change(before, after)
@@ -170,34 +181,31 @@ class SubscriptionStore:
         async with self._engine.connect() as conn:
             return list((await conn.execute(query)).scalars())
 
-    async def expire(
-        self, subscription_id: str, now: datetime
-    ) -> tuple[SubscriptionRecord, str | None] | None:
-        """Compare-and-set ACTIVE -> EXPIRED if still due; with the owner's principal (for
-        the resolver cache). None when a payment, a pause or another sweeper got there first."""
-        async with self._engine.begin() as conn:
-            result = await conn.execute(
-                subscriptions.update()
-                .where(
-                    subscriptions.c.subscription_id == subscription_id,
-                    subscriptions.c.state == ACTIVE,
-                    subscriptions.c.paid_until <= now,
+    async def expire(self, subscription_id: str, now: datetime) -> SubscriptionRecord | None:
+        """ACTIVE -> EXPIRED if still due, under the row lock; audited and announced. None
+        when a payment, a pause or another sweeper got there first."""
+        async with outbox.begin(self._engine) as conn:
+            row = (
+                await conn.execute(
+                    sa.select(subscriptions)
+                    .where(
+                        subscriptions.c.subscription_id == subscription_id,
+                        subscriptions.c.state == ACTIVE,
+                        subscriptions.c.paid_until <= now,
+                    )
+                    .with_for_update()
                 )
-                .values(state=EXPIRED, update_time=now)
-            )
-            if result.rowcount != 1:
+            ).first()
+            if row is None:
                 return None
+            before = _sub(row)
+            after = versioned(replace(before, state=EXPIRED, update_time=now), before.update_time)
+            await self._write(conn, after)
             await self._audit.append(
                 conn, "subscription.expire", subscription_id, {"state": EXPIRED}
             )
-            row = (
-                await conn.execute(
-                    sa.select(subscriptions, users.c.principal)
-                    .join(users, users.c.user_id == subscriptions.c.user_id)
-                    .where(subscriptions.c.subscription_id == subscription_id)
-                )
-            ).one()
-        return _sub(row), row.principal
+            await events.record(conn, "expired", after)
+        return after
 
     async def _select(
         self, conn: AsyncConnection, user_id: str, subscription_id: str, *, lock: bool

@@ -1,7 +1,9 @@
 """SQL for suspensions, run inside the credential change's own transaction (vault/store.py):
 the credential's new state and the states of the subscriptions that use it commit together,
 so no reader ever sees a deleted or refused credential behind a subscription that still
-reads ACTIVE. Rows are locked (FOR UPDATE) like every other subscription transition."""
+reads ACTIVE. Rows are locked (FOR UPDATE) like every other subscription transition, and each
+change is announced through the outbox in the same transaction (events.py): the callers
+open it with `outbox.begin`."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from credential_svc.subscriptions.model import CANCELED, SUSPENDED, SubscriptionRecord
+from credential_svc.subscriptions import events, outbox
+from credential_svc.subscriptions.model import CANCELED, SUSPENDED, SubscriptionRecord, versioned
 from credential_svc.subscriptions.store import _sub as subscription_of
 from credential_svc.subscriptions.suspension import erased, lift, suspend
 from credential_svc.tables import subscriptions
@@ -21,7 +24,7 @@ async def suspend_using(
     conn: AsyncConnection, audit: AuditLog, credential_id: str, reason: str, now: datetime
 ) -> list[SubscriptionRecord]:
     """Suspends every live subscription that trades with the credential; returns those
-    that changed."""
+    that changed, each announced as "suspended"."""
     rows = (
         await conn.execute(
             sa.select(subscriptions)
@@ -33,26 +36,30 @@ async def suspend_using(
     ).all()
     changed = []
     for row in rows:
-        outcome = suspend(subscription_of(row), reason, row.suspended_from, now)
+        before = subscription_of(row)
+        outcome = suspend(before, reason, row.suspended_from, now)
         if outcome is None:
             continue
-        await _write(conn, outcome.sub, outcome.suspended_from)
+        sub = versioned(outcome.sub, before.update_time)
+        await _write(conn, sub, outcome.suspended_from)
         await audit.record(
             conn,
             Event(
                 "subscription.suspend",
-                outcome.sub.subscription_id,
+                sub.subscription_id,
                 {"state": SUSPENDED, "reason": reason, "credential_id": credential_id},
             ),
         )
-        changed.append(outcome.sub)
+        await events.record(conn, "suspended", sub)
+        changed.append(sub)
     return changed
 
 
 async def lift_using(
     conn: AsyncConnection, audit: AuditLog, credential_id: str, now: datetime
 ) -> list[SubscriptionRecord]:
-    """Lifts the CREDENTIAL_REFUSED suspensions of the credential's subscriptions."""
+    """Lifts the CREDENTIAL_REFUSED suspensions of the credential's subscriptions; returns
+    those lifted, each announced as "unsuspended"."""
     rows = (
         await conn.execute(
             sa.select(subscriptions)
@@ -65,9 +72,11 @@ async def lift_using(
     ).all()
     changed = []
     for row in rows:
-        lifted = lift(subscription_of(row), row.suspended_from, now)
+        before = subscription_of(row)
+        lifted = lift(before, row.suspended_from, now)
         if lifted is None:
             continue
+        lifted = versioned(lifted, before.update_time)
         await _write(conn, lifted, "")
         await audit.record(
             conn,
@@ -77,20 +86,22 @@ async def lift_using(
                 {"state": lifted.state, "credential_id": credential_id},
             ),
         )
+        await events.record(conn, "unsuspended", lifted)
         changed.append(lifted)
     return changed
 
 
 class ErasureSteps:
     """The subscription side of erasing a user, before the keys are shredded: cancel every
-    live subscription (USER_ERASED), then list them all for winding down."""
+    live subscription (USER_ERASED, announced as "erased"), then list them all for winding
+    down."""
 
     def __init__(self, engine: AsyncEngine, audit: AuditLog) -> None:
         self._engine = engine
         self._audit = audit
 
     async def cancel_all(self, user_id: str, now: datetime) -> list[SubscriptionRecord]:
-        async with self._engine.begin() as conn:
+        async with outbox.begin(self._engine) as conn:
             rows = (
                 await conn.execute(
                     sa.select(subscriptions)
@@ -100,9 +111,11 @@ class ErasureSteps:
             ).all()
             changed = []
             for row in rows:
-                sub = erased(subscription_of(row), now)
+                before = subscription_of(row)
+                sub = erased(before, now)
                 if sub is None:
                     continue
+                sub = versioned(sub, before.update_time)
                 await _write(conn, sub, "")
                 await self._audit.record(
                     conn,
@@ -112,6 +125,7 @@ class ErasureSteps:
                         {"state": CANCELED, "reason": sub.state_reason},
                     ),
                 )
+                await events.record(conn, "erased", sub)
                 changed.append(sub)
         return changed
 

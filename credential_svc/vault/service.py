@@ -1,10 +1,10 @@
 """Credential-vault use cases: store, read (masked), shred, verify, release.
 
 A credential is usable for trading only while ACTIVE. Deleting it, or a verify that refuses
-it, suspends the subscriptions using it in the same transaction (subscriptions/suspension.py)
-and announces each on the subscription-change feed after the commit, so every trading_svc
-process drops its client at once; a verify that accepts it again lifts CREDENTIAL_REFUSED
-suspensions. Release for trading needs an ACTIVE credential and a subscription that may
+it, suspends the subscriptions using it in the same transaction (subscriptions/suspension.py),
+which also announces each on the subscription-change stream through the outbox, so every
+trading_svc process drops its client at once; a verify that accepts it again lifts
+CREDENTIAL_REFUSED suspensions. Release for trading needs an ACTIVE credential and a subscription that may
 trade now; release for winding down (cancelling a stopped subscription's open orders) needs
 only a credential that is not shredded yet.
 
@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from credential_svc.identity.store import UserRecord
-from credential_svc.subscriptions.model import SubscriptionRecord
+from credential_svc.subscriptions.entitlement import may_trade
 from credential_svc.vault.crypto import DecryptError, Envelope, SecretBundle
 from credential_svc.vault.store import (
     ACTIVE,
@@ -48,9 +48,6 @@ log = logging.getLogger("botmesh.vault")
 WITHDRAWAL_ENABLED = "WITHDRAWAL_ENABLED"
 TRADING_DISABLED = "TRADING_DISABLED"
 Checker = Callable[[str, SecretBundle], Awaitable[Permissions]]
-# Told, after the commit, of a subscription a credential change moved (change, record,
-# the owner's principal): the subscription-change feed.
-Announce = Callable[[str, SubscriptionRecord, str | None], Awaitable[None]]
 TRADE, WIND_DOWN = "TRADE", "WIND_DOWN"
 
 
@@ -88,13 +85,11 @@ class Vault:
         check: Checker,
         *,
         allow_withdrawal: bool,
-        announce: Announce | None = None,
     ) -> None:
         self._store = store
         self._envelope = envelope
         self._check = check
         self._allow_withdrawal = allow_withdrawal
-        self._announce = announce
 
     async def create(
         self, user: UserRecord, exchange: str, label: str, bundle: SecretBundle
@@ -145,7 +140,6 @@ class Vault:
         suspended = await self._store.shred(user.user_id, credential_id, now, event)
         if suspended is None:
             raise _missing(credential_id)
-        await self._tell("suspended", suspended, user)
         return CredentialRecord(
             **{**record.__dict__, "state": "DELETED", "update_time": now, "sealed": None}
         )
@@ -175,7 +169,6 @@ class Vault:
         moved = await self._store.record_verification(user.user_id, credential_id, outcome, event)
         if moved is None:
             raise _missing(credential_id)  # deleted while we asked the exchange
-        await self._tell("suspended" if reason else "unsuspended", moved, user)
         updated = CredentialRecord(
             **{
                 **record.__dict__,
@@ -188,13 +181,6 @@ class Vault:
             }
         )
         return VerifyOutcome(updated, not reason, reason)
-
-    async def _tell(
-        self, change: str, subs: Sequence[SubscriptionRecord], user: UserRecord
-    ) -> None:
-        if self._announce is not None:
-            for sub in subs:
-                await self._announce(change, sub, user.principal)
 
     async def release(self, subscription_id: str, purpose: str = TRADE) -> Release:
         """The plaintext of the subscription's credential. For TRADE: the credential is
@@ -225,7 +211,9 @@ class Vault:
                 reason="CREDENTIAL_NOT_ACTIVE",
                 metadata={"credential_state": state},
             )
-        if purpose == TRADE and not backing.may_trade:
+        if purpose == TRADE and not may_trade(
+            backing.subscription_state, backing.paid_until, utcnow()
+        ):
             raise NotFound(
                 f"subscription {subscription_id} is not active or has no usable credential",
                 reason="SUBSCRIPTION_NOT_ACTIVE",

@@ -1,5 +1,11 @@
 """SQL for the credential vault. Every read a user can reach filters by user_id; the only
-reads without it are the internal ones (release by subscription, rewrap by key version)."""
+reads without it are the internal ones (release by subscription, rewrap by key version).
+
+A credential change that suspends or lifts subscriptions writes them, with their change-
+stream entries, in its own transaction (subscriptions/suspension_store.py, opened with
+`outbox.begin`). The store reports facts and decides no rule of another feature: whether a
+subscription may trade is the subscriptions feature's rule (entitlement.py), applied by the
+vault's use case to what `for_subscription` reads."""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from credential_svc.subscriptions.entitlement import may_trade
+from credential_svc.subscriptions import outbox
 from credential_svc.subscriptions.model import SubscriptionRecord
 from credential_svc.subscriptions.suspension import CREDENTIAL_DELETED, CREDENTIAL_REFUSED
 from credential_svc.subscriptions.suspension_store import lift_using, suspend_using
@@ -18,7 +24,7 @@ from credential_svc.tables import exchange_credentials as creds
 from credential_svc.tables import subscriptions
 from credential_svc.vault.crypto import Sealed
 from mesh.audit import AuditLog, Event
-from mesh.db import keyset_after, utcnow
+from mesh.db import keyset_after
 
 UNVERIFIED, ACTIVE, REFUSED, DELETED = "UNVERIFIED", "ACTIVE", "REFUSED", "DELETED"
 
@@ -53,11 +59,12 @@ class Verification:
 
 @dataclass(frozen=True)
 class Backing:
-    """What a release decides on: the credential behind a subscription, and whether the
-    subscription may trade now."""
+    """What a release decides on: the credential behind a subscription, and the
+    subscription's state and paid time (whether it may trade now is entitlement.py's)."""
 
     credential: CredentialRecord
-    may_trade: bool
+    subscription_state: str
+    paid_until: datetime | None
 
 
 def _record(row: Any) -> CredentialRecord:
@@ -130,7 +137,7 @@ class VaultStore:
         """Destroys the data key and ciphertext and suspends the subscriptions using it
         (CREDENTIAL_DELETED), in one transaction; returns those suspended, or None when the
         user has no such credential."""
-        async with self._engine.begin() as conn:
+        async with outbox.begin(self._engine) as conn:
             result = await conn.execute(
                 creds.update()
                 .where(
@@ -158,7 +165,7 @@ class VaultStore:
         subscriptions when it was refused or lifts their CREDENTIAL_REFUSED suspensions when
         it was accepted; returns the subscriptions changed, or None when there is no such
         credential (deleted meanwhile)."""
-        async with self._engine.begin() as conn:
+        async with outbox.begin(self._engine) as conn:
             result = await conn.execute(
                 creds.update()
                 .where(
@@ -185,8 +192,8 @@ class VaultStore:
             )
 
     async def for_subscription(self, subscription_id: str) -> Backing | None:
-        """The credential a subscription trades with and whether the subscription may trade
-        now, if the subscription is its credential owner's (a subscription row naming another
+        """The credential a subscription trades with and the subscription's state and paid
+        time, if the subscription is its credential owner's (a subscription row naming another
         user's credential releases nothing)."""
         query = (
             sa.select(creds, subscriptions.c.state.label("sub_state"), subscriptions.c.paid_until)
@@ -200,7 +207,7 @@ class VaultStore:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        return Backing(_record(row), may_trade(row.sub_state, row.paid_until, utcnow()))
+        return Backing(_record(row), row.sub_state, row.paid_until)
 
     async def audit(self, event: Event) -> None:
         async with self._engine.begin() as conn:

@@ -37,6 +37,25 @@ from trading_svc.tables import orders
 WITHIN_S = 2.0
 
 
+async def wait_serving(proc: subprocess.Popen[bytes], target: str, log: Path) -> None:
+    """Waits until a service process of a test's own answers SERVING (its log tail if it
+    exits first)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = await asyncio.to_thread(log.read_text, errors="replace")
+            raise AssertionError(f"exited with {proc.returncode}: {tail[-3000:]}")
+        with contextlib.suppress(grpc.RpcError):
+            async with grpc.aio.insecure_channel(target) as channel:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1
+                )
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"the service at {target} did not become ready")
+
+
 @dataclass
 class TradingProcess:
     """A trading_svc process of this test's own, beside the mesh's."""
@@ -62,18 +81,7 @@ class TradingProcess:
         return cls(proc, f"127.0.0.1:{port}", log)
 
     async def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text(errors="replace")[-3000:]
-            with contextlib.suppress(grpc.RpcError):
-                async with grpc.aio.insecure_channel(self.target) as channel:
-                    reply = await health_pb2_grpc.HealthStub(channel).Check(
-                        health_pb2.HealthCheckRequest(), timeout=1
-                    )
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-            await asyncio.sleep(0.2)
-        raise TimeoutError("the second trading_svc did not become ready")
+        await wait_serving(self.proc, self.target, self.log)
 
     async def stop(self) -> None:
         if self.proc.poll() is None:

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from credential_svc.subscriptions.events import STREAM
 from mesh.settings import Settings
+from tests.e2e.outbox_support import outbox_drained
 from tests.e2e.vault_support import (
     add_credential,
     make_listing,
@@ -43,6 +44,8 @@ class Renter:
     headers: dict[str, str]
     # The bot's listing that terms() rents through (made by the bot's author).
     listing_id: str = ""
+    # The exchange_sim account's API key behind the credential (to change its permissions).
+    exchange_api_key: str = ""
 
 
 async def make_renter(
@@ -72,6 +75,7 @@ async def make_renter(
         bot_id,
         ph(key, principal),
         str(listing["listing_id"]),
+        account.api_key,
     )
 
 
@@ -123,7 +127,9 @@ async def pay(
 
 
 async def changes_of(settings: Settings, sub_id: str) -> list[dict[str, str]]:
-    """Entries of the subscription-change stream about one subscription, oldest first."""
+    """Entries of the subscription-change stream about one subscription, oldest first,
+    once every change committed so far has been relayed from the outbox."""
+    await outbox_drained(settings)
     redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
     try:
         entries: list[tuple[str, dict[str, str]]] = await redis.xrange(STREAM)  # type: ignore[assignment]

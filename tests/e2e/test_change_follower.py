@@ -3,7 +3,8 @@ following it across a Redis outage.
 
 A trading_svc process of this test's own runs on a PRIVATE redis-server (started and stopped
 here, by pid), with the run's MariaDB, credential_svc and exchange_sim. Entries are written
-by credential_svc's own ChangeFeed. The process's pooled client is warmed by a real fill;
+by credential_svc's own outbox and relay (on an outbox of the test's own, so the mesh's relay
+does not take them). The process's pooled client is warmed by a real fill;
 the test then watches the process close it: on an entry saying the subscription stopped, on
 reconnecting after Redis came back (changes may have been missed meanwhile), and on an
 entry written after the reconnect.
@@ -26,12 +27,12 @@ import redis.asyncio as aioredis
 import sqlalchemy as sa
 
 from cli.launcher import Mesh, free_port
-from credential_svc.subscriptions.events import ChangeFeed
 from credential_svc.subscriptions.model import PAUSED
 from credential_svc.subscriptions.store import _sub as subscription_of
 from credential_svc.tables import subscriptions
 from exchange_sim import SimServer
 from tests.e2e.lifecycle_support import TradingProcess, closed_clients, place_grpc
+from tests.e2e.outbox_support import publish_via_outbox
 from tests.e2e.trading_support import Account, open_account
 
 # Liveness bound for the reconnect (backoff tops out at 5 s); not a measured figure.
@@ -109,7 +110,7 @@ async def until(condition: Callable[[], bool], within_s: float, what: str) -> No
 
 
 async def test_the_follower_closes_clients_on_changes_and_across_a_redis_outage(
-    rest, keys, engine, exchange_sim: SimServer, process: TradingProcess, private_redis
+    rest, keys, engine, exchange_sim: SimServer, process: TradingProcess, private_redis, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     async with exchange_sim.admin() as admin:
         account: Account = await open_account(rest, keys, engine, admin)
@@ -136,13 +137,9 @@ async def test_the_follower_closes_clients_on_changes_and_across_a_redis_outage(
         return closes()
 
     async def announce_stopped() -> None:
-        redis = aioredis.Redis.from_url(private_redis.url)
-        try:  # credential_svc's own producer, on the process's Redis
-            await ChangeFeed(redis).publish(
-                "paused", sub.__class__(**{**sub.__dict__, "state": PAUSED}), None
-            )
-        finally:
-            await redis.aclose()
+        # credential_svc's own producer, on the process's Redis
+        paused = sub.__class__(**{**sub.__dict__, "state": PAUSED})
+        await publish_via_outbox(private_redis.url, tmp_path, "paused", paused)
 
     before = await warm()
     await announce_stopped()

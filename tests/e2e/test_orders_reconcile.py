@@ -22,7 +22,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from credential_svc.subscriptions.events import ChangeFeed
+from credential_svc.subscriptions import events
 from credential_svc.subscriptions.store import _sub as subscription_of
 from credential_svc.tables import subscriptions
 from exchange_sim import SimServer
@@ -134,8 +134,9 @@ async def _trader(exchange_sim: SimServer, account: Account) -> Any:
 
 
 async def _pause(engine, settings: Settings, account: Account) -> None:  # type: ignore[no-untyped-def]
-    """Pauses the subscription in credential_svc's table and announces it with credential_svc's
-    own producer; the mesh's trading_svc follows the stream into its projection."""
+    """Pauses the subscription in credential_svc's table and records the change in its outbox
+    in the same transaction, as credential_svc's own writers do; the mesh's relay publishes
+    it and the mesh's trading_svc follows the stream into its projection."""
     async with engine.begin() as conn:
         await conn.execute(
             subscriptions.update()
@@ -149,11 +150,7 @@ async def _pause(engine, settings: Settings, account: Account) -> None:  # type:
                 )
             )
         ).one()
-    redis = make_redis(settings.redis_url)
-    try:
-        await ChangeFeed(redis).publish("paused", subscription_of(row), None)
-    finally:
-        await redis.aclose()
+        await events.record(conn, "paused", subscription_of(row))
     projection = ProjectionStore(engine)
     for _ in range(100):
         seen = await projection.get(account.subscription_id)

@@ -34,6 +34,7 @@ EXPECTED = {
     "audit_head",
     "audit_log",
     "idempotency_records",
+    "change_outbox",
 }
 
 

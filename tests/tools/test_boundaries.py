@@ -15,27 +15,11 @@ from tools.boundaries import check
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# KNOWN_VIOLATIONS: the spots other helpers of issue 9 are fixing in parallel (trading_svc
-# reading credential_svc, the test venue imported by production, the exchange adapter reaching
-# into orders, vault's store calling the may-trade policy).
-# EMPTY THIS when those branches are merged: the test then holds the tree to every rule. It
-# must equal what the checker finds, so a fixed spot cannot linger here either.
-KNOWN_VIOLATIONS: set[tuple[str, str, str]] = {
-    (
-        "store-to-use-case",
-        "credential_svc.vault.store",
-        "credential_svc.subscriptions.entitlement",
-    ),
-}
-
 
 def test_the_real_tree_keeps_its_boundaries() -> None:
     violations = check(ROOT)
-    found = {v.edge for v in violations}
-    new = [str(v) for v in violations if v.edge not in KNOWN_VIOLATIONS]
-    assert not new, "imports that break the boundaries:\n" + "\n".join(new)
-    assert found == KNOWN_VIOLATIONS, (
-        f"fixed, remove from KNOWN_VIOLATIONS: {KNOWN_VIOLATIONS - found}"
+    assert not violations, "imports that break the boundaries:\n" + "\n".join(
+        str(v) for v in violations
     )
 
 

@@ -137,3 +137,14 @@ def test_a_bot_without_a_limit_accepts_any_positive_override() -> None:
     assert check_terms(free, "BTC-USDT", "1000000", {"stop_loss_pct": "0.9"})[1] == {
         "stop_loss_pct": "0.9"
     }
+
+
+def test_a_change_version_is_strictly_after_the_previous_one() -> None:
+    before = sub(ACTIVE, NOW + DAY)
+    tick = timedelta(microseconds=1)
+    later = replace(before, state=PAUSED, update_time=NOW)
+    assert model.versioned(later, before.update_time) == later  # the clock moved on
+    same = replace(before, state=PAUSED)  # the same microsecond
+    assert model.versioned(same, before.update_time).update_time == before.update_time + tick
+    behind = replace(before, state=PAUSED, update_time=before.update_time - DAY)  # skew
+    assert model.versioned(behind, before.update_time).update_time == before.update_time + tick
