@@ -55,11 +55,6 @@ class MarketData:
         self._pool = pool
         self._default = default_exchange
 
-    @property
-    def exchange(self) -> str:
-        """The exchange of requests that name none."""
-        return self._default
-
     def pair(self, market: str, exchange: str = "") -> Pair:
         """The (exchange, market) a request names. An exchange id ccxt has no class for, or
         whose class lacks tickers or candles, is refused here with what it lacks, before any

@@ -123,10 +123,10 @@ class OrderService:
 
     async def _reference(self, public: Any, sub: Subscription, side: str) -> Decimal:
         """The price a market order is judged by: the ask for a buy, the bid for a sell,
-        from the market data cache when it serves this exchange (a burst of orders costs
-        the exchange one ticker request)."""
-        if self._prices is not None and sub.exchange == self._prices.exchange:
-            cached = await self._prices.ticker(sub.market)
+        from the market data cache of the subscription's (exchange, market) (a burst of
+        orders costs the exchange one ticker request)."""
+        if self._prices is not None:
+            cached = await self._prices.ticker(sub.market, sub.exchange)
             ticker: dict[str, Any] = {"ask": cached.ask, "bid": cached.bid, "last": cached.last}
         else:
             try:
