@@ -8,6 +8,9 @@ each named in the violations it finds:
   and Redis Streams; their tables and code are their own.
 - `kit-to-service`: the shared packages (mesh, quant, gateway, exchanges) and cli import no
   service. cli starts services as subprocesses (`python -m <svc>`), which is not an import.
+- `kit-to-kit`: a shared package imports only the shared packages KIT_DEPENDS lists for it
+  (mesh stands alone; exchanges builds on mesh), and exchanges no third-party library but
+  ccxt: it is the one place that knows exchanges, and nothing else.
 - `production-to-test-code`: no production package imports a test venue (exchange_sim, the
   fake LLM), tests or bench. Those are servers and scripts that tests, benchmarks and
   `make run` start, nothing more.
@@ -42,6 +45,16 @@ PRODUCTION = SERVICES + KIT
 # Started, never imported, by production code.
 TEST_CODE = ("exchange_sim", "analysis_svc.llm_fake", "tests", "bench")
 FIRST_PARTY = frozenset(_p.split(".")[0] for _p in PRODUCTION + TEST_CODE)
+# The shared packages each shared package may import (besides itself).
+KIT_DEPENDS: dict[str, tuple[str, ...]] = {
+    "mesh": (),
+    "quant": (),
+    "exchanges": ("mesh",),
+    "gateway": ("mesh",),
+    "cli": ("mesh", "gateway"),
+}
+# Third-party libraries a shared package may import, where that list is narrow on purpose.
+KIT_THIRD_PARTY: dict[str, tuple[str, ...]] = {"exchanges": ("ccxt",)}
 WIRING = ("server", "__main__")
 # What a pure domain never touches: transports, storage, network clients.
 DOMAIN_FORBIDDEN = ("grpc", "redis", "sqlalchemy", "openai", "ccxt", "httpx", "aiohttp")
@@ -120,10 +133,20 @@ def _broken_rules(importer: str, imported: str) -> Iterator[str]:
         yield "service-to-service"
     if own in KIT and other in SERVICES:
         yield "kit-to-service"
+    if own in KIT and other != own and _kit_forbids(own, other):
+        yield "kit-to-kit"
     if _within(imported, TEST_CODE):
         yield "production-to-test-code"
     if own in SERVICES:
         yield from _layer_rules(own, importer, imported)
+
+
+def _kit_forbids(own: str, other: str) -> bool:
+    if other in KIT:
+        return other not in KIT_DEPENDS.get(own, ())
+    allowed = KIT_THIRD_PARTY.get(own)
+    third_party = other not in FIRST_PARTY and other not in sys.stdlib_module_names
+    return allowed is not None and third_party and other not in allowed
 
 
 def _layer_rules(service: str, importer: str, imported: str) -> Iterator[str]:

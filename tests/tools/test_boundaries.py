@@ -39,9 +39,10 @@ def tree(root: Path, files: dict[str, str]) -> Path:
 GOOD = {
     "mesh/errors.py": "",
     "mesh/db.py": "from mesh import errors\n",
-    "quant/metrics.py": "import mesh.errors\n",
-    "exchanges/clients.py": "from mesh.errors import *\n",
-    "cli/main.py": "from mesh import db\nfrom exchanges import clients\n",
+    "quant/metrics.py": "import numpy\n",
+    "exchanges/clients.py": "import asyncio\nimport ccxt.pro\nfrom mesh.errors import *\n",
+    "gateway/envoy.py": "from mesh import db\n",
+    "cli/main.py": "from mesh import db\nfrom gateway import envoy\n",
     "trading_svc/__main__.py": "from trading_svc.server import main\n",
     "trading_svc/server.py": (
         "from trading_svc.servicers import trading\nfrom trading_svc.orders import service\n"
@@ -120,6 +121,9 @@ def test_a_tree_in_the_intended_shape_passes(tmp_path: Path) -> None:
             "analysis_svc.analyze.service",
         ),
         ("analysis_svc/domain/signal.py", "import redis.asyncio", "domain-impurity", "redis"),
+        ("mesh/db.py", "from exchanges import clients", "kit-to-kit", "exchanges.clients"),
+        ("quant/metrics.py", "import mesh.errors", "kit-to-kit", "mesh.errors"),
+        ("exchanges/clients.py", "import redis.asyncio", "kit-to-kit", "redis"),
     ],
 )
 def test_each_rule_fails_on_a_wrong_import(
