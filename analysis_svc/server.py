@@ -22,6 +22,7 @@ from analysis_svc.backtests.slots import DEFAULT_PER_KEY, DEFAULT_TOTAL, Backtes
 from analysis_svc.backtests.store import BacktestStore
 from analysis_svc.candles.closed import ClosedCandles
 from analysis_svc.candles.source import CandleSource, CcxtCandleSource, ListCandlesSource
+from analysis_svc.candles.venue import CandleExchanges
 from analysis_svc.servicers.analysis import AnalysisServicer
 from mesh.server import ServiceContext, ServiceSpec
 from mesh.settings import Settings
@@ -51,6 +52,7 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     # one candle close) queues instead of failing.
     redis = ctx.redis
     source = candle_source(settings)
+    exchanges = CandleExchanges(settings.market_data_exchange, settings.exchange_venue)
     recorder = DecisionStore(ctx.engine)
     ctx.background.append(asyncio.create_task(recorder.run()))
     analysis = Analysis(
@@ -59,7 +61,7 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         recorder,
         advisor_from_json(settings.llm_endpoints),
         AdvisorBudget(redis, int(os.environ.get(ADVISOR_BUDGET_ENV, DEFAULT_CALLS_PER_CANDLE))),
-        default_exchange=settings.market_data_exchange,
+        exchanges=exchanges,
     )
     slots = BacktestSlots(
         redis,
@@ -68,9 +70,7 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         lease_ms=LEASE_MS,
     )
     runner = BacktestRunner(BacktestStore(ctx.engine), source, redis, slots)
-    backtests = Backtests(
-        BacktestStore(ctx.engine), runner, redis, default_exchange=settings.market_data_exchange
-    )
+    backtests = Backtests(BacktestStore(ctx.engine), runner, redis, exchanges=exchanges)
     analysis_service_pb2_grpc.add_AnalysisServiceServicer_to_server(
         AnalysisServicer(analysis, backtests), server
     )

@@ -5,7 +5,8 @@
   so `binanceus` is driven by `ccxt.binanceus`, `binance` by `ccxt.binance`.
 
 The exchange's capabilities are checked before a client is built (exchanges/capabilities.py):
-a trading client needs TRADING, a public one MARKET_DATA, a streaming one STREAMING.
+a trading client needs TRADING, a public one MARKET_DATA, a streaming one STREAMING; on the
+sim venue the exchange must also be one whose API exchange_sim speaks (the binance family).
 
 Every client gets a timeout, ccxt's rate limiter as configured, spot as its default market
 type and, when asked for, recvWindow and ccxt's time-difference sync (refreshed on -1021).
@@ -23,9 +24,16 @@ import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 
 from exchanges.capabilities import MARKET_DATA, STREAMING, TRADING, require
-from exchanges.sim import sim_config
+from exchanges.sim import require_served, sim_config
 
 LIVE, SIM = "live", "sim"
+
+
+def require_on(venue: str, exchange: str, needs: tuple[str, ...]) -> None:
+    """Raises FAILED_PRECONDITION unless `exchange` has `needs` and `venue` serves it."""
+    require(exchange, needs)
+    if venue == SIM:
+        require_served(exchange)
 
 
 class Keys(Protocol):
@@ -66,12 +74,12 @@ class ClientFactory:
 
     def rest(self, exchange: str, credential: Keys | None = None) -> Any:
         """An async REST client; with a credential, one that can trade for it."""
-        require(exchange, TRADING if credential is not None else MARKET_DATA)
+        require_on(self._venue, exchange, TRADING if credential is not None else MARKET_DATA)
         return self._finish(getattr(ccxt_async, exchange)(self._config(exchange, credential)))
 
     def streaming(self, exchange: str) -> Any:
         """A ccxt.pro client for public websocket market data."""
-        require(exchange, STREAMING)
+        require_on(self._venue, exchange, STREAMING)
         return self._finish(getattr(ccxt_pro, exchange)(self._config(exchange, None)))
 
     def _options(self) -> dict[str, Any]:

@@ -8,6 +8,11 @@ it would call `https://api.binance.us/api/v3/order`. Sections the sim does not s
 (futures, options) answer 404, and nothing a client calls can leave the sim's host. The
 sandbox (`test`) and `demo` sets are rewritten too, so switching to them cannot leave it.
 
+exchange_sim speaks the binance family's API, so the venue serves the exchanges of that
+family (ccxt's binance class and its subclasses, e.g. binanceus); any other id is refused
+before a client is built (`require_served`), with FAILED_PRECONDITION EXCHANGE_NOT_ON_VENUE,
+rather than sent to paths the sim does not have and answered as an outage.
+
 The options suit a spot-only Binance-compatible venue: no futures exchangeInfo at
 load_markets, no margin pair lists, no signed currency list, no warning on openOrders
 without a symbol.
@@ -22,7 +27,24 @@ from urllib.parse import urlsplit, urlunsplit
 import ccxt
 import ccxt.pro
 
+from mesh.errors import FailedPrecondition
+
 URL_SETS = ("api", "test", "demo")
+# The family whose API exchange_sim speaks.
+SERVED_FAMILY = "binance"
+
+
+def require_served(exchange: str) -> None:
+    """Refuses an exchange whose API the simulated venue does not speak."""
+    klass = getattr(ccxt, exchange, None) if exchange in ccxt.exchanges else None
+    if klass is None or not issubclass(klass, getattr(ccxt, SERVED_FAMILY)):
+        raise FailedPrecondition(
+            f"exchange {exchange} is not served by the simulated venue, which speaks the "
+            f"{SERVED_FAMILY} family's API",
+            reason="EXCHANGE_NOT_ON_VENUE",
+            metadata={"exchange": exchange, "venue": "sim"},
+        )
+
 
 SIM_OPTIONS: dict[str, Any] = {
     "defaultType": "spot",

@@ -27,7 +27,7 @@ from analysis_svc.analyze.decision import Decision, analyze, decision_key_for
 from analysis_svc.analyze.decision_cache import redis_key, single_flight
 from analysis_svc.analyze.decision_store import DecisionStore
 from analysis_svc.candles.closed import DEFAULT_WINDOW, ClosedCandles
-from analysis_svc.candles.venue import DEFAULT_EXCHANGE, candle_exchange
+from analysis_svc.candles.venue import DEFAULT_EXCHANGES, CandleExchanges
 from analysis_svc.coalesce import InFlight
 from analysis_svc.domain.advisor import AdvisorOutcome
 from analysis_svc.domain.indicator_set import RECOMMENDED_INDICATOR_CANDLES, compute_indicators
@@ -74,9 +74,9 @@ class Analysis:
         advisor: Advisor | None,
         budget: AdvisorBudget | None = None,
         *,
-        default_exchange: str = DEFAULT_EXCHANGE,
+        exchanges: CandleExchanges = DEFAULT_EXCHANGES,
     ) -> None:
-        self._default_exchange = default_exchange
+        self._exchanges = exchanges
         self._candles = candles
         self._redis = redis
         self._cache = BestEffortCache(redis, "indicators")
@@ -107,7 +107,7 @@ class Analysis:
         advisor calls."""
         bound = resolve_strategy(strategy, params)
         advisor = self._advisor if use_advisor else None
-        exchange = candle_exchange(exchange, self._default_exchange)
+        exchange = self._exchanges.resolve(exchange)
         candles = await self._candles.latest(exchange, market, timeframe, bound.recommended_candles)
         key = decision_key_for(
             exchange=exchange,
@@ -175,7 +175,7 @@ class Analysis:
     ) -> IndicatorsResult:
         """The default indicator set on the latest closed candle, cached per closed candle
         in Redis: every process and caller shares one computation per candle."""
-        exchange = candle_exchange(exchange, self._default_exchange)
+        exchange = self._exchanges.resolve(exchange)
         last_open = self._candles.last_closed_open_ms(timeframe)
         key = f"{INDICATOR_PREFIX}{exchange}:{market}:{timeframe}:{last_open}"
         raw = await self._cache.get(key)  # None while Redis is down

@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from analysis_svc.backtests.runner import LEASE_MS, BacktestRunner, Job, lease_key
 from analysis_svc.backtests.store import CANCELED, RUNNING, BacktestRow, BacktestStore
 from analysis_svc.candles.closed import last_closed_open_ms
-from analysis_svc.candles.venue import DEFAULT_EXCHANGE, candle_exchange
+from analysis_svc.candles.venue import DEFAULT_EXCHANGES, CandleExchanges
 from analysis_svc.domain.backtest import BacktestSettings, validate_time_range
 from analysis_svc.domain.strategies import resolve_strategy
 from mesh.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -70,9 +70,9 @@ class Backtests:
         runner: BacktestRunner,
         redis: Redis,
         *,
-        default_exchange: str = DEFAULT_EXCHANGE,
+        exchanges: CandleExchanges = DEFAULT_EXCHANGES,
     ) -> None:
-        self._default_exchange = default_exchange
+        self._exchanges = exchanges
         self._store = store
         self._runner = runner
         self._redis = redis
@@ -81,7 +81,7 @@ class Backtests:
         self, api_key_id: str, request: BacktestRequest, *, principal: str = ""
     ) -> BacktestRow:
         job_id = new_id("bt")
-        exchange = candle_exchange(request.exchange, self._default_exchange)
+        exchange = self._exchanges.resolve(request.exchange)
         request = dataclasses.replace(request, exchange=exchange)
         job = dataclasses.replace(self._validate(job_id, request), api_key_id=api_key_id)
         slots = self._runner.slots

@@ -27,7 +27,7 @@ from analysis_svc.domain.candles import Candles
 from exchanges.clients import ClientFactory, ClientSettings
 from exchanges.symbols import to_symbol
 from mesh.auth import INTERNAL_HEADER
-from mesh.errors import DomainError, NotFound, Unavailable
+from mesh.errors import DomainError, FailedPrecondition, NotFound, Unavailable
 from quant.periods import TIMEFRAME_MS
 
 log = logging.getLogger("botmesh.analysis.candles")
@@ -37,6 +37,10 @@ TIMEOUT_MS = 10_000
 # trading_svc's reasons for a market the venue does not list (filters_for, ccxt's BadSymbol).
 _UNKNOWN_MARKET_REASONS = frozenset({"MARKET_UNKNOWN", "MARKET_NOT_FOUND"})
 _STATUS_DETAILS = "grpc-status-details-bin"
+# trading_svc's refusals of an exchange (exchanges/capabilities.py, exchanges/sim.py).
+_EXCHANGE_REFUSALS = frozenset(
+    {"EXCHANGE_UNSUPPORTED", "EXCHANGE_LACKS_CAPABILITY", "EXCHANGE_NOT_ON_VENUE"}
+)
 
 PageProgress = Callable[[float], Awaitable[None]]
 
@@ -214,7 +218,7 @@ class ListCandlesSource:
             )
             return reply
         except grpc.aio.AioRpcError as exc:
-            raise _mapped(request.market, exc) from None
+            raise _mapped(request.exchange, request.market, exc) from None
 
     async def aclose(self) -> None:
         await self._channel.close()
@@ -244,11 +248,20 @@ def _error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None
     return None
 
 
-def _mapped(market: str, exc: grpc.aio.AioRpcError) -> DomainError:
-    """ListCandles' status as the errors CcxtCandleSource raises; nothing of it passes on."""
+def _mapped(exchange: str, market: str, exc: grpc.aio.AioRpcError) -> DomainError:
+    """ListCandles' status as the errors CcxtCandleSource raises; nothing of it passes on
+    but an exchange refusal's reason and our own metadata (what it lacks, which venue)."""
     code = exc.code()
     info = _error_info(exc)
     reason = info.reason if info is not None else ""
+    if code == grpc.StatusCode.FAILED_PRECONDITION and reason in _EXCHANGE_REFUSALS:
+        assert info is not None
+        kept = {k: info.metadata[k] for k in ("missing", "venue") if k in info.metadata}
+        return FailedPrecondition(
+            f"exchange {exchange} cannot serve candles here",
+            reason=reason,
+            metadata={"exchange": exchange, **kept},
+        )
     bad_market = (
         code == grpc.StatusCode.INVALID_ARGUMENT
         and info is not None

@@ -201,3 +201,19 @@ async def test_an_unknown_exchange_is_refused_everywhere(
         "/v1/markets/NOPE-USDT/ticker", params={"exchange": OTHER}, headers=h(keys)
     )
     assert_error(missing, 400, reason="MARKET_UNKNOWN")
+
+
+async def test_an_exchange_the_venue_does_not_speak_is_refused_by_name(
+    rest: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    """kraken has every market-data call, but this mesh's venue is exchange_sim, which speaks
+    the binance family's API only: a clear refusal, never an outage to retry."""
+    for path, params in (
+        ("/ticker", {"exchange": "kraken"}),
+        ("/candles", {"exchange": "kraken", "timeframe": "1h"}),
+        ("/prices:stream", {"exchange": "kraken"}),
+    ):
+        resp = await rest.get(f"/v1/markets/BTC-USDT{path}", params=params, headers=h(keys))
+        body = assert_error(resp, 400, reason="EXCHANGE_NOT_ON_VENUE")
+        info = next(d for d in body["details"] if d["@type"].endswith("ErrorInfo"))
+        assert info["metadata"] == {"exchange": "kraken", "venue": "sim"}
