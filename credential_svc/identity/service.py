@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from credential_svc.identity.store import ACTIVE, Erasure, UserRecord, UserStore
-from credential_svc.subscriptions.model import SubscriptionRecord
 from credential_svc.subscriptions.suspension_store import ErasureSteps
 from mesh.audit import Event
 from mesh.db import utcnow
@@ -34,7 +33,7 @@ class Users:
     def __init__(
         self,
         store: UserStore,
-        steps: ErasureSteps | None = None,
+        steps: ErasureSteps,
         *,
         wind_down: WindDown | None = None,
     ) -> None:
@@ -67,12 +66,12 @@ class Users:
 
     async def erase(self, principal: str) -> Erasure:
         user = await self.acting_user(principal)
-        canceled: list[SubscriptionRecord] = []
-        if self._steps is not None:  # without them, the erasure transaction cancels alone
-            canceled = await self._steps.cancel_all(user.user_id, utcnow())
-            if self._wind_down is not None:
-                await self._wind_down(await self._steps.all_ids(user.user_id))
-        erased = await self._store.erase(user, utcnow(), Event("user.erase", user.user_id))
+        canceled = await self._steps.cancel_all(user.user_id, utcnow())
+        if self._wind_down is not None:
+            await self._wind_down(await self._steps.all_ids(user.user_id))
+        erased = await self._store.erase(
+            user, utcnow(), Event("user.erase", user.user_id), self._steps.cancel_in
+        )
         return replace(
             erased,
             subscriptions_canceled=erased.subscriptions_canceled + len(canceled),

@@ -3,20 +3,25 @@ transaction so a half-erased user can never be observed."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from credential_svc.tables import exchange_credentials, subscriptions, users
+from credential_svc.subscriptions import outbox
+from credential_svc.tables import exchange_credentials, users
 from mesh.audit import AuditLog, Event
 from mesh.errors import AlreadyExists
 
 ACTIVE = "ACTIVE"
 ERASED = "ERASED"
+# The subscription side's cancel of a user's live subscriptions, in the erasure's own
+# transaction (announced through the outbox there); returns their ids.
+CancelLive = Callable[[AsyncConnection, str, datetime], Awaitable[Sequence[str]]]
 
 
 @dataclass(frozen=True)
@@ -65,11 +70,15 @@ class UserStore:
             row = (await conn.execute(query)).first()
         return None if row is None else _user(row)
 
-    async def erase(self, user: UserRecord, now: datetime, event: Event) -> Erasure:
+    async def erase(
+        self, user: UserRecord, now: datetime, event: Event, cancel_live: CancelLive
+    ) -> Erasure:
         """Shreds the user's credentials (wrapped data keys and ciphertexts destroyed),
-        cancels their subscriptions and anonymises the user row. Trade records keep their
-        subscription and user ids, which now lead to an anonymous row."""
-        async with self._engine.begin() as conn:
+        cancels what is still live of their subscriptions with `cancel_live` (the
+        subscription side's, announced through the outbox in this same transaction) and
+        anonymises the user row, all in one commit. Trade records keep their subscription
+        and user ids, which now lead to an anonymous row."""
+        async with outbox.begin(self._engine) as conn:
             shredded = await conn.execute(
                 exchange_credentials.update()
                 .where(exchange_credentials.c.user_id == user.user_id)
@@ -84,19 +93,9 @@ class UserStore:
                     update_time=now,
                 )
             )
-            live = subscriptions.c.user_id == user.user_id, subscriptions.c.state != "CANCELED"
-            ids = tuple(
-                (
-                    await conn.execute(
-                        sa.select(subscriptions.c.subscription_id).where(*live).with_for_update()
-                    )
-                ).scalars()
-            )
-            canceled = await conn.execute(
-                subscriptions.update()
-                .where(*live)
-                .values(state="CANCELED", state_reason="USER_ERASED", update_time=now)
-            )
+            # Normally none is left (the erasure's first step canceled them); one created
+            # since is canceled here, announced through the outbox like every change.
+            canceled = await cancel_live(conn, user.user_id, now)
             await conn.execute(
                 users.update()
                 .where(users.c.user_id == user.user_id)
@@ -112,4 +111,4 @@ class UserStore:
             create_time=user.create_time,
             update_time=now,
         )
-        return Erasure(erased, shredded.rowcount, canceled.rowcount, ids)
+        return Erasure(erased, shredded.rowcount, len(canceled), tuple(canceled))

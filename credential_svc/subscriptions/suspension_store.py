@@ -102,37 +102,50 @@ class ErasureSteps:
 
     async def cancel_all(self, user_id: str, now: datetime) -> list[SubscriptionRecord]:
         async with outbox.begin(self._engine) as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(subscriptions)
-                    .where(subscriptions.c.user_id == user_id, subscriptions.c.state != CANCELED)
-                    .with_for_update()
-                )
-            ).all()
-            changed = []
-            for row in rows:
-                before = subscription_of(row)
-                sub = erased(before, now)
-                if sub is None:
-                    continue
-                sub = versioned(sub, before.update_time)
-                await _write(conn, sub, "")
-                await self._audit.record(
-                    conn,
-                    Event(
-                        "subscription.cancel",
-                        sub.subscription_id,
-                        {"state": CANCELED, "reason": sub.state_reason},
-                    ),
-                )
-                await events.record(conn, "erased", sub)
-                changed.append(sub)
-        return changed
+            return await cancel_live(conn, self._audit, user_id, now)
+
+    async def cancel_in(self, conn: AsyncConnection, user_id: str, now: datetime) -> list[str]:
+        """cancel_all inside a transaction of the caller's (the erasure's own): the ids."""
+        return [s.subscription_id for s in await cancel_live(conn, self._audit, user_id, now)]
 
     async def all_ids(self, user_id: str) -> list[str]:
         query = sa.select(subscriptions.c.subscription_id).where(subscriptions.c.user_id == user_id)
         async with self._engine.connect() as conn:
             return list((await conn.execute(query)).scalars())
+
+
+async def cancel_live(
+    conn: AsyncConnection, audit: AuditLog, user_id: str, now: datetime
+) -> list[SubscriptionRecord]:
+    """Cancels every live subscription of the user (USER_ERASED) in `conn`'s transaction,
+    each audited and announced as "erased" through the outbox. Used before the wind-down
+    and again inside the erasure itself, for one created in between."""
+    rows = (
+        await conn.execute(
+            sa.select(subscriptions)
+            .where(subscriptions.c.user_id == user_id, subscriptions.c.state != CANCELED)
+            .with_for_update()
+        )
+    ).all()
+    changed = []
+    for row in rows:
+        before = subscription_of(row)
+        sub = erased(before, now)
+        if sub is None:
+            continue
+        sub = versioned(sub, before.update_time)
+        await _write(conn, sub, "")
+        await audit.record(
+            conn,
+            Event(
+                "subscription.cancel",
+                sub.subscription_id,
+                {"state": CANCELED, "reason": sub.state_reason},
+            ),
+        )
+        await events.record(conn, "erased", sub)
+        changed.append(sub)
+    return changed
 
 
 async def _write(conn: AsyncConnection, sub: SubscriptionRecord, suspended_from: str) -> None:

@@ -13,12 +13,15 @@ import httpx
 import redis.asyncio as aioredis
 import sqlalchemy as sa
 
+from credential_svc.identity.store import UserStore
 from credential_svc.subscriptions.expiry import ExpirySweeper
 from credential_svc.subscriptions.store import SubscriptionStore
+from credential_svc.subscriptions.suspension_store import ErasureSteps
 from credential_svc.tables import change_outbox, subscriptions
-from mesh.audit import AuditLog
+from mesh.audit import AuditLog, Event
 from mesh.db import utcnow
 from mesh.settings import Settings
+from mesh.tables import audit_log
 from tests.e2e.outbox_support import check_contract, outbox_drained, stream_entries
 from tests.e2e.subscription_support import Renter, make_renter, pay, subscribe
 
@@ -127,3 +130,39 @@ async def test_every_change_kind_is_in_the_stream_once_with_its_contract(
     assert all(mine[e["outbox_id"]].publish_time is not None for s in ours for e in of[s])
     for sid in ours:
         assert of[sid][-1]["version"] == stored[sid].isoformat(timespec="microseconds")
+
+
+async def test_a_subscription_left_live_at_the_erasure_is_announced_too(
+    rest: httpx.AsyncClient, keys: dict[str, str], settings: Settings, engine, exchange_sim
+) -> None:  # type: ignore[no-untyped-def]
+    """The erasure transaction itself cancels whatever is still live (one made after its
+    first step): through the outbox and audited, like every other change, never silently."""
+    renter = await make_renter(rest, keys, exchange_sim)
+    sid = (await subscribe(rest, renter))["subscription_id"]
+    await pay(rest, renter, sid)
+    store = UserStore(engine, AuditLog(settings.api_key_pepper))
+    user = await store.by_principal(renter.principal)
+    assert user is not None
+    steps = ErasureSteps(engine, AuditLog(settings.api_key_pepper))
+    erasure = await store.erase(user, utcnow(), Event("user.erase", user.user_id), steps.cancel_in)
+    assert erasure.canceled_subscription_ids == (sid,)
+
+    await outbox_drained(settings)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        entries = [e for e in await stream_entries(redis) if e["subscription_id"] == sid]
+    finally:
+        await redis.aclose()
+    assert [(e["change"], e["state"], e["state_reason"]) for e in entries][-1] == (
+        "erased",
+        "CANCELED",
+        "USER_ERASED",
+    )
+    assert renter.principal not in str(entries)
+    async with engine.connect() as conn:
+        audited = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(audit_log)
+            .where(audit_log.c.resource == sid, audit_log.c.action == "subscription.cancel")
+        )
+    assert audited == 1

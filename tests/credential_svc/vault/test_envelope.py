@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from credential_svc.identity.service import Users
 from credential_svc.identity.store import UserRecord, UserStore
+from credential_svc.subscriptions.suspension_store import ErasureSteps
 from credential_svc.tables import exchange_credentials as creds
 from credential_svc.vault.crypto import DecryptError, Envelope, SecretBundle
 from credential_svc.vault.keyring import Keyring, KeyringError, parse_keyring
@@ -29,7 +30,7 @@ class Parts:
         self.keyring = Keyring.load(None, keyring_path)
         self.envelope = Envelope(self.keyring)
         self.store = VaultStore(engine, audit)
-        self.users = Users(UserStore(engine, audit))
+        self.users = Users(UserStore(engine, audit), ErasureSteps(engine, audit))
         self.rotator = Rotator(self.store, self.envelope, self.keyring)
 
     async def user(self) -> UserRecord:
