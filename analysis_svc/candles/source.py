@@ -28,6 +28,7 @@ from exchanges.clients import ClientFactory, ClientSettings
 from exchanges.symbols import to_symbol
 from mesh.auth import INTERNAL_HEADER
 from mesh.errors import DomainError, FailedPrecondition, NotFound, Unavailable
+from mesh.timestamps import ts_ms
 from quant.periods import TIMEFRAME_MS
 
 log = logging.getLogger("botmesh.analysis.candles")
@@ -176,8 +177,8 @@ class ListCandlesSource:
             exchange=exchange,
             market=market,
             timeframe=timeframe,
-            start_time=_timestamp(start_ms),
-            end_time=_timestamp(end_ms + 1),  # ListCandles' end is exclusive, ours inclusive
+            start_time=ts_ms(start_ms),
+            end_time=ts_ms(end_ms + 1),  # ListCandles' end is exclusive, ours inclusive
             page_size=min(self._page_size, total),
         )
         times: list[int] = []
@@ -222,10 +223,6 @@ class ListCandlesSource:
 
     async def aclose(self) -> None:
         await self._channel.close()
-
-
-def _timestamp(millis: int) -> Timestamp:
-    return Timestamp(seconds=millis // 1000, nanos=millis % 1000 * 1_000_000)
 
 
 def _millis(stamp: Timestamp) -> int:

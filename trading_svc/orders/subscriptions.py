@@ -17,17 +17,17 @@ winding down) asks without a principal. The credential service unreachable is UN
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import grpc
 from botmesh.credential.v1 import internal_service_pb2 as internal
 from botmesh.credential.v1 import internal_service_pb2_grpc as internal_rpc
 from botmesh.credential.v1 import resources_pb2 as pb
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from mesh.auth import INTERNAL_HEADER
 from mesh.errors import FailedPrecondition, NotFound, Unavailable
+from mesh.timestamps import from_ts
 from trading_svc.orders.projection import Projected
 
 ACTIVE = "ACTIVE"
@@ -85,10 +85,6 @@ class Subscription:
         )
 
 
-def _time(value: Timestamp, present: bool) -> datetime | None:
-    return value.ToDatetime(tzinfo=UTC) if present else None
-
-
 def _name(enum: object, value: int, prefix: str) -> str:
     return str(enum.Name(value)).removeprefix(prefix)  # type: ignore[attr-defined]
 
@@ -104,10 +100,10 @@ def _subscription(m: internal.TradingSubscription) -> Subscription:
         market=m.market,
         allocation=Decimal(m.allocation),
         state=_name(pb.SubscriptionState, m.state, state),
-        paid_until=_time(m.paid_until, m.HasField("paid_until")),
+        paid_until=from_ts(m.paid_until) if m.HasField("paid_until") else None,
         credential_state=_name(pb.CredentialState, m.credential_state, "CREDENTIAL_STATE_"),
         state_reason="" if reason == "UNSPECIFIED" else reason,
-        update_time=m.update_time.ToDatetime(tzinfo=UTC),
+        update_time=from_ts(m.update_time),
         may_trade=m.may_trade,
         shown_state=_name(pb.SubscriptionState, m.effective_state, state),
     )
