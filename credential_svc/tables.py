@@ -57,6 +57,9 @@ bots = sa.Table(
     sa.Column("timeframe", sa.String(8), nullable=False),
     sa.Column("risk_limits", sa.JSON(), nullable=False),
     sa.Column("advisor_enabled", sa.Boolean(), nullable=False),
+    # The stake per entry ({"fixed_quote": "100"} or {"allocation_fraction": "0.5"}); NULL
+    # means the whole allocation.
+    sa.Column("stake", sa.JSON(), nullable=True),
     sa.Column("author_key_id", sa.String(32), nullable=False),
     # The principal that published it through a marketplace key; "" when the key is the author.
     sa.Column("author_principal", sa.String(64), nullable=False, server_default=""),

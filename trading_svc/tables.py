@@ -85,6 +85,9 @@ performance_logs = sa.Table(
     sa.Column("realized_pnl", Money(), nullable=False),
     sa.Column("unrealized_pnl", Money(), nullable=False),
     sa.Column("position", Money(), nullable=False),
+    # Fees paid so far and the position's quote value at the snapshot's price.
+    sa.Column("fees", Money(), nullable=False, server_default="0"),
+    sa.Column("exposure", Money(), nullable=False, server_default="0"),
     sa.Index(None, "subscription_id", "time"),
 )
 
@@ -101,4 +104,71 @@ subscription_projection = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("paid_until", UtcDateTime(), nullable=True),
     sa.Column("version", UtcDateTime(), nullable=False),
+    # What the bot runtime schedules by, learned from credential_svc's answers (NULL until
+    # first learned; the scheduler then asks).
+    sa.Column("exchange", sa.String(32), nullable=True),
+    sa.Column("timeframe", sa.String(8), nullable=True),
+)
+
+# One row per (subscription, candle): the tick's claim, then its decision. The unique key is
+# what makes a tick exactly-once across replicas and redeliveries (runtime/decisions.py).
+bot_decisions = sa.Table(
+    "bot_decisions",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("subscription_id", sa.String(64), nullable=False),
+    # Open time of the closed candle decided on.
+    sa.Column("candle_time", UtcDateTime(), nullable=False),
+    # "claimed" while a consumer works on it, then "done".
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("claimed_by", sa.String(64), nullable=False),
+    sa.Column("claim_time", UtcDateTime(), nullable=False),
+    sa.Column("complete_time", UtcDateTime(), nullable=True),
+    sa.Column("action", sa.String(8), nullable=False, server_default=""),
+    sa.Column("confidence", sa.Float(), nullable=False, server_default="0"),
+    sa.Column("rationale", sa.String(512), nullable=False, server_default=""),
+    sa.Column("advisor", sa.String(64), nullable=False, server_default=""),
+    sa.Column("outcome", sa.String(16), nullable=False, server_default=""),
+    sa.Column("reason", sa.String(64), nullable=False, server_default=""),
+    sa.Column("order_id", sa.String(64), nullable=True),
+    sa.Column("side", sa.String(4), nullable=False, server_default=""),
+    sa.Column("quantity", Money(), nullable=True),
+    sa.Column("price", Money(), nullable=True),
+    sa.Column("risk_rule", sa.String(32), nullable=False, server_default=""),
+    sa.Column("risk_outcome", sa.String(16), nullable=False, server_default=""),
+    sa.Column("risk_message", sa.String(255), nullable=False, server_default=""),
+    sa.UniqueConstraint("subscription_id", "candle_time"),
+)
+
+# The bot runtime's memory of each subscription between ticks: why it is halted, its equity
+# peak (the drawdown kill switch), its failure streak and exchange backoff.
+bot_runtime = sa.Table(
+    "bot_runtime",
+    metadata,
+    sa.Column("subscription_id", sa.String(64), primary_key=True),
+    sa.Column("halted_reason", sa.String(32), nullable=False, server_default=""),
+    sa.Column("halted_message", sa.String(255), nullable=False, server_default=""),
+    sa.Column("halted_until", UtcDateTime(), nullable=True),
+    sa.Column("peak_equity", Money(), nullable=True),
+    sa.Column("failures", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("backoff_until", UtcDateTime(), nullable=True),
+    sa.Column("last_tick_time", UtcDateTime(), nullable=True),
+    sa.Column("next_tick_time", UtcDateTime(), nullable=True),
+    sa.Column("last_snapshot_time", UtcDateTime(), nullable=True),
+    sa.Column("update_time", UtcDateTime(), nullable=False),
+)
+
+# How far this service has read a Redis Stream it follows (the subscription changes), so a
+# restart resumes there instead of at "$" and misses nothing the stream still holds.
+stream_cursors = sa.Table(
+    "stream_cursors",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("last_id", sa.String(48), nullable=False),
+    sa.Column("update_time", UtcDateTime(), nullable=False),
 )
