@@ -28,6 +28,8 @@ class Filters:
     min_amount: Decimal | None
     max_amount: Decimal | None
     min_cost: Decimal | None
+    # The exchange's taker fee rate for the market, as ccxt lists it (None when unknown).
+    taker_fee: Decimal | None = None
 
     def check(self, quantity: Decimal, price: Decimal | None, reference: Decimal) -> None:
         """Raises INVALID_ARGUMENT naming the field the exchange's filters would refuse.
@@ -84,4 +86,5 @@ def filters_for(client: Any, market: str) -> Filters:
         min_amount=dec((limits.get("amount") or {}).get("min")),
         max_amount=dec((limits.get("amount") or {}).get("max")),
         min_cost=dec((limits.get("cost") or {}).get("min")),
+        taker_fee=dec(found.get("taker")),
     )

@@ -3,9 +3,12 @@ clients of credentials whose subscriptions stopped, and writes each entry to tra
 projection of subscriptions (orders/projection.py; newest version wins, so replicas writing
 the same entry, a replay or an out-of-order entry change nothing).
 
-One reader per process (every process must drop its own clients, so no consumer group):
-XREAD BLOCK from the stream's end (`$`, pinned to the last id) when it starts, then from the
-last entry it saw. Any entry whose state
+One reader per process (every process must drop its own clients, so no consumer group).
+It starts from the cursor its processes share (lifecycle/cursor.py), so changes made while
+no process ran are applied on start. With no cursor yet, or one the stream no longer
+reaches (trimmed, or lost with Redis), it first rebuilds the projection from credential_svc
+(ListTradingSubscriptions) and starts at the stream's end as it was before the rebuild.
+A "resumed" entry lifts a bot's halt (runtime/state.py): the principal said go on. Any entry whose state
 is not ACTIVE (suspended, canceled, paused, expired) closes the pooled client of its
 credential; the next order on another subscription of that credential releases it afresh,
 and the release refuses what may not trade. After a lost connection it reconnects with
@@ -21,12 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
 
 from mesh.changes import SUBSCRIPTION_CHANGES
 from trading_svc.exchange.pool import ExchangePool
+from trading_svc.lifecycle.cursor import CursorStore, stream_order
+from trading_svc.orders.subscriptions import SubscriptionReader
 from trading_svc.orders.projection import ProjectionStore, from_entry
 
 log = logging.getLogger("botmesh.trading.lifecycle")
@@ -37,10 +43,21 @@ TRADING = "ACTIVE"
 
 
 class ChangeFollower:
-    def __init__(self, redis_url: str, pool: ExchangePool, projection: ProjectionStore) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        pool: ExchangePool,
+        projection: ProjectionStore,
+        cursor: CursorStore | None = None,
+        subs: SubscriptionReader | None = None,
+        on_resumed: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self._redis_url = redis_url
         self._pool = pool
         self._projection = projection
+        self._cursor = cursor
+        self._subs = subs
+        self._on_resumed = on_resumed
         self._last_id = "$"
         self.seen = 0  # entries handled, for tests and metrics
 
@@ -77,8 +94,7 @@ class ChangeFollower:
 
     async def _follow(self, redis: Redis) -> None:
         if self._last_id == "$":
-            # "$" pinned to an id once, so an entry added between two reads is not skipped.
-            self._last_id = await self._tail(redis)
+            self._last_id = await self._start(redis)
         while True:
             reply: Any = await redis.xread(
                 {SUBSCRIPTION_CHANGES: self._last_id}, block=BLOCK_MS, count=BATCH
@@ -87,6 +103,42 @@ class ChangeFollower:
                 for entry_id, fields in entries:
                     await self.apply(fields)
                     self._last_id = entry_id
+                if self._cursor is not None and entries:
+                    await self._cursor.advance(self._last_id)
+
+    async def _start(self, redis: Redis) -> str:
+        """Where to read from: the shared cursor if the stream still holds what follows it,
+        else the stream's end ("$" pinned to an id, so an entry added between two reads is
+        not skipped) after a rebuild of the projection."""
+        tail = await self._tail(redis)
+        saved = await self._cursor.get() if self._cursor is not None else None
+        if saved is not None and await self._reaches(redis, saved):
+            return saved
+        await self.rebuild()
+        if self._cursor is not None:
+            await self._cursor.advance(tail)
+        return tail
+
+    async def _reaches(self, redis: Redis, saved: str) -> bool:
+        """True when no entry after `saved` has been trimmed away (or lost with Redis)."""
+        first: Any = await redis.xrange(SUBSCRIPTION_CHANGES, count=1)
+        if not first:  # empty: lost with Redis, unless nothing was ever read
+            return saved == "0-0"
+        return stream_order(str(first[0][0])) <= stream_order(saved)
+
+    async def rebuild(self) -> None:
+        """The projection from credential_svc's own list, when the stream cannot replay."""
+        if self._subs is None:
+            return
+        count = 0
+        async for sub in self._subs.all_live():
+            await self._projection.apply(sub.projected())
+            if sub.terms is not None:
+                await self._projection.set_schedule(
+                    sub.subscription_id, sub.exchange, sub.terms.timeframe
+                )
+            count += 1
+        log.info("subscription projection rebuilt", extra={"fields": {"subscriptions": count}})
 
     async def _tail(self, redis: Redis) -> str:
         last: Any = await redis.xrevrange(SUBSCRIPTION_CHANGES, count=1)
@@ -94,6 +146,13 @@ class ChangeFollower:
 
     async def apply(self, fields: dict[str, str]) -> None:
         self.seen += 1
+        if fields.get("change") == "resumed" and self._on_resumed is not None:
+            try:
+                await self._on_resumed(fields.get("subscription_id", ""))
+            except Exception as exc:
+                log.warning(
+                    "bot halt not lifted", extra={"fields": {"error": type(exc).__name__}}
+                )
         credential_id = fields.get("credential_id", "")
         if fields.get("state") != TRADING and credential_id:
             await self._pool.close_credential(credential_id)

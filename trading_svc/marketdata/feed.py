@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from typing import Any
 
 from redis.asyncio import Redis
 
 from exchanges.clients import ClientFactory
 from exchanges.symbols import to_symbol
+from mesh.leader import RedisLock
 from mesh.redis import OUTAGE_ERRORS
 from trading_svc.marketdata.keys import Pair, channel, latest_key, lock_key
 from trading_svc.marketdata.tickers import ticker_of
@@ -30,12 +30,6 @@ LOCK_TTL_MS = 5000
 LATEST_TTL_MS = 15_000
 POLL_INTERVAL_S = 1.0
 POLL_ROUNDS = 10
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return 0
-"""
 
 
 def _fields(pair: Pair, **more: str) -> dict[str, str]:
@@ -47,7 +41,7 @@ class FeedManager:
         self._redis = redis
         self._factory = factory
         self._tasks: dict[Pair, asyncio.Task[None]] = {}
-        self._token = uuid.uuid4().hex
+        self._locks: dict[Pair, RedisLock] = {}
         # Per exchange id, built on first use, closed with the exchange's last feed.
         self._stream: dict[str, Any] = {}
         self._rest: dict[str, Any] = {}
@@ -74,12 +68,13 @@ class FeedManager:
             await pipe.execute()
 
     async def _run(self, pair: Pair) -> None:
-        key = lock_key(pair)
+        lock = self._locks.setdefault(pair, RedisLock(self._redis, lock_key(pair), LOCK_TTL_MS))
+        key = lock.key
         redis_down = False
         try:
             while True:
                 try:
-                    if await self._redis.set(key, self._token, nx=True, px=LOCK_TTL_MS):
+                    if await lock.acquire():
                         log.info("feeding market", extra={"fields": _fields(pair)})
                         redis_down = False
                         await self._lead(pair, key)
@@ -95,8 +90,8 @@ class FeedManager:
                 await asyncio.sleep(1)
         finally:
             with contextlib.suppress(Exception):
-                if await self._redis.get(key) == self._token.encode():
-                    await self._redis.delete(key)
+                await lock.release()
+            self._locks.pop(pair, None)
             await self._release(pair.exchange)
 
     async def _release(self, exchange: str) -> None:
@@ -111,7 +106,8 @@ class FeedManager:
                     await client.close()
 
     async def _renew(self, key: str) -> bool:
-        return bool(await self._redis.eval(_RENEW, 1, key, self._token, LOCK_TTL_MS))
+        lock = next((lk for lk in self._locks.values() if lk.key == key), None)
+        return lock is not None and await lock.renew()
 
     async def _lead(self, pair: Pair, key: str) -> None:
         """Feeds while we hold the lock: websocket first, REST polling when it fails."""

@@ -68,6 +68,22 @@ class MarketData:
         filters_for(client, at.market)  # unknown market: a clear error, no exchange call
         return client
 
+    async def closed(
+        self, at: Pair, timeframe: str, since_ms: int | None, limit: int
+    ) -> list[list[Any]]:
+        """OHLCV rows of `at` that have closed on the exchange, oldest first: every row but
+        the newest, which is the candle still forming. Judged by the exchange's own data (a
+        later candle exists), never by our clock, so a venue whose clock runs fast is read
+        right. From `since_ms` when given, else the latest closed one or two."""
+        client = await self._public(at)
+        try:
+            rows = await client.fetch_ohlcv(
+                to_symbol(at.market), timeframe, since_ms, limit + 1 if since_ms else 3
+            )
+        except Exception as exc:
+            raise to_domain(exc, at.exchange) from None
+        return list(rows[:-1])
+
     async def check_market(self, market: str, exchange: str = "") -> Pair:
         """The pair a price stream of `market` on `exchange` reads, once it can be fed."""
         at = self.pair(market, exchange)

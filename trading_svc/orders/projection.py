@@ -114,3 +114,50 @@ class ProjectionStore:
                 )
             ).first()
         return None if found is None else Projected(**found._mapping)
+
+    async def scheduled(self, now: datetime) -> list[tuple[str, str, str, str]]:
+        """(subscription_id, exchange, market, timeframe) of every subscription the bot
+        runtime should tick: ACTIVE and paid in the projection, its schedule known. Only a
+        schedule: each tick asks credential_svc whether it may trade."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(
+                    projection.c.subscription_id,
+                    projection.c.exchange,
+                    projection.c.market,
+                    projection.c.timeframe,
+                ).where(
+                    may_be_trading(now),
+                    projection.c.exchange.is_not(None),
+                    projection.c.timeframe.is_not(None),
+                )
+            )
+            return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def unscheduled(self, now: datetime, limit: int = 500) -> list[str]:
+        """Tradable subscriptions whose exchange or timeframe is not learned yet."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(projection.c.subscription_id)
+                .where(
+                    may_be_trading(now),
+                    sa.or_(projection.c.exchange.is_(None), projection.c.timeframe.is_(None)),
+                )
+                .limit(limit)
+            )
+            return [r[0] for r in rows]
+
+    async def set_schedule(self, subscription_id: str, exchange: str, timeframe: str) -> None:
+        """What the runtime learned from credential_svc: where and how often the bot ticks."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                projection.update()
+                .where(
+                    projection.c.subscription_id == subscription_id,
+                    sa.or_(
+                        projection.c.exchange.is_distinct_from(exchange),
+                        projection.c.timeframe.is_distinct_from(timeframe),
+                    ),
+                )
+                .values(exchange=exchange, timeframe=timeframe)
+            )

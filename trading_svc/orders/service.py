@@ -13,6 +13,7 @@ Once the row exists, the submission is the Submitter's, shielded from the reques
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -33,16 +34,19 @@ from trading_svc.orders import audit as audit_events
 from trading_svc.orders.audit import OrderAudit
 from trading_svc.orders.execution import Executor
 from trading_svc.orders.model import (
+    BOT,
     BUY,
     LIMIT,
     LIVE,
     MANUAL,
+    MARKET,
     PENDING_SUBMIT,
     TERMINAL,
     UNSETTLED,
     Order,
     Trade,
     client_order_id,
+    intent_key,
 )
 from trading_svc.orders.store import OrderStore
 from trading_svc.orders.submission import Submitter
@@ -90,12 +94,43 @@ class OrderService:
             raise InvalidArgument.for_field("price", "is required for a limit order")
         if order_type != LIMIT and price is not None:
             raise InvalidArgument.for_field("price", "must be empty for a market order")
+        return await self._submit(sub, side, order_type, quantity, price, intent, MANUAL, None)
+
+    async def place_for_bot(
+        self, sub: Subscription, side: str, quantity: Decimal, tick_key: str
+    ) -> Order:
+        """A bot's market order for one tick, through the same checks and exactly-once path
+        as a manual one. The tick is the order's idempotency anchor: a tick run again (a
+        redelivery, a consumer that died mid-tick) finds the order its first run placed,
+        as it stands, and places nothing new."""
+        intent = intent_key(BOT, "", tick_key, sub.subscription_id)
+        placed = await self._store.by_intent(sub.subscription_id, intent)
+        if placed is not None:
+            return await self._as_it_stands(sub, placed)
+        sub.require_active()
+        return await self._submit(sub, side, MARKET, quantity, None, intent, BOT, tick_key)
+
+    async def _submit(
+        self,
+        sub: Subscription,
+        side: str,
+        order_type: str,
+        quantity: Decimal,
+        price: Decimal | None,
+        intent: str | None,
+        source: str,
+        tick_key: str | None,
+    ) -> Order:
         public = await self._pool.public(sub.exchange)
         filters = filters_for(public, sub.market)
         reference = price if price is not None else await self._reference(public, sub, side)
         filters.check(quantity, price, reference)
         client = await self._pool.trading(sub.subscription_id, sub.credential_id, sub.exchange)
-        order = self._new_order(sub, side, order_type, quantity, price, intent)
+        order = replace(
+            self._new_order(sub, side, order_type, quantity, price, intent),
+            source=source,
+            tick_key=tick_key,
+        )
         return await self._submitter.place(
             client,
             order,

@@ -16,9 +16,11 @@ winding down) asks without a principal. The credential service unreachable is UN
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import grpc
 from botmesh.credential.v1 import internal_service_pb2 as internal
@@ -27,11 +29,15 @@ from botmesh.credential.v1 import resources_pb2 as pb
 
 from mesh.auth import INTERNAL_HEADER
 from mesh.errors import FailedPrecondition, NotFound, Unavailable
+from mesh.decimals import dec
 from mesh.timestamps import from_ts
+from quant.sizing import Stake
 from trading_svc.orders.projection import Projected
+from trading_svc.runtime.terms import BotTerms, Limits
 
 ACTIVE = "ACTIVE"
 ASK_TIMEOUT_S = 5.0
+BATCH_MAX = 500  # BatchGetTradingSubscriptions' bound
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class Subscription:
     # the credential service's verdict and the state it shows, as of the answer.
     may_trade: bool
     shown_state: str
+    # The bot as the runtime runs it; None in answers from before bots were sent along.
+    terms: BotTerms | None = None
 
     def trading(self) -> bool:
         return self.may_trade
@@ -106,6 +114,45 @@ def _subscription(m: internal.TradingSubscription) -> Subscription:
         update_time=from_ts(m.update_time),
         may_trade=m.may_trade,
         shown_state=_name(pb.SubscriptionState, m.effective_state, state),
+        terms=_terms(m) if m.HasField("bot") else None,
+    )
+
+
+def _stake(m: Any) -> Stake:
+    mode = m.WhichOneof("mode")
+    if mode == "fixed_quote":
+        return Stake(fixed_quote=Decimal(m.fixed_quote))
+    if mode == "allocation_fraction":
+        return Stake(fraction=Decimal(m.allocation_fraction))
+    return Stake()
+
+
+def _terms(m: internal.TradingSubscription) -> BotTerms:
+    bot, risk = m.bot, m.risk
+    return BotTerms(
+        bot_id=bot.bot_id,
+        strategy=bot.strategy,
+        params=dict(bot.strategy_params),
+        timeframe=bot.timeframe,
+        advisor=bot.advisor_enabled,
+        stake=_stake(bot.stake),
+        limits=Limits(
+            stop_loss=dec(risk.stop_loss_pct or None) or None,
+            take_profit=dec(risk.take_profit_pct or None) or None,
+            max_drawdown=dec(risk.max_drawdown_pct or None) or None,
+            daily_loss=dec(risk.daily_loss_limit or None) or None,
+            cooldown_s=risk.cooldown_seconds,
+            max_allocation=dec(risk.max_allocation or None) or None,
+        ),
+        update_time=from_ts(bot.update_time) if bot.HasField("update_time") else None,
+    )
+
+
+def _unavailable() -> Unavailable:
+    return Unavailable(
+        "the credential service could not be reached",
+        reason="SUBSCRIPTIONS_UNAVAILABLE",
+        retry_after_s=1.0,
     )
 
 
@@ -135,6 +182,41 @@ class SubscriptionReader:
         """For background work that acts for no caller (reconciliation, winding down)."""
         return await self._ask(subscription_id, "")
 
+    async def batch(self, subscription_ids: list[str]) -> dict[str, Subscription]:
+        """Many subscriptions in one read, for background work (the bot runtime's ticks);
+        ids the credential service does not know are absent from the answer."""
+        found: dict[str, Subscription] = {}
+        for start in range(0, len(subscription_ids), BATCH_MAX):
+            request = internal.BatchGetTradingSubscriptionsRequest(
+                subscription_ids=subscription_ids[start : start + BATCH_MAX]
+            )
+            try:
+                reply = await self._stub.BatchGetTradingSubscriptions(
+                    request, metadata=self._metadata, timeout=ASK_TIMEOUT_S
+                )
+            except grpc.aio.AioRpcError:
+                raise _unavailable() from None
+            for m in reply.subscriptions:
+                found[m.subscription_id] = _subscription(m)
+        return found
+
+    async def all_live(self) -> AsyncIterator[Subscription]:
+        """Every subscription that is not CANCELED, page by page (a projection rebuild)."""
+        token = ""
+        while True:
+            request = internal.ListTradingSubscriptionsRequest(page_size=500, page_token=token)
+            try:
+                reply = await self._stub.ListTradingSubscriptions(
+                    request, metadata=self._metadata, timeout=ASK_TIMEOUT_S
+                )
+            except grpc.aio.AioRpcError:
+                raise _unavailable() from None
+            for m in reply.subscriptions:
+                yield _subscription(m)
+            token = reply.next_page_token
+            if not token:
+                return
+
     async def _ask(self, subscription_id: str, principal: str) -> Subscription | None:
         request = internal.GetTradingSubscriptionRequest(
             subscription_id=subscription_id, principal=principal
@@ -146,11 +228,7 @@ class SubscriptionReader:
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 return None  # an id or principal the credential service cannot match is no one's
-            raise Unavailable(
-                "the credential service could not be reached",
-                reason="SUBSCRIPTIONS_UNAVAILABLE",
-                retry_after_s=1.0,
-            ) from None
+            raise _unavailable() from None
         return _subscription(reply.subscription)
 
     async def close(self) -> None:

@@ -20,6 +20,7 @@ from trading_svc.orders.model import intent_key
 from trading_svc.orders.service import OrderService
 from trading_svc.orders.status import StatusReader
 from trading_svc.orders.subscriptions import SubscriptionReader
+from trading_svc.runtime.status import BotStatusReader
 from trading_svc.servicers.market_data import heartbeat
 from trading_svc.stream_limits import StreamLimits
 
@@ -41,6 +42,7 @@ class TradingServicer(rpc.TradingServiceServicer):
         self,
         orders: OrderService,
         status: StatusReader,
+        bots: BotStatusReader,
         subs: SubscriptionReader,
         events: EventLog,
         heartbeat_s: float,
@@ -48,6 +50,7 @@ class TradingServicer(rpc.TradingServiceServicer):
     ) -> None:
         self._orders = orders
         self._status = status
+        self._bots = bots
         self._subs = subs
         self._events = events
         self._heartbeat_s = heartbeat_s
@@ -95,18 +98,8 @@ class TradingServicer(rpc.TradingServiceServicer):
     async def GetBotStatus(
         self, request: api.GetBotStatusRequest, context: grpc.aio.ServicerContext
     ) -> api.GetBotStatusResponse:
-        status = await self._status.status(acting_principal(), request.subscription_id)
-        sub = status.subscription
-        return api.GetBotStatusResponse(
-            status=pb.BotStatus(
-                subscription_id=sub.subscription_id,
-                state=pb.BotState.Value(f"BOT_STATE_{status.state}"),
-                market=sub.market,
-                position=dec_str(status.exposure.position),
-                committed=dec_str(status.exposure.committed),
-                allocation=dec_str(sub.allocation),
-            )
-        )
+        status = await self._bots.status(acting_principal(), request.subscription_id)
+        return api.GetBotStatusResponse(status=status)
 
     async def GetPerformance(
         self, request: api.GetPerformanceRequest, context: grpc.aio.ServicerContext

@@ -1,0 +1,94 @@
+"""The bot runtime's memory of a subscription between ticks (table bot_runtime): why it is
+halted, its equity peak, its run of failed orders, and its tick times.
+
+A halt (the drawdown kill switch, repeated order failures) stops the bot's trading without
+touching the subscription the principal pays for; it is lifted when the principal pauses
+and resumes the subscription (`lift_halt`, from the change stream), which is the principal
+saying "go on". Writes are upserts keyed by the subscription, so any replica may write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mesh.db import utcnow
+from trading_svc.tables import bot_runtime
+
+# Failed orders in a row after which a bot halts itself rather than hammer the exchange.
+MAX_FAILURES = 3
+
+
+@dataclass(frozen=True)
+class RuntimeState:
+    subscription_id: str
+    halted_reason: str = ""
+    halted_message: str = ""
+    halted_until: datetime | None = None
+    peak_equity: Decimal | None = None
+    failures: int = 0
+    backoff_until: datetime | None = None
+    last_tick_time: datetime | None = None
+    next_tick_time: datetime | None = None
+    last_snapshot_time: datetime | None = None
+
+    @property
+    def halted(self) -> bool:
+        return bool(self.halted_reason)
+
+    def halt(self, reason: str, message: str) -> RuntimeState:
+        return replace(self, halted_reason=reason, halted_message=message[:255])
+
+
+class RuntimeStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, subscription_id: str) -> RuntimeState:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(bot_runtime).where(bot_runtime.c.subscription_id == subscription_id)
+                )
+            ).first()
+        if row is None:
+            return RuntimeState(subscription_id)
+        values = dict(row._mapping)
+        values.pop("update_time", None)
+        return RuntimeState(**values)
+
+    async def put(self, state: RuntimeState) -> None:
+        values = {**asdict(state), "update_time": utcnow()}
+        async with self._engine.begin() as conn:
+            if conn.dialect.name == "mysql":
+                mine = mysql.insert(bot_runtime).values(**values)
+                statement: sa.Executable = mine.on_duplicate_key_update(
+                    {c: mine.inserted[c] for c in values if c != "subscription_id"}
+                )
+            else:
+                lite = sqlite.insert(bot_runtime).values(**values)
+                statement = lite.on_conflict_do_update(
+                    index_elements=[bot_runtime.c.subscription_id],
+                    set_={c: lite.excluded[c] for c in values if c != "subscription_id"},
+                )
+            await conn.execute(statement)
+
+    async def lift_halt(self, subscription_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                bot_runtime.update()
+                .where(bot_runtime.c.subscription_id == subscription_id)
+                .values(
+                    halted_reason="",
+                    halted_message="",
+                    halted_until=None,
+                    failures=0,
+                    peak_equity=None,
+                    update_time=utcnow(),
+                )
+            )
