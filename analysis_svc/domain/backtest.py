@@ -1,25 +1,29 @@
 """Vectorised backtest of a strategy's signal series over candles.
 
-Convention (long-only, all-in/all-out, no look-ahead):
+Convention (long-only, one position at a time, no look-ahead):
 - A signal is decided on bar i's close; it executes at bar i+1's open. A signal on the
   last bar does not execute.
-- BUY opens a position with the whole quote balance if flat; SELL closes it if long;
-  repeated signals in the same direction are no-ops.
-- Fills pay slippage against us (buy at open * (1 + bps/1e4), sell at open * (1 - bps/1e4))
-  and `fee_rate` on the filled notional, in quote. The entry quantity is sized so that
-  notional + fee equals the balance.
+- BUY opens a position if flat; SELL closes it if long; repeated signals in the same
+  direction are no-ops.
+- Every entry is sized by quant.sizing, the model live bots use: the settings' stake (a
+  fixed quote amount, a fraction of the balance, or by default the whole balance, which
+  compounds) over the entry price, truncated down to the amount step, with the fee charged
+  on top of the cost; the exit fee comes off the proceeds. An entry the balance cannot pay
+  for (or that truncates to nothing) is skipped: the bot stays flat until the next BUY.
+- Fills pay slippage against us (buy at open * (1 + bps/1e4), sell at open * (1 - bps/1e4)).
 - A position still open when the data ends is closed at the last bar's close (with
   slippage and fee) and flagged `forced_exit`, so the final equity is realised.
-- The equity curve is marked to market at each bar's close (exit costs not deducted
-  while open); its last point is the realised final balance.
-Trade sizes compound from one trade to the next, which is a cumulative product over
-trades, so nothing here loops over bars in Python.
+- The equity curve is marked to market at each bar's close (cash + position * close; exit
+  costs not deducted while open); its last point is the realised final balance.
+Sizing is a Python loop over trades (Decimal, as live), never over bars: the equity curve
+is numpy over all bars.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Protocol
 
 import numpy as np
@@ -31,6 +35,7 @@ from analysis_svc.domain.signal import SignalSeries
 from analysis_svc.domain.strategies import BoundStrategy
 from mesh.errors import FailedPrecondition, InvalidArgument
 from quant import PerformanceMetrics, compute_metrics
+from quant.sizing import Stake, exit_value, size_entry
 
 MAX_FEE_RATE = 0.1  # 10 % per fill: anything above is a typo, not an exchange
 MAX_SLIPPAGE_BPS = 1000.0
@@ -52,6 +57,8 @@ class BacktestSettings:
     fee_rate: float = DEFAULT_FEE_RATE
     slippage_bps: float = 0.0
     periods_per_year: float | None = None  # None: inferred from candle spacing
+    stake: Stake = field(default_factory=Stake)  # default: the whole balance, compounding
+    amount_step: Decimal | None = None  # None: amounts are not truncated
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.initial_balance) and self.initial_balance > 0):
@@ -74,6 +81,9 @@ class BacktestSettings:
         fee_rate: str = "",
         slippage_bps: int = 0,
         periods_per_year: float | None = None,
+        *,
+        stake: Stake | None = None,
+        amount_step: Decimal | None = None,
     ) -> BacktestSettings:
         """From CreateBacktestRequest's strings; an empty fee_rate means DEFAULT_FEE_RATE."""
         return cls(
@@ -81,6 +91,8 @@ class BacktestSettings:
             parse_decimal(fee_rate, "fee_rate", REASON) if fee_rate.strip() else DEFAULT_FEE_RATE,
             float(slippage_bps),
             periods_per_year,
+            stake or Stake(),
+            amount_step,
         )
 
 
@@ -103,6 +115,7 @@ class BacktestResult:
     equity: FloatArray  # one point per candle, marked at its close
     metrics: PerformanceMetrics
     candle_count: int
+    profit_quote: Decimal = Decimal(0)  # final balance - initial balance, exact
 
     @property
     def final_equity(self) -> float:
@@ -160,14 +173,14 @@ def run_backtest(
         if book.quantity.size == 0:  # never entered: flat all along
             equity[start:stop] = settings.initial_balance
         else:
+            k = np.maximum(trade_idx, 0)
+            in_trade = (trade_idx >= 0) & (bars < book.exit_bar[k])
             equity[start:stop] = np.where(
-                held[start:stop] == 1,
-                book.quantity[np.maximum(trade_idx, 0)] * candles.close[start:stop],
+                in_trade,
+                book.cash_held[k] + book.quantity[k] * candles.close[start:stop],
                 cash_after_completed[completed],
             )
         report(0.3 + 0.6 * stop / n)
-    if book.forced_exit:
-        equity[-1] = book.cash_after[-1]
 
     metrics = compute_metrics(
         equity,
@@ -177,7 +190,7 @@ def run_backtest(
     )
     trades = book.as_trades(candles.time_ms)
     report(1.0)
-    return BacktestResult(trades, candles.time_ms, equity, metrics, n)
+    return BacktestResult(trades, candles.time_ms, equity, metrics, n, book.profit_quote)
 
 
 def held_positions(signals: SignalSeries) -> SignalSeries:
@@ -193,6 +206,8 @@ def held_positions(signals: SignalSeries) -> SignalSeries:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Book:
+    """The trades taken, one entry per array index, oldest first."""
+
     entry_bar: IntArray
     exit_bar: IntArray  # n - 1 for a forced exit
     entry_price: FloatArray
@@ -200,8 +215,10 @@ class _Book:
     quantity: FloatArray
     fee: FloatArray
     pnl: FloatArray
+    cash_held: FloatArray  # quote left beside the position while it is open
     cash_after: FloatArray
     forced_exit: bool
+    profit_quote: Decimal
 
     def as_trades(self, time_ms: IntArray) -> tuple[BacktestTrade, ...]:
         count = self.entry_bar.shape[0]
@@ -222,34 +239,62 @@ class _Book:
         return tuple(BacktestTrade(*c) for c in columns)
 
 
+def _decimal(value: float) -> Decimal:
+    """A float price as the Decimal of its shortest repr (61576.59 stays 61576.59)."""
+    return Decimal(repr(value))
+
+
 def _trades(candles: Candles, held: SignalSeries, settings: BacktestSettings) -> _Book:
+    """Sizes each position run of `held` with quant.sizing, in order (a loop over trades):
+    each entry is sized from the balance the previous trades left."""
     change = np.diff(held.astype(np.int8))
-    entry_bar = np.flatnonzero(change > 0) + 1
-    exit_bar = np.flatnonzero(change < 0) + 1
-    slip = settings.slippage_bps / 10_000.0
-    fee = settings.fee_rate
-    exit_price = candles.open[exit_bar] * (1.0 - slip)
+    run_entry = np.flatnonzero(change > 0) + 1
+    run_exit = np.flatnonzero(change < 0) + 1
     forced = bool(held[-1] == 1)
     if forced:
-        exit_bar = np.append(exit_bar, held.shape[0] - 1)
-        exit_price = np.append(exit_price, candles.close[-1] * (1.0 - slip))
-    entry_price = candles.open[entry_bar] * (1.0 + slip)
+        run_exit = np.append(run_exit, held.shape[0] - 1)
+    slip = Decimal(settings.slippage_bps) / Decimal(10_000)
+    fee_rate = _decimal(settings.fee_rate)
+    initial = _decimal(settings.initial_balance)
+    balance = initial
+    rows: list[tuple[int, int, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]] = []
+    last = held.shape[0] - 1
+    for entry_bar, exit_bar in zip(run_entry.tolist(), run_exit.tolist(), strict=True):
+        entry_price = _decimal(float(candles.open[entry_bar])) * (1 + slip)
+        entry = size_entry(settings.stake, balance, entry_price, settings.amount_step, fee_rate)
+        if entry is None:
+            continue  # the balance cannot pay for it: flat until the next BUY
+        close_at = candles.close if exit_bar == last and forced else candles.open
+        exit_price = _decimal(float(close_at[exit_bar])) * (1 - slip)
+        proceeds, exit_fee = exit_value(entry.amount, exit_price, fee_rate)
+        held_cash = balance - entry.total
+        pnl = proceeds - entry.total
+        balance = held_cash + proceeds
+        rows.append(
+            (
+                entry_bar,
+                exit_bar,
+                entry_price,
+                exit_price,
+                entry.amount,
+                entry.fee + exit_fee,
+                pnl,
+                held_cash,
+                balance,
+            )
+        )
+    taken_forced = forced and bool(rows) and rows[-1][1] == last
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 9
 
-    growth = (exit_price * (1.0 - fee)) / (entry_price * (1.0 + fee))
-    cash_after = np.asarray(settings.initial_balance * np.cumprod(growth), dtype=np.float64)
-    cash_before = np.concatenate([[settings.initial_balance], cash_after[:-1]])
-    quantity = cash_before / (entry_price * (1.0 + fee))
-    fees = quantity * (entry_price + exit_price) * fee
+    def floats(i: int) -> FloatArray:
+        return np.asarray([float(v) for v in columns[i]], dtype=np.float64)
+
     return _Book(
-        entry_bar,
-        exit_bar,
-        entry_price,
-        exit_price,
-        quantity,
-        fees,
-        cash_after - cash_before,
-        cash_after,
-        forced,
+        np.asarray(columns[0], dtype=np.int64),
+        np.asarray(columns[1], dtype=np.int64),
+        *(floats(i) for i in range(2, 9)),
+        forced_exit=taken_forced,
+        profit_quote=balance - initial,
     )
 
 
