@@ -38,6 +38,9 @@ from trading_svc.orders.status import StatusReader
 from trading_svc.orders.store import OrderStore
 from trading_svc.orders.submission import Submitter
 from trading_svc.orders.subscriptions import SubscriptionReader
+from trading_svc.performance.hourly import HourlySnapshots, ticker_price
+from trading_svc.performance.service import PerformanceService
+from trading_svc.performance.store import PerformanceStore
 from trading_svc.servicers.internal import InternalTradingServicer
 from trading_svc.servicers.market_data import MarketDataServicer
 from trading_svc.servicers.trading import TradingServicer
@@ -57,6 +60,8 @@ class Runtime:
     submitter: Submitter
     follower: ChangeFollower
     subs: SubscriptionReader
+    # Built, not started: the bot runtime's wiring starts it (performance/hourly.py).
+    hourly_snapshots: HourlySnapshots
 
     async def start(self, ctx: ServiceContext) -> None:
         ctx.background.append(asyncio.create_task(self.reconciler.run()))
@@ -119,9 +124,14 @@ def build(
         per_token=config.streams_per_token,
         per_principal=config.streams_per_principal,
     )
-    trading = TradingServicer(orders, status, subs, events, config.heartbeat_interval_s, limits)
+    performance_store = PerformanceStore(ctx.engine)
+    performance = PerformanceService(performance_store, subs)
+    hourly = HourlySnapshots(performance, performance_store, subs, ticker_price(data))
+    trading = TradingServicer(
+        orders, status, subs, events, config.heartbeat_interval_s, limits, performance
+    )
     market_data = MarketDataServicer(data, hub, config.heartbeat_interval_s, limits)
-    runtime = Runtime(config, pool, feeds, hub, reconciler, submitter, follower, subs)
+    runtime = Runtime(config, pool, feeds, hub, reconciler, submitter, follower, subs, hourly)
     return runtime, trading, market_data, internal
 
 
