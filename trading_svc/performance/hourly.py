@@ -3,7 +3,8 @@ performance_logs row at least once an hour, ticks or not.
 
 Any replica may run the loop. Every `every_s` a pass lists the subscriptions whose last
 snapshot (claimed in bot_runtime.last_snapshot_time, or written in performance_logs) is
-older than `max_age`, asks the credential service for each one's allocation and exchange,
+older than `max_age - every_s` (so that, passes being `every_s` apart, no gap exceeds
+`max_age`), asks the credential service for each one's allocation and exchange,
 prices it (`price(exchange, market)`, MarketData's ticker in production) and writes the
 snapshot only if it wins the hour's claim (performance/store.py), so two replicas never
 both write one hour. A subscription that cannot be read or priced is skipped until the
@@ -66,7 +67,8 @@ class HourlySnapshots:
         self._subs = subs
         self._price = price
         self._publish = publish
-        self._max_age = max_age
+        # Passes are every_s apart: a snapshot due a little after one pass waits for the next.
+        self._stale_after = max(max_age - timedelta(seconds=every_s), timedelta(0))
         self._every_s = every_s
         self._batch = batch
 
@@ -84,14 +86,14 @@ class HourlySnapshots:
         """One pass; returns how many snapshots this replica wrote."""
         now = utcnow()
         written = 0
-        for due in await self._store.due(now - self._max_age, self._batch):
+        for due in await self._store.due(now - self._stale_after, self._batch):
             try:
                 sub = await self._subs.by_id(due.subscription_id)
                 if sub is None:
                     continue
                 price = await self._price(sub.exchange or due.exchange or "", sub.market)
                 perf = await self._service.hourly_snapshot(
-                    sub.subscription_id, sub.allocation, price, now, self._max_age
+                    sub.subscription_id, sub.allocation, price, now, self._stale_after
                 )
             except asyncio.CancelledError:
                 raise
