@@ -105,3 +105,16 @@ async def test_due_is_active_or_paused_without_a_snapshot_within_the_hour(
     due = {d.subscription_id for d in await store.due(now - HOUR, 10_000)}
     assert {never.subscription_id, paused.subscription_id, stale.subscription_id} <= due
     assert not {canceled.subscription_id, logged.subscription_id, claimed.subscription_id} & due
+
+
+async def test_ranges_at_the_ends_of_the_timestamp_type_read_nothing_and_fail_nothing(
+    engine: AsyncEngine,
+) -> None:
+    store, sub = PerformanceStore(engine), new_id("sub")
+    await store.insert(snap(sub, T0))
+    first = datetime(1, 1, 1, tzinfo=UTC)
+    last = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    for start, end in ((first, first + timedelta(days=30)), (last - timedelta(days=366), last)):
+        assert await store.page(sub, start, end, 10, (start, 1)) == []
+        assert await store.equity_series(sub, start, end) == []
+        assert await store.last(sub, start, end) is None
