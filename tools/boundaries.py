@@ -79,7 +79,7 @@ LAYOUTS: dict[str, Layout] = {
         use_cases=("subscriptions.entitlement",),
     ),
     "trading_svc": Layout(
-        features=("orders", "marketdata", "lifecycle"),
+        features=("orders", "marketdata", "lifecycle", "performance"),
         adapters=("exchange",),
         use_cases=(
             "orders.execution",
@@ -88,6 +88,7 @@ LAYOUTS: dict[str, Layout] = {
             "lifecycle.follower",
             "lifecycle.winddown",
             "marketdata.feed",
+            "performance.hourly",
         ),
     ),
     "analysis_svc": Layout(features=("analyze", "backtests", "advisor", "candles")),

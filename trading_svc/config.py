@@ -40,6 +40,15 @@ class TradingConfig:
     # Concurrent dashboard-token streams (trading_svc/stream_limits.py), across processes.
     streams_per_token: int = 4
     streams_per_principal: int = 16
+    # The bot runtime (runtime/): whether this process schedules and consumes ticks; how
+    # often the leader looks for closed candles; its lock's TTL (the failover bound); how
+    # long a tick may sit unacknowledged with a consumer before another takes it (and how
+    # long a decision claim is honoured); ticks decided at once per process.
+    runtime_enabled: bool = True
+    runtime_poll_s: float = 1.0
+    runtime_lock_ttl_ms: int = 10_000
+    runtime_reclaim_idle_ms: int = 15_000
+    runtime_concurrency: int = 32
 
     def client_settings(self) -> ClientSettings:
         """ccxt clients for trading: signed with the exchange's clock (resynced on -1021),
@@ -66,4 +75,9 @@ class TradingConfig:
             event_stream_maxlen=int(_env("EVENT_STREAM_MAXLEN", "10000")),
             streams_per_token=int(_env("STREAMS_PER_TOKEN", "4")),
             streams_per_principal=int(_env("STREAMS_PER_PRINCIPAL", "16")),
+            runtime_enabled=_env("RUNTIME_ENABLED", "true").lower() in ("1", "true", "yes"),
+            runtime_poll_s=float(_env("RUNTIME_POLL_S", "1.0")),
+            runtime_lock_ttl_ms=int(_env("RUNTIME_LOCK_TTL_MS", "10000")),
+            runtime_reclaim_idle_ms=int(_env("RUNTIME_RECLAIM_IDLE_MS", "15000")),
+            runtime_concurrency=int(_env("RUNTIME_CONCURRENCY", "32")),
         )

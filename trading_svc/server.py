@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import grpc
 from botmesh.trading.v1 import (
@@ -19,11 +20,13 @@ from botmesh.trading.v1 import (
 
 from exchanges.clients import ClientFactory
 from mesh.audit import AuditLog
+from mesh.changes import SUBSCRIPTION_CHANGES
 from mesh.server import ServiceContext, ServiceSpec
 from trading_svc.config import TradingConfig
 from trading_svc.credentials import InternalCredentialClient
 from trading_svc.events import EventLog
 from trading_svc.exchange.pool import ExchangePool
+from trading_svc.lifecycle.cursor import CursorStore
 from trading_svc.lifecycle.follower import ChangeFollower
 from trading_svc.lifecycle.winddown import WindDown
 from trading_svc.marketdata.feed import FeedManager
@@ -34,10 +37,22 @@ from trading_svc.orders.execution import Executor
 from trading_svc.orders.projection import ProjectionStore
 from trading_svc.orders.reconciler import Reconciler
 from trading_svc.orders.service import OrderService
-from trading_svc.orders.status import StatusReader
 from trading_svc.orders.store import OrderStore
 from trading_svc.orders.submission import Submitter
 from trading_svc.orders.subscriptions import SubscriptionReader
+from trading_svc.performance.hourly import HourlySnapshots, ticker_price
+from trading_svc.performance.service import PerformanceService
+from trading_svc.performance.store import PerformanceStore
+from trading_svc.runtime.analysis import AnalysisClient
+from trading_svc.runtime.backoff import AccountBackoff
+from trading_svc.runtime.consumer import TickConsumer
+from trading_svc.runtime.decisions import DecisionStore
+from trading_svc.runtime.queue import TickQueue
+from trading_svc.runtime.scheduler import Scheduler
+from trading_svc.runtime.service import BotRuntime
+from trading_svc.runtime.state import RuntimeStore
+from trading_svc.runtime.status import BotStatusReader
+from trading_svc.runtime.tick import TickRunner
 from trading_svc.servicers.internal import InternalTradingServicer
 from trading_svc.servicers.market_data import MarketDataServicer
 from trading_svc.servicers.trading import TradingServicer
@@ -57,10 +72,12 @@ class Runtime:
     submitter: Submitter
     follower: ChangeFollower
     subs: SubscriptionReader
+    bots: BotRuntime
 
     async def start(self, ctx: ServiceContext) -> None:
         ctx.background.append(asyncio.create_task(self.reconciler.run()))
         ctx.background.append(asyncio.create_task(self.follower.run()))
+        ctx.background.extend(self.bots.start())
         ctx.background.append(asyncio.create_task(self._housekeeping()))
 
     async def _housekeeping(self) -> None:
@@ -77,6 +94,7 @@ class Runtime:
                 await self.feeds.close()
                 await self.pool.close()
                 await self.subs.close()
+                await self.bots.close()
 
 
 def build(
@@ -110,18 +128,63 @@ def build(
     )
     orders = OrderService(subs, store, pool, executor, submitter, data, audit)
     internal = InternalTradingServicer(WindDown(ctx.engine, subs, pool, executor, audit))
-    follower = ChangeFollower(settings.redis_url, pool, ProjectionStore(ctx.engine))
+    projection = ProjectionStore(ctx.engine)
+    runtime_store = RuntimeStore(ctx.engine)
+    follower = ChangeFollower(
+        settings.redis_url,
+        pool,
+        projection,
+        CursorStore(ctx.engine, SUBSCRIPTION_CHANGES),
+        subs,
+        runtime_store.lift_halt,
+    )
     feeds = FeedManager(ctx.redis, factory)
     hub = PriceHub(ctx.redis, feeds.demand)
-    status = StatusReader(ctx.engine, subs, store)
     limits = StreamLimits(
         ctx.redis,
         per_token=config.streams_per_token,
         per_principal=config.streams_per_principal,
     )
-    trading = TradingServicer(orders, status, subs, events, config.heartbeat_interval_s, limits)
+    performance_store = PerformanceStore(ctx.engine)
+    performance = PerformanceService(performance_store, subs)
+    hourly = HourlySnapshots(performance, performance_store, subs, ticker_price(data))
+    decisions = DecisionStore(ctx.engine, timedelta(milliseconds=config.runtime_reclaim_idle_ms))
+    analysis = AnalysisClient(settings.analysis.target, settings.internal_token)
+    queue = TickQueue(ctx.redis, config.runtime_reclaim_idle_ms)
+    runner = TickRunner(
+        decisions,
+        runtime_store,
+        analysis,
+        orders,
+        store,
+        pool,
+        performance,
+        events,
+        AccountBackoff(ctx.redis),
+        settings.replica_id,
+    )
+    bots = BotRuntime(
+        Scheduler(
+            ctx.redis,
+            projection,
+            subs,
+            data,
+            queue,
+            settings.replica_id,
+            config.runtime_poll_s,
+            config.runtime_lock_ttl_ms,
+        ),
+        TickConsumer(queue, subs, runner, config.runtime_concurrency),
+        hourly,
+        analysis,
+        config.runtime_enabled,
+    )
+    status = BotStatusReader(subs, store, runtime_store, decisions, performance)
+    trading = TradingServicer(
+        orders, status, subs, events, config.heartbeat_interval_s, limits, performance
+    )
     market_data = MarketDataServicer(data, hub, config.heartbeat_interval_s, limits)
-    runtime = Runtime(config, pool, feeds, hub, reconciler, submitter, follower, subs)
+    runtime = Runtime(config, pool, feeds, hub, reconciler, submitter, follower, subs, bots)
     return runtime, trading, market_data, internal
 
 

@@ -32,8 +32,8 @@ from redis.asyncio import Redis
 from mesh.changes import SUBSCRIPTION_CHANGES
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.lifecycle.cursor import CursorStore, stream_order
-from trading_svc.orders.subscriptions import SubscriptionReader
 from trading_svc.orders.projection import ProjectionStore, from_entry
+from trading_svc.orders.subscriptions import SubscriptionReader
 
 log = logging.getLogger("botmesh.trading.lifecycle")
 BLOCK_MS = 5_000
@@ -150,9 +150,7 @@ class ChangeFollower:
             try:
                 await self._on_resumed(fields.get("subscription_id", ""))
             except Exception as exc:
-                log.warning(
-                    "bot halt not lifted", extra={"fields": {"error": type(exc).__name__}}
-                )
+                log.warning("bot halt not lifted", extra={"fields": {"error": type(exc).__name__}})
         credential_id = fields.get("credential_id", "")
         if fields.get("state") != TRADING and credential_id:
             await self._pool.close_credential(credential_id)

@@ -28,8 +28,8 @@ from botmesh.credential.v1 import internal_service_pb2_grpc as internal_rpc
 from botmesh.credential.v1 import resources_pb2 as pb
 
 from mesh.auth import INTERNAL_HEADER
-from mesh.errors import FailedPrecondition, NotFound, Unavailable
 from mesh.decimals import dec
+from mesh.errors import FailedPrecondition, NotFound, Unavailable
 from mesh.timestamps import from_ts
 from quant.sizing import Stake
 from trading_svc.orders.projection import Projected

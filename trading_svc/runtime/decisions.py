@@ -88,8 +88,9 @@ class DecisionStore:
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
-                    sa.select(decisions.c.state, decisions.c.claimed_by, decisions.c.claim_time)
-                    .where(key)
+                    sa.select(
+                        decisions.c.state, decisions.c.claimed_by, decisions.c.claim_time
+                    ).where(key)
                 )
             ).first()
             if row is None or row.state == DONE:

@@ -136,9 +136,7 @@ class TickRunner:
     ) -> tuple[Decided, RuntimeState]:
         candle = tick.candle
         step = timedelta(milliseconds=TIMEFRAME_MS.get(tick.timeframe, 60_000))
-        state = replace(
-            state, last_tick_time=utcnow(), next_tick_time=candle.open_time + 2 * step
-        )
+        state = replace(state, last_tick_time=utcnow(), next_tick_time=candle.open_time + 2 * step)
         base = Decided(tick.subscription_id, candle.open_time, price=candle.close)
         if sub is None or sub.terms is None:
             return replace(base, outcome=SKIPPED, reason="SUBSCRIPTION_NOT_FOUND"), state
@@ -291,16 +289,16 @@ class _Decision:
         return sold if sold.outcome != PLACED else replace(sold, outcome=CLOSED)
 
     async def _order(self, decided: Decided, side: str, amount: Decimal) -> Decided:
-        tick_key = f"{self.sub.subscription_id}:{int(self.tick.candle.open_time.timestamp() * 1000)}"
+        tick_key = (
+            f"{self.sub.subscription_id}:{int(self.tick.candle.open_time.timestamp() * 1000)}"
+        )
         try:
             order = await self.r._orders.place_for_bot(self.sub, side, amount, tick_key)
         except DomainError as exc:
             return await self._failed(decided, exc)
         self.state = replace(self.state, failures=0)
         await self.r._backoff.clear(self.sub.credential_id)
-        return replace(
-            decided, outcome=PLACED, order_id=order.order_id, side=side, quantity=amount
-        )
+        return replace(decided, outcome=PLACED, order_id=order.order_id, side=side, quantity=amount)
 
     async def _failed(self, decided: Decided, exc: DomainError) -> Decided:
         failed = replace(decided, outcome=FAILED, reason=exc.reason)

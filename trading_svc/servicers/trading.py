@@ -6,20 +6,19 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import grpc
-from botmesh.trading.v1 import resources_pb2 as pb
 from botmesh.trading.v1 import trading_service_pb2 as api
 from botmesh.trading.v1 import trading_service_pb2_grpc as rpc
 
 from mesh.auth import acting_principal, authenticate_stream, caller
-from mesh.decimals import dec_str
 from mesh.idempotency import HEADER as IDEMPOTENCY_HEADER
-from mesh.timestamps import ts
+from mesh.timestamps import from_ts
 from trading_svc.convert import order_pb, side_from_pb, trade_pb, type_from_pb
 from trading_svc.events import EventLog
 from trading_svc.orders.model import intent_key
 from trading_svc.orders.service import OrderService
-from trading_svc.orders.status import StatusReader
 from trading_svc.orders.subscriptions import SubscriptionReader
+from trading_svc.performance.report import snapshot_pb
+from trading_svc.performance.service import PerformanceService
 from trading_svc.runtime.status import BotStatusReader
 from trading_svc.servicers.market_data import heartbeat
 from trading_svc.stream_limits import StreamLimits
@@ -41,20 +40,20 @@ class TradingServicer(rpc.TradingServiceServicer):
     def __init__(
         self,
         orders: OrderService,
-        status: StatusReader,
         bots: BotStatusReader,
         subs: SubscriptionReader,
         events: EventLog,
         heartbeat_s: float,
         limits: StreamLimits,
+        performance: PerformanceService,
     ) -> None:
         self._orders = orders
-        self._status = status
         self._bots = bots
         self._subs = subs
         self._events = events
         self._heartbeat_s = heartbeat_s
         self._limits = limits
+        self._performance = performance
 
     async def PlaceOrder(
         self, request: api.PlaceOrderRequest, context: grpc.aio.ServicerContext
@@ -104,24 +103,19 @@ class TradingServicer(rpc.TradingServiceServicer):
     async def GetPerformance(
         self, request: api.GetPerformanceRequest, context: grpc.aio.ServicerContext
     ) -> api.GetPerformanceResponse:
-        report = await self._status.performance(acting_principal(), request.subscription_id)
-        perf = pb.Performance(
-            subscription_id=report.subscription_id,
-            equity=dec_str(report.equity),
-            realized_pnl=dec_str(report.realized_pnl),
-            unrealized_pnl=dec_str(report.unrealized_pnl),
-            trade_count=report.trade_count,
-            as_of=ts(report.as_of),
+        page = await self._performance.get(
+            acting_principal(),
+            request.subscription_id,
+            from_ts(request.start_time) if request.HasField("start_time") else None,
+            from_ts(request.end_time) if request.HasField("end_time") else None,
+            request.page_size,
+            request.page_token,
         )
-        if report.metrics is not None:
-            m = report.metrics
-            perf.total_return = m.total_return
-            perf.win_rate = m.win_rate
-            perf.max_drawdown = m.max_drawdown
-            perf.sharpe = m.sharpe
-            perf.sortino = m.sortino
-            perf.profit_factor = m.profit_factor_or_zero
-        return api.GetPerformanceResponse(performance=perf)
+        return api.GetPerformanceResponse(
+            performance=page.performance,
+            snapshots=[snapshot_pb(s) for s in page.snapshots],
+            next_page_token=page.next_page_token,
+        )
 
     async def StreamEvents(
         self, request: api.StreamEventsRequest, context: grpc.aio.ServicerContext
