@@ -1,6 +1,10 @@
 """Starts the whole mesh locally: Redis if none is reachable, migrations, the three services
-and Envoy; waits for health. `botmesh up` and the end-to-end tests use the same code, so the
-tests exercise what users run."""
+(one process each, or several replicas: cli/replicas.py) and Envoy; waits for health.
+`botmesh up` and the end-to-end tests use the same code, so the tests exercise what users run.
+
+Every process is in `Mesh.processes` by name ("trading_svc", or "trading_svc-1" when the
+service has replicas), so a test can SIGKILL one (`kill`) and start it again
+(`start_replica`)."""
 
 from __future__ import annotations
 
@@ -20,10 +24,24 @@ from urllib.parse import urlparse
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cli.replicas import (
+    SERVICES,
+    Replica,
+    address_of,
+    plan_replicas,
+    replica_env,
+    shared_env,
+)
 from gateway import envoy
 from mesh.settings import ROOT, Settings
 
-SERVICES = ("credential_svc", "trading_svc", "analysis_svc")
+__all__ = ["SERVICES", "Mesh", "free_port", "isolated_env", "mesh_env", "service_address"]
+
+
+def service_address(settings: Settings, service: str) -> tuple[str, int]:
+    """(host, port) of the service's first (or only) process."""
+    address = address_of(settings, service)
+    return address.host, address.port
 
 
 def port_open(host: str, port: int) -> bool:
@@ -38,15 +56,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def service_address(settings: Settings, service: str) -> tuple[str, int]:
-    address = {
-        "credential_svc": settings.credential,
-        "trading_svc": settings.trading,
-        "analysis_svc": settings.analysis,
-    }[service]
-    return address.host, address.port
-
-
 @dataclass
 class Mesh:
     """The running processes of one local mesh."""
@@ -54,6 +63,23 @@ class Mesh:
     settings: Settings
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # {service: process count}; a service not named runs one process.
+    replicas: dict[str, int] = field(default_factory=dict)
+    # exchange_sim's clock speed when the launcher starts it (`--sim-speed`); None: real time.
+    sim_speed: float | None = None
+    plan: dict[str, list[Replica]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.plan = plan_replicas(self.settings, self.replicas, free_port)
+        self.env = {**self.env, **shared_env(self.plan)}
+
+    def replica(self, name: str) -> Replica:
+        """The replica whose process is `name` ("trading_svc-1")."""
+        for replicas in self.plan.values():
+            for replica in replicas:
+                if replica.name == name:
+                    return replica
+        raise KeyError(f"no replica named {name}")
 
     @property
     def log_dir(self) -> Path:
@@ -100,10 +126,10 @@ class Mesh:
         host, port = url.hostname or "127.0.0.1", url.port or 8090
         if port_open(host, port):
             return
-        self._spawn(
-            "exchange_sim",
-            [sys.executable, "-m", "exchange_sim", "--host", host, "--port", str(port)],
-        )
+        argv = [sys.executable, "-m", "exchange_sim", "--host", host, "--port", str(port)]
+        if self.sim_speed is not None:
+            argv += ["--speed", str(self.sim_speed)]
+        self._spawn("exchange_sim", argv)
         self._wait(lambda: port_open(host, port), "exchange_sim", 15)
 
     def migrate(self) -> None:
@@ -116,13 +142,41 @@ class Mesh:
 
     def start_services(self) -> None:
         for service in SERVICES:
-            self._spawn(service, [sys.executable, "-m", service])
+            for replica in self.plan[service]:
+                self._spawn_replica(replica)
         for service in SERVICES:
-            host, port = service_address(self.settings, service)
-            self._wait(lambda h=host, p=port: _healthy(h, p), service, 30)
+            for replica in self.plan[service]:
+                self._wait_healthy(replica)
+
+    def start_replica(self, name: str) -> None:
+        """Starts replica `name` again (after `kill`, or a crash) and waits for its health."""
+        replica = self.replica(name)
+        running = self.processes.get(name)
+        if running is not None and running.poll() is None:
+            raise RuntimeError(f"{name} is running")
+        self._spawn_replica(replica)
+        self._wait_healthy(replica)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL to process `name`, as a crash would; it stays in `processes`, exited."""
+        proc = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
+
+    def _spawn_replica(self, replica: Replica) -> None:
+        env = {**self.env, **replica_env(replica, self.settings)}
+        self._spawn(replica.name, [sys.executable, "-m", replica.service], env)
+
+    def _wait_healthy(self, replica: Replica) -> None:
+        host = address_of(self.settings, replica.service).host
+        self._wait(lambda: _healthy(host, replica.port), replica.name, 30)
 
     def start_gateway(self) -> None:
-        upstreams = {s: [service_address(self.settings, s)] for s in SERVICES}
+        upstreams = {
+            service: [(address_of(self.settings, service).host, r.port) for r in replicas]
+            for service, replicas in self.plan.items()
+        }
         config = envoy.gateway_config(self.settings, upstreams)
         path = envoy.write_bootstrap(config, self.settings.state_dir / "envoy.json")
         result = envoy.validate(path)
@@ -142,7 +196,8 @@ class Mesh:
                 body = resp.read().decode()
         except OSError:
             return False
-        return body.count("::health_flags::healthy") >= len(SERVICES)
+        endpoints = sum(len(replicas) for replicas in self.plan.values())
+        return body.count("::health_flags::healthy") >= endpoints
 
     def up(self) -> None:
         self.ensure_redis()
@@ -166,12 +221,12 @@ class Mesh:
                 proc.wait()
         self.processes.clear()
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(
-            argv, env=self.env, stdout=log, stderr=log, cwd=ROOT, start_new_session=True
-        )
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                argv, env=env or self.env, stdout=log, stderr=log, cwd=ROOT, start_new_session=True
+            )
 
     def _wait(self, ready: object, what: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -1,6 +1,7 @@
 """`botmesh`: run the mesh and administer it.
 
-botmesh up                      start Redis (if needed), migrations, services and Envoy
+botmesh up [--replicas trading=2,analysis=2] [--sim-speed 60]
+                                start Redis (if needed), migrations, services and Envoy
 botmesh migrate                 upgrade the database to the latest schema
 botmesh apikey create --name N --scopes a,b [--expires-in-days D]
 botmesh apikey list
@@ -21,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cli.launcher import Mesh, mesh_env
+from cli.replicas import parse_replicas
 from mesh.scopes import SCOPES
 from mesh.settings import Settings, load_settings
 
@@ -57,9 +59,45 @@ async def _bootstrap_admin_key(settings: Settings) -> Path | None:
     return path
 
 
-def cmd_up(_: argparse.Namespace) -> int:
+def _replicas(value: str) -> dict[str, int]:
+    try:
+        return parse_replicas(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _speed(value: str) -> float:
+    try:
+        speed = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 < speed <= 10_000:
+        raise argparse.ArgumentTypeError("the speed must be above 0 and at most 10000")
+    return speed
+
+
+def _supervise(mesh: Mesh, name: str, code: int | None) -> bool:
+    """A replica of a service that has several is started again; any other exit stops the
+    mesh. True to keep running."""
+    try:
+        service = mesh.replica(name).service
+    except KeyError:  # envoy, redis, exchange_sim
+        service = ""
+    if len(mesh.plan.get(service, [])) < 2:
+        print(f"{name} exited with {code}; stopping", file=sys.stderr)
+        return False
+    print(f"{name} exited with {code}; starting it again", file=sys.stderr)
+    try:
+        mesh.start_replica(name)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"{name} did not start again ({exc}); stopping", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_up(args: argparse.Namespace) -> int:
     settings = load_settings()
-    mesh = Mesh(settings, mesh_env())
+    mesh = Mesh(settings, mesh_env(), replicas=args.replicas, sim_speed=args.sim_speed)
     stop = False
 
     def on_signal(*_: object) -> None:
@@ -79,9 +117,8 @@ def cmd_up(_: argparse.Namespace) -> int:
             print(f"development admin key: {key_path}", flush=True)
         print(f"logs: {mesh.log_dir}   stop: Ctrl-C", flush=True)
         while not stop:
-            for name, proc in mesh.processes.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited with {proc.returncode}; stopping", file=sys.stderr)
+            for name, proc in list(mesh.processes.items()):
+                if proc.poll() is not None and not _supervise(mesh, name, proc.returncode):
                     stop = True
             time.sleep(0.5)
     finally:
@@ -160,7 +197,20 @@ def cmd_audit(_: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="botmesh", description=__doc__.splitlines()[0])
     sub = root.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="run the whole mesh with Envoy").set_defaults(run=cmd_up)
+    up = sub.add_parser("up", help="run the whole mesh with Envoy")
+    up.add_argument(
+        "--replicas",
+        type=_replicas,
+        default={},
+        help="processes per service behind Envoy, e.g. trading=2,analysis=2 (default 1 each)",
+    )
+    up.add_argument(
+        "--sim-speed",
+        type=_speed,
+        default=None,
+        help="exchange_sim's clock speed when botmesh starts it, e.g. 60: a minute a second",
+    )
+    up.set_defaults(run=cmd_up)
     sub.add_parser("migrate", help="upgrade the database").set_defaults(run=cmd_migrate)
     keys = sub.add_parser("apikey", help="manage API keys").add_subparsers(
         dest="action", required=True

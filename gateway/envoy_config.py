@@ -13,6 +13,11 @@ What it sets up:
   unauthenticated flood from one address gets 429 from Envoy itself;
 - one request-body limit for REST and gRPC alike (gateway/size_limits.py), JSON access logs
   carrying x-request-id;
+- one cluster per service listing every replica (cli/replicas.py), round robin, with active
+  gRPC health checks; a request whose upstream connection fails or is refused or reset
+  before the request went out is retried on another replica (never a request a replica may
+  have started: those are not safe to repeat here), so a replica that died is routed around
+  before its health checks mark it down;
 - admin on loopback only.
 """
 
@@ -53,6 +58,8 @@ from envoy_data_plane.envoy.config.route.v3 import (
     RateLimit,
     RateLimitAction,
     RateLimitActionRemoteAddress,
+    RetryPolicy,
+    RetryPolicyRetryHostPredicate,
     Route,
     RouteAction,
     RouteConfiguration,
@@ -76,6 +83,7 @@ from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v
     HttpConnectionManager,
     HttpFilter,
 )
+from envoy_data_plane.envoy.extensions.retry.host.previous_hosts.v3 import PreviousHostsPredicate
 from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
     HttpProtocolOptions,
     HttpProtocolOptionsExplicitHttpConfig,
@@ -166,6 +174,25 @@ def _routes(config: GatewayConfig) -> list[Route]:
     return routes
 
 
+# Failures where the request never reached a replica: safe to send to another, for any method.
+RETRY_ON = "connect-failure,refused-stream,reset-before-request"
+
+
+def _retry_policy() -> RetryPolicy:
+    """Another replica for a request no replica received (a dead one's refused connection)."""
+    return RetryPolicy(
+        retry_on=RETRY_ON,
+        num_retries=2,
+        retry_host_predicate=[
+            RetryPolicyRetryHostPredicate(
+                name="envoy.retry_host_predicates.previous_hosts",
+                typed_config=AnyPb.pack(PreviousHostsPredicate()),
+            )
+        ],
+        host_selection_retry_max_attempts=3,
+    )
+
+
 def _rate_limit(config: GatewayConfig) -> LocalRateLimit:
     """The whole-gateway bucket, plus one bucket per client address: a wildcard descriptor
     (a key with no value) on the remote_address action makes Envoy keep a bucket for each
@@ -254,7 +281,14 @@ def _listener(config: GatewayConfig) -> Listener:
         name="botmesh",
         internal_only_headers=list(INTERNAL_ONLY_HEADERS),
         request_headers_to_remove=list(INTERNAL_ONLY_HEADERS),
-        virtual_hosts=[VirtualHost(name="botmesh", domains=["*"], routes=_routes(config))],
+        virtual_hosts=[
+            VirtualHost(
+                name="botmesh",
+                domains=["*"],
+                routes=_routes(config),
+                retry_policy=_retry_policy(),
+            )
+        ],
     )
     manager = HttpConnectionManager(
         stat_prefix="ingress",

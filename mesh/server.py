@@ -99,7 +99,7 @@ async def _idempotency_purger(store: IdempotencyStore) -> None:
 
 
 async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
-    settings = settings or load_settings()
+    settings = settings or load_settings(spec.name)
     setup_logging(spec.name, settings.log_level)
     engine = make_engine(settings.database_url)
     redis = make_redis(settings.redis_url)
@@ -126,7 +126,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         server,
     )
     address = spec.address(settings)
-    bound = server.add_insecure_port(address.target)
+    bound = server.add_insecure_port(address.bind)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
     await server.start()
@@ -136,7 +136,10 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
     ctx.background.append(asyncio.create_task(_idempotency_purger(idempotency)))
     if spec.on_start is not None:
         await spec.on_start(ctx)
-    log.info("serving", extra={"fields": {"address": f"{address.host}:{bound}"}})
+    log.info(
+        "serving",
+        extra={"fields": {"address": f"{address.host}:{bound}", "replica": settings.replica_id}},
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ the state folder, so a fresh checkout is safe without configuration, and product
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -35,12 +36,49 @@ def _state_secret(state_dir: Path, name: str) -> str:
 
 @dataclass(frozen=True)
 class ServiceAddress:
+    """Where a service listens. `port` is this process's own (what a replica binds);
+    `replica_ports` lists every replica's port when the service runs several processes
+    (BOTMESH_<SERVICE>_REPLICA_PORTS), so that a client's `target` reaches all of them."""
+
     host: str
     port: int
+    replica_ports: tuple[int, ...] = ()
+
+    @property
+    def bind(self) -> str:
+        """The address this process listens on."""
+        return f"{self.host}:{self.port}"
 
     @property
     def target(self) -> str:
-        return f"{self.host}:{self.port}"
+        """A gRPC target reaching every replica: one address, or an `ipv4:`/`ipv6:` list of
+        all of them, which a channel fails over across (and spreads over with round_robin,
+        `channel_options`). A host name cannot carry several ports: it gets the first."""
+        if len(self.replica_ports) < 2:
+            return self.bind
+        try:
+            ip = ipaddress.ip_address(self.host)
+        except ValueError:
+            return f"{self.host}:{self.replica_ports[0]}"
+        if ip.version == 4:
+            return "ipv4:" + ",".join(f"{self.host}:{p}" for p in self.replica_ports)
+        return "ipv6:" + ",".join(f"[{self.host}]:{p}" for p in self.replica_ports)
+
+    @property
+    def channel_options(self) -> list[tuple[str, str]]:
+        """Channel options for `target`: round_robin over the replicas, when several."""
+        if len(self.replica_ports) < 2:
+            return []
+        return [("grpc.lb_policy_name", "round_robin")]
+
+
+def _address(name: str, default_port: int) -> ServiceAddress:
+    ports = _env(f"{name}_REPLICA_PORTS", "")
+    return ServiceAddress(
+        _env(f"{name}_HOST", "127.0.0.1"),
+        int(_env(f"{name}_PORT", str(default_port))),
+        tuple(int(p) for p in ports.split(",") if p.strip()),
+    )
 
 
 @dataclass(frozen=True)
@@ -80,13 +118,17 @@ class Settings:
     # Ledger canisters whose transfers RecordPayment credits (BOTMESH_ACCEPTED_LEDGERS,
     # comma-separated): the ICP ledger by default.
     accepted_ledgers: frozenset[str] = frozenset({ICP_LEDGER})
+    # This process among the replicas of its service (BOTMESH_REPLICA_ID, set by the
+    # launcher: "trading_svc-0", "trading_svc-1", ...); "<service>-<pid>" by default. The bot
+    # runtime names its stream consumer after it.
+    replica_id: str = ""
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
 
-def load_settings() -> Settings:
+def load_settings(service: str = "botmesh") -> Settings:
     state_dir = Path(_env("STATE_DIR", str(ROOT / ".state"))).resolve()
     pepper = os.environ.get("BOTMESH_API_KEY_PEPPER") or _state_secret(state_dir, "pepper")
     internal = os.environ.get("BOTMESH_INTERNAL_TOKEN") or _state_secret(
@@ -98,15 +140,9 @@ def load_settings() -> Settings:
         redis_url=_env("REDIS_URL", "redis://127.0.0.1:6379/0"),
         api_key_pepper=pepper,
         internal_token=internal,
-        credential=ServiceAddress(
-            _env("CREDENTIAL_HOST", "127.0.0.1"), int(_env("CREDENTIAL_PORT", "50051"))
-        ),
-        trading=ServiceAddress(
-            _env("TRADING_HOST", "127.0.0.1"), int(_env("TRADING_PORT", "50052"))
-        ),
-        analysis=ServiceAddress(
-            _env("ANALYSIS_HOST", "127.0.0.1"), int(_env("ANALYSIS_PORT", "50053"))
-        ),
+        credential=_address("CREDENTIAL", 50051),
+        trading=_address("TRADING", 50052),
+        analysis=_address("ANALYSIS", 50053),
         envoy_port=int(_env("ENVOY_PORT", "8080")),
         envoy_admin_port=int(_env("ENVOY_ADMIN_PORT", "9901")),
         gateway_rate_limit_per_address=int(_env("GATEWAY_RATE_LIMIT_PER_ADDRESS", "1000")),
@@ -126,4 +162,5 @@ def load_settings() -> Settings:
         accepted_ledgers=frozenset(
             name.strip() for name in _env("ACCEPTED_LEDGERS", ICP_LEDGER).split(",") if name.strip()
         ),
+        replica_id=_env("REPLICA_ID", f"{service}-{os.getpid()}"),
     )

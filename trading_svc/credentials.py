@@ -9,6 +9,7 @@ into a ccxt client; it is never logged, cached outside process memory or put int
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,8 +43,11 @@ class CredentialSource(Protocol):
 class InternalCredentialClient:
     """ReleaseCredential over one long-lived gRPC channel to the credential service."""
 
-    def __init__(self, target: str, internal_token: str) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
+    def __init__(
+        self, target: str, internal_token: str, options: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        # `options`: round_robin when `target` lists several replicas (ServiceAddress).
+        self._channel = grpc.aio.insecure_channel(target, options=list(options))
         self._stub = internal_rpc.InternalCredentialServiceStub(self._channel)
         self._metadata = ((INTERNAL_HEADER, internal_token),)
 

@@ -104,11 +104,12 @@ def build(
     factory = ClientFactory(
         settings.exchange_venue, settings.exchange_sim_url, config.client_settings()
     )
-    credentials = InternalCredentialClient(settings.credential.target, settings.internal_token)
+    credential_svc = (settings.credential.target, settings.internal_token)
+    credentials = InternalCredentialClient(*credential_svc, settings.credential.channel_options)
     pool = ExchangePool(credentials, factory, config.client_idle_s)
     events = EventLog(ctx.redis, config.event_stream_maxlen)
     store = OrderStore(ctx.engine)
-    subs = SubscriptionReader(settings.credential.target, settings.internal_token)
+    subs = SubscriptionReader(*credential_svc, settings.credential.channel_options)
     executor = Executor(store, events, config.recv_window_ms, config.abandon_after_s)
     audit = OrderAudit(ctx.engine, AuditLog(settings.api_key_pepper))
     reconciler = Reconciler(
@@ -149,7 +150,9 @@ def build(
     performance = PerformanceService(performance_store, subs)
     hourly = HourlySnapshots(performance, performance_store, subs, ticker_price(data))
     decisions = DecisionStore(ctx.engine, timedelta(milliseconds=config.runtime_reclaim_idle_ms))
-    analysis = AnalysisClient(settings.analysis.target, settings.internal_token)
+    analysis = AnalysisClient(
+        settings.analysis.target, settings.internal_token, settings.analysis.channel_options
+    )
     queue = TickQueue(ctx.redis, config.runtime_reclaim_idle_ms)
     runner = TickRunner(
         decisions,

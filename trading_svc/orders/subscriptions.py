@@ -16,7 +16,7 @@ winding down) asks without a principal. The credential service unreachable is UN
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -165,8 +165,11 @@ def _not_found(subscription_id: str) -> NotFound:
 class SubscriptionReader:
     """GetTradingSubscription over one long-lived gRPC channel to the credential service."""
 
-    def __init__(self, target: str, internal_token: str) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
+    def __init__(
+        self, target: str, internal_token: str, options: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        # `options`: round_robin when `target` lists several replicas (ServiceAddress).
+        self._channel = grpc.aio.insecure_channel(target, options=list(options))
         self._stub = internal_rpc.InternalCredentialServiceStub(self._channel)
         self._metadata = ((INTERNAL_HEADER, internal_token),)
 

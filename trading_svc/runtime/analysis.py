@@ -9,6 +9,7 @@ guessed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,8 +36,10 @@ class Signal:
 
 
 class AnalysisClient:
-    def __init__(self, target: str, internal_token: str) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
+    def __init__(
+        self, target: str, internal_token: str, options: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        self._channel = grpc.aio.insecure_channel(target, options=list(options))
         self._stub = rpc.AnalysisServiceStub(self._channel)
         self._metadata = ((INTERNAL_HEADER, internal_token),)
 

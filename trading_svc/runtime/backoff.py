@@ -7,6 +7,7 @@ there is no backoff (entries are still bounded by the exchange's own refusals).
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,7 +45,5 @@ class AccountBackoff:
             pass
 
     async def clear(self, credential_id: str) -> None:
-        try:
+        with contextlib.suppress(*OUTAGE_ERRORS):
             await self._redis.delete(_key(credential_id), _key(credential_id) + ":n")
-        except OUTAGE_ERRORS:
-            pass

@@ -20,6 +20,7 @@ the runtime follows a venue whose clock runs fast (exchange_sim's accelerated cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from datetime import datetime
@@ -85,10 +86,8 @@ class Scheduler:
                 await asyncio.sleep(self._poll_s)
         finally:
             if self.leading:
-                try:
+                with contextlib.suppress(Exception):  # shutting down: the TTL frees it anyway
                     await self._lock.release()
-                except Exception:  # shutting down: the TTL frees it anyway
-                    pass
 
     async def round(self) -> int:
         """One leader round; returns the ticks enqueued (0 when not leading)."""
