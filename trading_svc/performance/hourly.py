@@ -95,16 +95,13 @@ class HourlySnapshots:
                 perf = await self._service.hourly_snapshot(
                     sub.subscription_id, sub.allocation, price, now, self._stale_after
                 )
+                if perf is None:
+                    continue
+                written += 1
+                if self._publish is not None:
+                    await self._publish(sub.subscription_id, perf)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning(
-                    "no hourly snapshot for %s: %s", due.subscription_id, type(exc).__name__
-                )
-                continue
-            if perf is None:
-                continue
-            written += 1
-            if self._publish is not None:
-                await self._publish(sub.subscription_id, perf)
+                log.warning("hourly snapshot of %s: %s", due.subscription_id, type(exc).__name__)
         return written
