@@ -32,6 +32,7 @@ from credential_svc.subscriptions.service import Subscriptions
 from credential_svc.subscriptions.store import SubscriptionStore
 from credential_svc.subscriptions.suspension_store import ErasureSteps
 from credential_svc.subscriptions.trading_view import TradingSubscriptions
+from credential_svc.subscriptions.trading_view_store import TradingViewStore
 from credential_svc.subscriptions.winddown import TradingWindDown
 from credential_svc.vault.crypto import Envelope
 from credential_svc.vault.exchange_check import ExchangeCheck
@@ -94,7 +95,7 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         server,
     )
     internal_service_pb2_grpc.add_InternalCredentialServiceServicer_to_server(
-        InternalServicer(vault, TradingSubscriptions(ctx.engine)), server
+        InternalServicer(vault, TradingSubscriptions(TradingViewStore(ctx.engine))), server
     )
     return [
         marketplace_service_pb2.DESCRIPTOR.services_by_name["MarketplaceService"].full_name,

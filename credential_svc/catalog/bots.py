@@ -1,5 +1,7 @@
 """The bot catalog's rules: what a bot is, which fields an update may touch, and what an
-update may not leave empty. Field formats are checked earlier, by the proto rules."""
+update may not leave empty. Field formats are checked earlier, by the proto rules; the
+stake's rules that need the whole bot are in stakes.py, kept on every change of the stake
+or of the limits it is checked against."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from credential_svc.catalog.stakes import Stake, check_stake
 from mesh.errors import InvalidArgument
 
 
@@ -27,6 +30,8 @@ class BotRecord:
     # The principal that published it through a marketplace key; "" when the key is the
     # author (see authors.py).
     author_principal: str = ""
+    # What each entry commits (stakes.py); None means the subscription's whole allocation.
+    stake: Stake | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ UPDATABLE = frozenset(
         "timeframe",
         "risk_limits",
         "advisor_enabled",
+        "stake",
     }
 )
 # A published bot may not lose these.
@@ -74,4 +80,7 @@ def apply_changes(bot: BotRecord, changes: BotChanges, now: datetime) -> BotReco
             raise InvalidArgument.for_field(f"bot.{path}", "is required", reason="INVALID_FIELD")
     if "markets" in values:
         values["markets"] = tuple(values["markets"])  # type: ignore[arg-type]
-    return replace(bot, **values, update_time=now)  # type: ignore[arg-type]
+    updated = replace(bot, **values, update_time=now)  # type: ignore[arg-type]
+    if {"stake", "risk_limits"} & changes.paths:
+        check_stake(updated.stake, updated.risk_limits, prefix="bot.")
+    return updated

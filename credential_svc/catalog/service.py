@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime
 
 from redis.asyncio import Redis
@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from credential_svc.catalog.authors import Actor, bot_not_found, check_owner
 from credential_svc.catalog.bots import BotChanges, BotRecord, apply_changes, check_mask
+from credential_svc.catalog.stakes import Stake, check_stake
 from credential_svc.catalog.store import CatalogStore, ListingRecord
 from mesh.db import utcnow
 from mesh.errors import AlreadyExists, NotFound
@@ -33,6 +34,7 @@ from mesh.pagination import decode_token, next_page_token, page_size
 from mesh.redis import BestEffortCache
 
 CACHE_TTL_S = 300
+_FIELDS = frozenset(f.name for f in fields(BotRecord))
 
 
 def _cache_key(bot_id: str) -> str:
@@ -48,10 +50,12 @@ def _dump(bot: BotRecord) -> bytes:
 
 def _load(raw: bytes | str) -> BotRecord:
     data = json.loads(raw)
+    data = {k: v for k, v in data.items() if k in _FIELDS}  # a newer writer's extra fields
     data["markets"] = tuple(data["markets"])
     data["create_time"] = datetime.fromisoformat(data["create_time"])
     data["update_time"] = datetime.fromisoformat(data["update_time"])
     data.setdefault("author_principal", "")  # copies cached before owners were recorded
+    data.setdefault("stake", None)  # copies cached before bots had stakes
     return BotRecord(**data)
 
 
@@ -74,7 +78,9 @@ class Catalog:
         timeframe: str,
         risk_limits: Mapping[str, str | int],
         advisor_enabled: bool,
+        stake: Stake | None = None,
     ) -> BotRecord:
+        check_stake(stake, risk_limits)
         now = utcnow()
         bot = BotRecord(
             bot_id=new_id("bot"),
@@ -86,6 +92,7 @@ class Catalog:
             timeframe=timeframe,
             risk_limits=dict(risk_limits),
             advisor_enabled=advisor_enabled,
+            stake=None if stake is None else dict(stake),
             author_key_id=author.key_id,
             author_principal=author.author_principal,
             create_time=now,

@@ -39,6 +39,7 @@ def _bot(row: Any) -> BotRecord:
         advisor_enabled=bool(row.advisor_enabled),
         author_key_id=row.author_key_id,
         author_principal=row.author_principal,
+        stake=None if row.stake is None else dict(row.stake),
         create_time=row.create_time,
         update_time=row.update_time,
     )
@@ -54,6 +55,7 @@ def _bot_values(bot: BotRecord) -> dict[str, Any]:
         "timeframe": bot.timeframe,
         "risk_limits": dict(bot.risk_limits),
         "advisor_enabled": bot.advisor_enabled,
+        "stake": None if bot.stake is None else dict(bot.stake),
         "update_time": bot.update_time,
     }
 

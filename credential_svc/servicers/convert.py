@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from botmesh.credential.v1 import resources_pb2 as pb
+from botmesh.sizing.v1 import stake_pb2
 
 from credential_svc.catalog.bots import BotRecord
+from credential_svc.catalog.stakes import Stake, stake_of
 from credential_svc.catalog.store import ListingRecord
 from mesh.apikeys import ApiKeyRecord
 from mesh.scopes import SCOPE_TO_PB
@@ -31,6 +33,16 @@ def risk_to_pb(limits: Mapping[str, str | int]) -> pb.RiskLimits:
     return pb.RiskLimits(**{k: v for k, v in limits.items() if k in RISK_FIELDS})  # type: ignore[arg-type]
 
 
+def stake_to_dict(stake: stake_pb2.Stake) -> dict[str, str] | None:
+    """The chosen mode and its value; None when no mode is chosen (an unset or empty stake)."""
+    mode = stake.WhichOneof("mode")
+    return stake_of(mode, getattr(stake, mode) if mode else "")
+
+
+def stake_to_pb(stake: Stake | None) -> stake_pb2.Stake | None:
+    return None if stake is None else stake_pb2.Stake(**stake)
+
+
 def bot_to_pb(bot: BotRecord) -> pb.Bot:
     return pb.Bot(
         bot_id=bot.bot_id,
@@ -44,6 +56,7 @@ def bot_to_pb(bot: BotRecord) -> pb.Bot:
         advisor_enabled=bot.advisor_enabled,
         author_key_id=bot.author_key_id,
         author_principal=bot.author_principal,
+        stake=stake_to_pb(bot.stake),
         create_time=ts(bot.create_time),
         update_time=ts(bot.update_time),
     )

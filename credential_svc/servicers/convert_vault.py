@@ -7,7 +7,8 @@ from botmesh.credential.v1 import internal_service_pb2 as internal_pb
 from botmesh.credential.v1 import resources_pb2 as pb
 
 from credential_svc.identity.store import UserRecord
-from credential_svc.subscriptions.trading_view import TradingView
+from credential_svc.servicers.convert import risk_to_pb, stake_to_pb
+from credential_svc.subscriptions.trading_view import TradingBot, TradingView
 from credential_svc.vault.store import CredentialRecord
 from mesh.timestamps import ts
 
@@ -85,4 +86,18 @@ def trading_subscription_to_pb(view: TradingView) -> internal_pb.TradingSubscrip
         effective_state=SUBSCRIPTION_STATES.get(
             view.effective_state, pb.SUBSCRIPTION_STATE_UNSPECIFIED
         ),
+        bot=trading_bot_to_pb(view.bot),
+        risk=risk_to_pb(view.risk),
+    )
+
+
+def trading_bot_to_pb(bot: TradingBot) -> internal_pb.TradingBot:
+    return internal_pb.TradingBot(
+        bot_id=bot.bot_id,
+        strategy=bot.strategy,
+        strategy_params=dict(bot.strategy_params),
+        timeframe=bot.timeframe,
+        advisor_enabled=bot.advisor_enabled,
+        stake=stake_to_pb(bot.stake),
+        update_time=ts(bot.update_time),
     )

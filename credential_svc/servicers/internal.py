@@ -1,6 +1,7 @@
 """InternalCredentialService, for trading_svc only: the access rule in the proto admits only
-callers with the internal service identity. GetTradingSubscription is the one answer about a
-subscription that trading_svc gets (subscriptions/trading_view.py). ReleaseCredential's
+callers with the internal service identity. GetTradingSubscription, its batch form and its
+list form are the answers about subscriptions that trading_svc gets, all with one verdict
+(subscriptions/trading_view.py). ReleaseCredential's
 response holds plaintext secrets; it is built here and serialised by gRPC, and nothing logs
 it."""
 
@@ -41,3 +42,19 @@ class InternalServicer(rpc.InternalCredentialServiceServicer):
             parse_principal(request.principal, field="principal")
         view = await self._subscriptions.get(request.subscription_id, request.principal)
         return api.GetTradingSubscriptionResponse(subscription=trading_subscription_to_pb(view))
+
+    async def BatchGetTradingSubscriptions(
+        self, request: api.BatchGetTradingSubscriptionsRequest, context: grpc.aio.ServicerContext
+    ) -> api.BatchGetTradingSubscriptionsResponse:
+        views = await self._subscriptions.batch_get(list(request.subscription_ids))
+        return api.BatchGetTradingSubscriptionsResponse(
+            subscriptions=[trading_subscription_to_pb(v) for v in views]
+        )
+
+    async def ListTradingSubscriptions(
+        self, request: api.ListTradingSubscriptionsRequest, context: grpc.aio.ServicerContext
+    ) -> api.ListTradingSubscriptionsResponse:
+        views, token = await self._subscriptions.list_live(request.page_size, request.page_token)
+        return api.ListTradingSubscriptionsResponse(
+            subscriptions=[trading_subscription_to_pb(v) for v in views], next_page_token=token
+        )

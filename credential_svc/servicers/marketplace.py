@@ -9,7 +9,7 @@ from botmesh.credential.v1 import marketplace_service_pb2_grpc as rpc
 
 from credential_svc.catalog.authors import Actor
 from credential_svc.catalog.service import Catalog
-from credential_svc.servicers.convert import bot_to_pb, listing_to_pb, risk_to_dict
+from credential_svc.servicers.convert import bot_to_pb, listing_to_pb, risk_to_dict, stake_to_dict
 from mesh.auth import caller
 
 
@@ -35,6 +35,7 @@ class MarketplaceServicer(rpc.MarketplaceServiceServicer):
             timeframe=request.timeframe,
             risk_limits=risk_to_dict(request.risk_limits),
             advisor_enabled=request.advisor_enabled,
+            stake=stake_to_dict(request.stake),
         )
         return api.CreateBotResponse(bot=bot_to_pb(bot))
 
@@ -62,6 +63,7 @@ class MarketplaceServicer(rpc.MarketplaceServiceServicer):
             "timeframe": bot.timeframe,
             "risk_limits": risk_to_dict(bot.risk_limits),
             "advisor_enabled": bot.advisor_enabled,
+            "stake": stake_to_dict(bot.stake),
         }
         updated = await self._catalog.update_bot(
             _actor(), bot.bot_id, list(request.update_mask.paths), values

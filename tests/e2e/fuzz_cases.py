@@ -177,13 +177,21 @@ def _valid_message_value(fd: FieldDescriptor, world: World, rng: random.Random, 
 def valid_message(
     desc: Descriptor, world: World, rng: random.Random, depth: int = 0
 ) -> dict[str, Any]:
+    """Each field with its rules kept; of a oneof (Stake's mode), one member at most, since
+    a second is no valid message (JSON parsers and the transcoder refuse it)."""
     out: dict[str, Any] = {}
+    chosen: set[str] = set()
     for fd in desc.fields:
         if depth > 3 and fd.type == _T.TYPE_MESSAGE:
+            continue
+        oneof = fd.containing_oneof
+        if oneof is not None and oneof.full_name in chosen:
             continue
         rules = rules_of(fd)
         if rules.required or rules.gte > 0 or rng.random() < 0.5:
             out[fd.name] = valid_value(fd, world, rng, depth)
+            if oneof is not None:
+                chosen.add(oneof.full_name)
     return out
 
 
