@@ -1,9 +1,14 @@
 """Analyze and GetIndicators: the use cases behind AnalysisService's read RPCs.
 
 Analyze is called by every bot on every candle close, so its answer is computed once per
-(market, timeframe, candle, strategy and parameters, advisor chain, prompt version) across
-the cluster (a Redis single-flight), and then served from this process's memory: a decision
-for a key never changes, because the key names the candle it was made on.
+(exchange, market, timeframe, candle, strategy and parameters, advisor chain, prompt version)
+across the cluster (a Redis single-flight), and then served from this process's memory: a
+decision for a key never changes, because the key names the candle it was made on.
+
+The candle is the one the caller names (the bot runtime names its tick's), which must be
+closed on the exchange by the exchange's own data (candles/closed.py `named`), or, unnamed,
+the latest closed by our clock. Either way the key is the candle, so a named call and an
+unnamed one on the same candle share the decision.
 
 Computations that would consult the advisor are charged to the caller's API key
 (analysis_svc/advisor/budget.py). Past the budget the caller gets the strategy's own signal
@@ -26,7 +31,7 @@ from analysis_svc.advisor.chain import Advisor
 from analysis_svc.analyze.decision import Decision, analyze, decision_key_for
 from analysis_svc.analyze.decision_cache import redis_key, single_flight
 from analysis_svc.analyze.decision_store import DecisionStore
-from analysis_svc.candles.closed import DEFAULT_WINDOW, ClosedCandles
+from analysis_svc.candles.closed import DEFAULT_WINDOW, ClosedCandles, aligned_open_ms
 from analysis_svc.candles.venue import DEFAULT_EXCHANGES, CandleExchanges
 from analysis_svc.coalesce import InFlight
 from analysis_svc.domain.advisor import AdvisorOutcome
@@ -100,15 +105,23 @@ class Analysis:
         use_advisor: bool,
         key_id: str = "internal",
         exchange: str = "",
+        candle_time_ns: int | None = None,
     ) -> AnalyzeResult:
-        """The decision on the latest closed candle of `market` on `exchange` ("" for the
-        default one). Without a configured chain, use_advisor answers as if unset (advisor
-        "none"): bots keep trading on deployments without LLM. `key_id` is who pays for
-        advisor calls."""
+        """The decision on the candle of `market` on `exchange` ("" for the default one)
+        opening at `candle_time_ns` (aligned to the timeframe and closed on the exchange,
+        else INVALID_CANDLE_TIME / CANDLE_NOT_CLOSED), or on the latest closed one when
+        None. Without a configured chain, use_advisor answers as if unset (advisor "none"):
+        bots keep trading on deployments without LLM. `key_id` is who pays for advisor
+        calls."""
         bound = resolve_strategy(strategy, params)
         advisor = self._advisor if use_advisor else None
         exchange = self._exchanges.resolve(exchange)
-        candles = await self._candles.latest(exchange, market, timeframe, bound.recommended_candles)
+        needed = bound.recommended_candles
+        if candle_time_ns is None:
+            candles = await self._candles.latest(exchange, market, timeframe, needed)
+        else:
+            open_ms = aligned_open_ms(timeframe, candle_time_ns)
+            candles = await self._candles.named(exchange, market, timeframe, needed, open_ms)
         key = decision_key_for(
             exchange=exchange,
             market=market,

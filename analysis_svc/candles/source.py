@@ -59,9 +59,11 @@ class CandleSource(Protocol):
         *,
         on_page: PageProgress | None = None,
     ) -> Candles:
-        """Candles opening in [start_ms, end_ms], oldest first. Callers ask only for closed
-        candles (end_ms at or before the last closed open time). `on_page(fraction)` reports
-        progress of long ranges and may raise to stop the fetch."""
+        """Candles opening in [start_ms, end_ms], oldest first, as the exchange has them:
+        no source judges "closed" by a clock of its own (the venue's may run ahead of ours).
+        Callers ask for closed candles, plus at most the one after the last, as proof that
+        it closed (candles/closed.py). `on_page(fraction)` reports progress of long ranges
+        and may raise to stop the fetch."""
         ...
 
     async def aclose(self) -> None: ...
@@ -143,8 +145,10 @@ class ListCandlesSource:
     """trading_svc's ListCandles over one long-lived channel, as the internal service identity.
 
     A range is read in pages of up to 1000 candles (ListCandles' largest) following
-    next_page_token, so a 100,000-candle backtest costs a hundred calls. Only closed candles
-    are kept; the range asked for is closed anyway (see CandleSource.candles).
+    next_page_token, so a 100,000-candle backtest costs a hundred calls. Every candle the
+    exchange has in the range is kept, whatever ListCandles' `closed` says: that flag is
+    trading_svc's wall clock, and a venue on a fast clock (exchange_sim --speed) has closed
+    candles that are still in our future (see CandleSource.candles).
     """
 
     def __init__(
@@ -194,7 +198,7 @@ class ListCandlesSource:
             for candle in reply.candles:
                 t = _millis(candle.open_time)
                 # Oldest first, so anything not after the previous one is an overlap.
-                if not candle.closed or t <= last or t > end_ms:
+                if t <= last or t > end_ms:
                     continue
                 last = t
                 times.append(t)

@@ -40,6 +40,9 @@ class AnalysisServicer(rpc.AnalysisServiceServicer):
             use_advisor=request.use_advisor,
             key_id=caller().key_id or "internal",
             exchange=request.exchange,
+            candle_time_ns=(
+                request.candle_time.ToNanoseconds() if request.HasField("candle_time") else None
+            ),
         )
         return analyze_to_pb(result)
 
