@@ -79,7 +79,7 @@ LAYOUTS: dict[str, Layout] = {
         use_cases=("subscriptions.entitlement",),
     ),
     "trading_svc": Layout(
-        features=("orders", "marketdata", "lifecycle"),
+        features=("orders", "marketdata", "lifecycle", "events"),
         adapters=("exchange",),
         use_cases=(
             "orders.execution",

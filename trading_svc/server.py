@@ -22,7 +22,8 @@ from mesh.audit import AuditLog
 from mesh.server import ServiceContext, ServiceSpec
 from trading_svc.config import TradingConfig
 from trading_svc.credentials import InternalCredentialClient
-from trading_svc.events import EventLog
+from trading_svc.events.hub import EventHub
+from trading_svc.events.log import EventLog
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.lifecycle.follower import ChangeFollower
 from trading_svc.lifecycle.winddown import WindDown
@@ -53,6 +54,7 @@ class Runtime:
     pool: ExchangePool
     feeds: FeedManager
     hub: PriceHub
+    event_hub: EventHub
     reconciler: Reconciler
     submitter: Submitter
     follower: ChangeFollower
@@ -74,6 +76,7 @@ class Runtime:
                 # Submissions in flight finish before their exchange clients close.
                 await self.submitter.drain(SUBMISSION_DRAIN_S)
                 await self.hub.close()
+                await self.event_hub.close()
                 await self.feeds.close()
                 await self.pool.close()
                 await self.subs.close()
@@ -119,9 +122,10 @@ def build(
         per_token=config.streams_per_token,
         per_principal=config.streams_per_principal,
     )
-    trading = TradingServicer(orders, status, subs, events, config.heartbeat_interval_s, limits)
+    event_hub = EventHub(ctx.redis, events)
+    trading = TradingServicer(orders, status, subs, event_hub, config.heartbeat_interval_s, limits)
     market_data = MarketDataServicer(data, hub, config.heartbeat_interval_s, limits)
-    runtime = Runtime(config, pool, feeds, hub, reconciler, submitter, follower, subs)
+    runtime = Runtime(config, pool, feeds, hub, event_hub, reconciler, submitter, follower, subs)
     return runtime, trading, market_data, internal
 
 
