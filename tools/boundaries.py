@@ -79,7 +79,7 @@ LAYOUTS: dict[str, Layout] = {
         use_cases=("subscriptions.entitlement",),
     ),
     "trading_svc": Layout(
-        features=("orders", "marketdata", "lifecycle", "performance"),
+        features=("orders", "marketdata", "lifecycle", "performance", "events", "runtime"),
         adapters=("exchange",),
         use_cases=(
             "orders.execution",
@@ -89,6 +89,10 @@ LAYOUTS: dict[str, Layout] = {
             "lifecycle.winddown",
             "marketdata.feed",
             "performance.hourly",
+            "runtime.scheduler",
+            "runtime.consumer",
+            "runtime.tick",
+            "runtime.status",
         ),
     ),
     "analysis_svc": Layout(features=("analyze", "backtests", "advisor", "candles")),

@@ -24,7 +24,8 @@ from mesh.changes import SUBSCRIPTION_CHANGES
 from mesh.server import ServiceContext, ServiceSpec
 from trading_svc.config import TradingConfig
 from trading_svc.credentials import InternalCredentialClient
-from trading_svc.events import EventLog
+from trading_svc.events.hub import EventHub
+from trading_svc.events.log import EventLog
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.lifecycle.cursor import CursorStore
 from trading_svc.lifecycle.follower import ChangeFollower
@@ -68,6 +69,7 @@ class Runtime:
     pool: ExchangePool
     feeds: FeedManager
     hub: PriceHub
+    event_hub: EventHub
     reconciler: Reconciler
     submitter: Submitter
     follower: ChangeFollower
@@ -91,6 +93,7 @@ class Runtime:
                 # Submissions in flight finish before their exchange clients close.
                 await self.submitter.drain(SUBMISSION_DRAIN_S)
                 await self.hub.close()
+                await self.event_hub.close()
                 await self.feeds.close()
                 await self.pool.close()
                 await self.subs.close()
@@ -148,7 +151,9 @@ def build(
     )
     performance_store = PerformanceStore(ctx.engine)
     performance = PerformanceService(performance_store, subs)
-    hourly = HourlySnapshots(performance, performance_store, subs, ticker_price(data))
+    hourly = HourlySnapshots(
+        performance, performance_store, subs, ticker_price(data), publish=events.performance
+    )
     decisions = DecisionStore(ctx.engine, timedelta(milliseconds=config.runtime_reclaim_idle_ms))
     analysis = AnalysisClient(
         settings.analysis.target, settings.internal_token, settings.analysis.channel_options
@@ -183,11 +188,14 @@ def build(
         config.runtime_enabled,
     )
     status = BotStatusReader(subs, store, runtime_store, decisions, performance)
+    event_hub = EventHub(ctx.redis, events)
     trading = TradingServicer(
-        orders, status, subs, events, config.heartbeat_interval_s, limits, performance
+        orders, status, subs, event_hub, config.heartbeat_interval_s, limits, performance
     )
     market_data = MarketDataServicer(data, hub, config.heartbeat_interval_s, limits)
-    runtime = Runtime(config, pool, feeds, hub, reconciler, submitter, follower, subs, bots)
+    runtime = Runtime(
+        config, pool, feeds, hub, event_hub, reconciler, submitter, follower, subs, bots
+    )
     return runtime, trading, market_data, internal
 
 

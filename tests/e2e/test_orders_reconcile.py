@@ -35,7 +35,7 @@ from mesh.tables import audit_log
 from tests.e2e.trading_support import Account, open_account
 from trading_svc.config import TradingConfig
 from trading_svc.credentials import InternalCredentialClient
-from trading_svc.events import EventLog
+from trading_svc.events.log import EventLog
 from trading_svc.exchange import calls
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.orders.audit import OrderAudit

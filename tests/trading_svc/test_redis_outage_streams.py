@@ -13,7 +13,7 @@ from botmesh.trading.v1 import resources_pb2 as pb
 
 from mesh.redis import make_redis
 from tests.private_servers import RedisServer
-from trading_svc.events import EventLog
+from trading_svc.events.log import EventLog
 from trading_svc.marketdata.hub import PriceHub
 from trading_svc.marketdata.keys import Pair, channel
 

@@ -28,7 +28,7 @@ from exchanges.errors import is_ambiguous, to_domain
 from exchanges.symbols import to_symbol
 from mesh.db import utcnow
 from mesh.errors import DomainError
-from trading_svc.events import EventLog
+from trading_svc.events.log import EventLog
 from trading_svc.exchange import calls
 from trading_svc.orders.model import (
     PENDING_SUBMIT,

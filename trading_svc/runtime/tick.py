@@ -35,7 +35,7 @@ from mesh.decimals import dec_str
 from mesh.errors import DomainError
 from quant.periods import TIMEFRAME_MS
 from quant.sizing import size_entry, truncate
-from trading_svc.events import EventLog
+from trading_svc.events.log import EventLog
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.orders.model import BUY, SELL
 from trading_svc.orders.service import OrderService
@@ -158,11 +158,11 @@ class TickRunner:
         after: RuntimeState,
     ) -> None:
         sid = tick.subscription_id
-        await self._events.publish(sid, pb.BotEvent(decision=decision_pb(decided)))
+        await self._events.decided(sid, decision_pb(decided))
         if decided.risk_rule:
-            await self._events.publish(sid, pb.BotEvent(risk=risk_pb(decided)))
+            await self._events.risk_acted(sid, risk_pb(decided))
         if before.halted != after.halted and sub is not None:
-            await self._events.publish(sid, pb.BotEvent(status=status_pb(sub, after, decided)))
+            await self._events.status_changed(sid, status_pb(sub, after, decided))
         moved = decided.order_id or decided.risk_rule or after.last_snapshot_time is None
         if sub is not None and sub.terms is not None and (moved or await self._holding(sid)):
             try:
@@ -176,7 +176,7 @@ class TickRunner:
                 )
                 return
             await self._runtime.put(replace(after, last_snapshot_time=utcnow()))
-            await self._events.publish(sid, pb.BotEvent(performance=perf))
+            await self._events.performance(sid, perf)
 
     async def _holding(self, subscription_id: str) -> bool:
         exposure = await self._store.exposure(subscription_id, Decimal(0))

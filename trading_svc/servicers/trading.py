@@ -13,7 +13,7 @@ from mesh.auth import acting_principal, authenticate_stream, caller
 from mesh.idempotency import HEADER as IDEMPOTENCY_HEADER
 from mesh.timestamps import from_ts
 from trading_svc.convert import order_pb, side_from_pb, trade_pb, type_from_pb
-from trading_svc.events import EventLog
+from trading_svc.events.hub import EventHub
 from trading_svc.orders.model import intent_key
 from trading_svc.orders.service import OrderService
 from trading_svc.orders.subscriptions import SubscriptionReader
@@ -42,7 +42,7 @@ class TradingServicer(rpc.TradingServiceServicer):
         orders: OrderService,
         bots: BotStatusReader,
         subs: SubscriptionReader,
-        events: EventLog,
+        events: EventHub,
         heartbeat_s: float,
         limits: StreamLimits,
         performance: PerformanceService,
@@ -122,14 +122,13 @@ class TradingServicer(rpc.TradingServiceServicer):
     ) -> AsyncIterator[api.StreamEventsResponse]:
         who = authenticate_stream(request.access_token)
         sub = await self._subs.for_principal(who.principal, request.subscription_id)
-        cursor = request.after or await self._events.tail_id(sub.subscription_id)
-        async with self._limits.open(who) as lease:
+        async with (
+            self._limits.open(who) as lease,
+            self._events.listen(sub.subscription_id, request.after) as listener,
+        ):
             while True:
-                # At least 1 ms: a block of 0 would wait forever.
-                block_ms = max(1, int(await lease.wait_s(self._heartbeat_s) * 1000))
-                batch = await self._events.read(sub.subscription_id, cursor, block_ms)
+                batch = await listener.next(await lease.wait_s(self._heartbeat_s))
                 if not batch:
                     yield api.StreamEventsResponse(heartbeat=heartbeat())
                 for event in batch:
-                    cursor = event.event_id
                     yield api.StreamEventsResponse(event=event)

@@ -1,0 +1,156 @@
+"""Fan-out of bot events inside one process, from ONE Redis reader.
+
+Rules kept:
+- one task per process reads every event stream that has a local listener, with one XREAD
+  naming all their keys, each from the position up to which the hub has read it (so a
+  thousand open StreamEvents calls cost one blocked Redis connection, not a thousand). The
+  XREAD blocks for `block_ms` (250 ms): a key that gains its first listener is read from
+  the next call on, from the stream's tail as it was when the listener joined, so nothing
+  published in between is missed;
+- each entry is parsed once and offered to every listener of its stream (listener.py): a
+  bounded queue each, never a blocking write, so a stalled stream cannot stall the reader;
+- a key leaves the XREAD when its last listener leaves; the reader stops when no key is
+  left and starts again with the next listener;
+- Redis down: the reader logs once, retries every RETRY_AFTER_S from the same positions,
+  and logs once when Redis answers again. Listeners see no events meanwhile (their streams
+  send heartbeats) and lose none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from redis.asyncio import Redis
+
+from mesh.redis import OUTAGE_ERRORS, RETRY_AFTER_S
+from trading_svc.events.cursor import EventId, fmt, parse
+from trading_svc.events.listener import KeyState, Listener
+from trading_svc.events.log import EventLog, decode, stream_key
+
+log = logging.getLogger("botmesh.trading.events")
+
+BLOCK_MS = 250
+READ_COUNT = 100  # entries per stream per XREAD
+QUEUE_CAPACITY = 1000  # events a listener may have waiting before it falls back on XRANGE
+
+
+class EventHub:
+    def __init__(
+        self,
+        redis: Redis,
+        events: EventLog,
+        *,
+        capacity: int = QUEUE_CAPACITY,
+        block_ms: int = BLOCK_MS,
+    ) -> None:
+        self._redis = redis
+        self._events = events
+        self._capacity = capacity
+        self._block_ms = block_ms
+        self._keys: dict[str, KeyState] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self.reads = 0  # XREAD calls made, for tests and metrics
+
+    def listener_count(self) -> int:
+        return sum(len(state.listeners) for state in self._keys.values())
+
+    def key_count(self) -> int:
+        return len(self._keys)
+
+    @contextlib.asynccontextmanager
+    async def listen(self, subscription_id: str, after: str) -> AsyncIterator[Listener]:
+        """A listener of one subscription's events after `after` ("" = new events only,
+        "0" = from the start). With `after` empty a Redis outage fails the call (there is
+        no cursor to start from); with a cursor it waits the outage out."""
+        if after:
+            try:
+                tail: EventId | None = await self._events.tail_id(subscription_id)
+            except OUTAGE_ERRORS:
+                tail = None
+            cursor = parse(after)
+        else:
+            tail = cursor = await self._events.tail_id(subscription_id)
+        listener = Listener(subscription_id, cursor, self._events, self._capacity)
+        self._join(stream_key(subscription_id), listener, cursor if tail is None else tail)
+        try:
+            yield listener
+        finally:
+            self._leave(stream_key(subscription_id), listener)
+
+    def _join(self, key: str, listener: Listener, tail: EventId) -> None:
+        state = self._keys.get(key)
+        if state is None:
+            state = self._keys[key] = KeyState(tail)
+        state.listeners.add(listener)
+        listener.attach(state)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read())
+
+    def _leave(self, key: str, listener: Listener) -> None:
+        state = self._keys.get(key)
+        if state is None:
+            return
+        state.listeners.discard(listener)
+        if not state.listeners:
+            del self._keys[key]
+
+    async def _read(self) -> None:
+        failing = False
+        while self._keys:
+            streams = {key: fmt(state.position) for key, state in self._keys.items()}
+            try:
+                reply: Any = await self._redis.xread(
+                    streams,  # type: ignore[arg-type]
+                    count=READ_COUNT,
+                    block=self._block_ms,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not failing:
+                    log.warning(
+                        "event streams wait for redis",
+                        exc_info=not isinstance(exc, OUTAGE_ERRORS),
+                        extra={"fields": {"error": type(exc).__name__}},
+                    )
+                failing = True
+                await asyncio.sleep(RETRY_AFTER_S)
+                continue
+            self.reads += 1
+            if failing:
+                failing = False
+                log.info("event streams resumed")
+            items = reply.items() if isinstance(reply, dict) else (reply or [])
+            for raw_key, entries in items:
+                self._dispatch(raw_key, entries)
+
+    def _dispatch(self, raw_key: bytes | str, entries: Any) -> None:
+        """Offers each new entry to the stream's listeners and moves its position, with no
+        await in between (a listener joining sees a position whose entries it has got)."""
+        key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+        state = self._keys.get(key)
+        if state is None:
+            return
+        for entry_id, fields in entries:
+            event_id = parse(entry_id)
+            if event_id <= state.position:
+                continue  # read for an earlier listener set of this key
+            state.position = event_id
+            try:
+                entry = decode(entry_id, fields)
+            except Exception:  # not one of ours: skipped, never fatal to the reader
+                log.warning("skipped an unreadable event", extra={"fields": {"stream": key}})
+                continue
+            for listener in state.listeners:
+                listener.offer(entry)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
