@@ -8,7 +8,6 @@ service has replicas), so a test can SIGKILL one (`kill`) and start it again
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import secrets
@@ -243,16 +242,16 @@ class Mesh:
 
 
 def _healthy(host: str, port: int) -> bool:
-    async def check() -> bool:
-        async with grpc.aio.insecure_channel(f"{host}:{port}") as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-    try:
-        return asyncio.run(check())
-    except grpc.RpcError:
-        return False
+    """The process at host:port answers SERVING. A blocking channel: the launcher is called
+    from plain code and from async tests alike, where asyncio.run would not work."""
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1
+            )
+        except grpc.RpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def isolated_env(*, state_dir: Path, database_url: str, redis_url: str) -> dict[str, str]:

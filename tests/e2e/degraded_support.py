@@ -21,9 +21,18 @@ RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 
 
-def start_mesh(state_dir: Path, *, database_url: str, redis_url: str) -> Mesh:
-    """exchange_sim, the three services and Envoy on free ports, against the given database
-    and Redis."""
+def start_mesh(
+    state_dir: Path,
+    *,
+    database_url: str,
+    redis_url: str,
+    replicas: dict[str, int] | None = None,
+    sim_speed: float | None = None,
+    env: dict[str, str] | None = None,
+) -> Mesh:
+    """exchange_sim (its clock at `sim_speed`), the three services (`replicas` processes
+    each, default 1) and Envoy on free ports, against the given database and Redis; `env`
+    adds or overrides BOTMESH_* settings."""
     overrides = isolated_env(state_dir=state_dir, database_url=database_url, redis_url=redis_url)
     overrides |= {
         "BOTMESH_AUTH_CACHE_TTL": "2",
@@ -34,9 +43,10 @@ def start_mesh(state_dir: Path, *, database_url: str, redis_url: str) -> Mesh:
         "BOTMESH_STREAM_HEARTBEAT_S": "2",
         "BOTMESH_METRICS_PORT": "0",
     }
+    overrides |= env or {}
     with mock.patch.dict(os.environ, overrides):  # the settings these processes will load
         settings = load_settings()
-    mesh = Mesh(settings, mesh_env(overrides))
+    mesh = Mesh(settings, mesh_env(overrides), replicas=replicas or {}, sim_speed=sim_speed)
     try:
         mesh.ensure_exchange_sim()
         mesh.start_services()
