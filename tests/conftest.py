@@ -58,6 +58,9 @@ def settings(scratch_database, tmp_path_factory: pytest.TempPathFactory) -> Sett
         "BOTMESH_EXCHANGE_TIMEOUT_MS": "2000",
         "BOTMESH_EXCHANGE_RECV_WINDOW_MS": str(RECV_WINDOW_MS),
         "BOTMESH_STREAM_HEARTBEAT_S": "2",
+        # Bots trade by themselves only in the meshes of the runtime's own tests
+        # (tests/e2e/test_bot_runtime*.py), so the orders other tests count are their own.
+        "BOTMESH_RUNTIME_ENABLED": "false",
     }
     os.environ.update(overrides)
     redis_sync.Redis.from_url(overrides["BOTMESH_REDIS_URL"]).flushdb()
