@@ -1,4 +1,4 @@
-"""Analyze, minus the transport: run a strategy on the latest closed candle, optionally
+"""Analyze, minus the transport: run a strategy on a closed candle, optionally
 ask the advisor, and package a cacheable Decision.
 
 The use case's flow (analyze/service.py): fetch closed candles -> `resolve_strategy` -> `decision_key_for`
@@ -38,7 +38,7 @@ class Decision:
     exchange: str
     market: str
     timeframe: str
-    candle_time_ms: int  # open time of the analysed (latest closed) candle
+    candle_time_ms: int  # open time of the analysed candle (named, or the latest closed)
     strategy: str
     strategy_params: str
     signal: Signal  # final, after the advisor and clamps

@@ -45,6 +45,7 @@ _LOCAL_ENTRIES = 256
 Key = tuple[str, str, str, int, int]  # exchange, market, timeframe, last open, count
 # Windows proven closed by the exchange (`named`) are cached apart from the clock-judged ones.
 PROVEN_SUFFIX = ":proven"
+LAST_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, a Timestamp's last
 
 
 def last_closed_open_ms(timeframe: str, now_ms: int) -> int:
@@ -129,6 +130,8 @@ class ClosedCandles:
         see aligned_open_ms), which is their last. FAILED_PRECONDITION CANDLE_NOT_CLOSED
         unless the exchange already has the candle after it; NOT_FOUND CANDLE_NOT_FOUND if
         the exchange has a later candle but not this one (before the market's listing)."""
+        if open_ms + TIMEFRAME_MS[timeframe] > LAST_TIMESTAMP_MS:  # closes after year 9999
+            raise _not_closed(exchange, open_ms)
         key = (exchange, market, timeframe, open_ms, window_for(needed))
         hit = self._proven.get(key)
         if hit is not None:

@@ -132,7 +132,8 @@ async def test_a_candle_still_open_on_the_exchange_is_refused_and_nothing_is_cac
     current = now_ms() // HOUR * HOUR  # open on exchange_sim (real speed) for the hour
     before = computed()
     decision_keys = {k async for k in redis.scan_iter(match=f"{DEFAULT_REDIS_PREFIX}*")}
-    for open_ms in (current, current + 240 * HOUR):
+    last_hour = 253_402_297_200_000  # 9999-12-31T23:00:00Z: closes past a Timestamp's range
+    for open_ms in (current, current + 240 * HOUR, last_hour):
         for _ in range(2):  # asked again: refused again, nothing remembered
             with pytest.raises(FailedPrecondition) as open_candle:
                 await analysis.analyze(

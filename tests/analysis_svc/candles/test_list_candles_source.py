@@ -147,3 +147,19 @@ async def test_the_setting_chooses_the_source(
     monkeypatch.setenv(CANDLES_ENV, "exchange")
     with pytest.raises(ValueError, match=CANDLES_ENV):
         configured_source(settings)
+
+
+async def test_the_open_candle_is_kept_whatever_trading_svcs_clock_says(
+    candle_source: ListCandlesSource,
+) -> None:
+    # ListCandles' `closed` is trading_svc's wall clock, and a venue on a fast clock has
+    # closed candles in our future: the source keeps what the venue has, and the caller
+    # (ClosedCandles) judges what is closed by the venue's own data.
+    current = time.time_ns() // 1_000_000 // MINUTE * MINUTE  # open now, at real speed
+    got = await candle_source.candles(
+        "binance", "BTC-USDT", "1m", current - 5 * MINUTE, current + MINUTE
+    )
+    assert int(got.time_ms[-1]) >= current
+    assert got.time_ms.tolist() == list(
+        range(current - 5 * MINUTE, int(got.time_ms[-1]) + 1, MINUTE)
+    )
