@@ -1,4 +1,4 @@
-"""Price fan-out and event streams ride out a Redis restart by themselves: a stream opened
+"""Price fan-out and event streams (the event hub) ride out a Redis restart by themselves: a stream opened
 before the outage receives what is published after it, with no new subscription from the
 caller. Against a redis-server of the test's own, stopped and restarted by its pid."""
 
@@ -13,6 +13,7 @@ from botmesh.trading.v1 import resources_pb2 as pb
 
 from mesh.redis import make_redis
 from tests.private_servers import RedisServer
+from trading_svc.events.hub import EventHub
 from trading_svc.events.log import EventLog
 from trading_svc.marketdata.hub import PriceHub
 from trading_svc.marketdata.keys import Pair, channel
@@ -67,20 +68,40 @@ async def test_a_price_stream_resumes_after_a_redis_restart(private_redis: Redis
         await redis.aclose()
 
 
-async def test_an_event_read_waits_out_an_outage_and_resumes(private_redis: RedisServer) -> None:
+async def test_an_event_stream_waits_out_an_outage_and_resumes_from_its_cursor(
+    private_redis: RedisServer,
+) -> None:
     redis = make_redis(private_redis.url)
-    events = EventLog(redis, maxlen=100)
+    log = EventLog(redis, maxlen=100)
+    hub = EventHub(redis, log)
     try:
-        private_redis.stop()
-        # Down: a read answers no events after its block time instead of raising.
-        assert await events.read("sub_outage", "0-0", block_ms=1500) == []
-        private_redis.start()
-        reading = asyncio.create_task(events.read("sub_outage", "0-0", block_ms=10_000))
-        await asyncio.sleep(0.3)
-        published = await events.publish("sub_outage", pb.BotEvent())
-        got = await reading
-        assert [e.event_id for e in got] == [published]
+        before = await log.publish("sub_outage", pb.BotEvent())
+        assert before is not None
+        async with hub.listen("sub_outage", "0") as listener:
+            assert [e.event_id for e in await listener.next(2)] == [before]
+            private_redis.stop()
+            # Down: the stream gets no events after its wait, and no error.
+            assert await listener.next(1.5) == []
+            # Opened during the outage with a cursor: it waits too.
+            async with hub.listen("sub_outage", before) as late:
+                assert await late.next(1.5) == []
+                private_redis.start()
+                published = None
+                for _ in range(50):  # Redis takes a moment to accept writes again
+                    published = await log.publish("sub_outage", pb.BotEvent())
+                    if published is not None:
+                        break
+                    await asyncio.sleep(0.1)
+                assert published is not None
+                for stream in (listener, late):
+                    got = []
+                    for _ in range(10):
+                        got += await stream.next(1)
+                        if got:
+                            break
+                    assert [e.event_id for e in got] == [published]
     finally:
         if private_redis.proc is None:
             private_redis.start()
+        await hub.close()
         await redis.aclose()
