@@ -290,9 +290,15 @@ def _trades(candles: Candles, held: SignalSeries, settings: BacktestSettings) ->
         return np.asarray([float(v) for v in columns[i]], dtype=np.float64)
 
     return _Book(
-        np.asarray(columns[0], dtype=np.int64),
-        np.asarray(columns[1], dtype=np.int64),
-        *(floats(i) for i in range(2, 9)),
+        entry_bar=np.asarray(columns[0], dtype=np.int64),
+        exit_bar=np.asarray(columns[1], dtype=np.int64),
+        entry_price=floats(2),
+        exit_price=floats(3),
+        quantity=floats(4),
+        fee=floats(5),
+        pnl=floats(6),
+        cash_held=floats(7),
+        cash_after=floats(8),
         forced_exit=taken_forced,
         profit_quote=balance - initial,
     )

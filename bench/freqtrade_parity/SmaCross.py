@@ -6,10 +6,9 @@ no trailing, so every exit is an exit signal (or the end of the data). Loaded by
 from this folder (bench/freqtrade_parity/run.py passes --strategy-path).
 """
 
-from pandas import DataFrame
 import talib.abstract as ta
-
 from freqtrade.strategy import IStrategy
+from pandas import DataFrame
 
 
 class SmaCross(IStrategy):

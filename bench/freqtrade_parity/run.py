@@ -162,7 +162,9 @@ def freqtrade_version(ft_venv: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ft-venv", type=Path, default=Path(os.environ.get("FT_VENV", "/work/ft-venv")))
+    parser.add_argument(
+        "--ft-venv", type=Path, default=Path(os.environ.get("FT_VENV", "/work/ft-venv"))
+    )
     parser.add_argument("--keep", action="store_true", help="keep freqtrade's work folder")
     args = parser.parse_args()
     candles = make_candles()
