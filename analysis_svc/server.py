@@ -22,6 +22,7 @@ from analysis_svc.backtests.slots import DEFAULT_PER_KEY, DEFAULT_TOTAL, Backtes
 from analysis_svc.backtests.store import BacktestStore
 from analysis_svc.candles.closed import ClosedCandles
 from analysis_svc.candles.source import CandleSource, CcxtCandleSource, ListCandlesSource
+from analysis_svc.candles.steps import MarketSteps
 from analysis_svc.candles.venue import CandleExchanges
 from analysis_svc.servicers.analysis import AnalysisServicer
 from mesh.server import ServiceContext, ServiceSpec
@@ -70,19 +71,23 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         lease_ms=LEASE_MS,
     )
     runner = BacktestRunner(BacktestStore(ctx.engine), source, redis, slots)
-    backtests = Backtests(BacktestStore(ctx.engine), runner, redis, exchanges=exchanges)
+    steps = MarketSteps(settings.exchange_venue, settings.exchange_sim_url)
+    backtests = Backtests(
+        BacktestStore(ctx.engine), runner, redis, exchanges=exchanges, steps=steps
+    )
     analysis_service_pb2_grpc.add_AnalysisServiceServicer_to_server(
         AnalysisServicer(analysis, backtests), server
     )
-    ctx.background.append(asyncio.create_task(_release_on_stop(runner, source, analysis)))
+    ctx.background.append(asyncio.create_task(_release_on_stop(runner, source, analysis, steps)))
     return [analysis_service_pb2.DESCRIPTOR.services_by_name["AnalysisService"].full_name]
 
 
 async def _release_on_stop(
-    runner: BacktestRunner, source: CandleSource, analysis: Analysis
+    runner: BacktestRunner, source: CandleSource, analysis: Analysis, steps: MarketSteps
 ) -> None:
     """Waits for shutdown (the server cancels its background tasks after draining), then
-    stops running backtests and closes the candle source and LLM clients (mesh closes Redis)."""
+    stops running backtests and closes the candle source, market-filter and LLM clients
+    (mesh closes Redis)."""
     try:
         await asyncio.Event().wait()
     finally:
@@ -92,6 +97,8 @@ async def _release_on_stop(
             await source.aclose()
         with contextlib.suppress(Exception):
             await analysis.aclose()
+        with contextlib.suppress(Exception):
+            await steps.aclose()
 
 
 SPEC = ServiceSpec(name="analysis_svc", address=lambda s: s.analysis, register=register)

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import threading
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
@@ -30,6 +31,7 @@ from analysis_svc.domain.backtest import BacktestResult, BacktestSettings, run_b
 from analysis_svc.domain.decimal_text import format_decimal
 from analysis_svc.domain.errors import BacktestCancelled, UnusableCandles
 from analysis_svc.domain.strategies import BoundStrategy
+from mesh.decimals import dec_str
 from mesh.errors import DomainError
 
 log = logging.getLogger("botmesh.analysis.backtests")
@@ -39,6 +41,7 @@ LEASE_MS = 10_000
 LEASE_PREFIX = "botmesh:analysis:backtest-lease:"
 MAX_TRADES = 2_000  # a response stays far below the 4 MiB message limit; metrics count all
 MAX_EQUITY_POINTS = 500
+QUOTE_PLACES = Decimal("1e-8")  # profit_quote on the wire: 8 decimal places, as final_equity
 FETCH_SHARE = 0.5  # of the progress bar: fetching candles dominates the wall time
 STOPPED = "the service stopped before the backtest finished; create it again"
 
@@ -195,6 +198,7 @@ def result_to_json(result: BacktestResult) -> dict[str, Any]:
             "profit_factor": m.profit_factor_or_zero,
             "trade_count": m.trade_count,
             "final_equity": format_decimal(m.final_equity),
+            "profit_quote": dec_str(result.profit_quote.quantize(QUOTE_PLACES)),
         },
         "trades": [
             {

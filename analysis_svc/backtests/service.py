@@ -11,6 +11,11 @@ gets NOT_FOUND, exactly as for an id that does not exist.
 
 Running backtests are capped per API key and in all (analysis_svc/backtests/slots.py): past a
 cap, CreateBacktest is RESOURCE_EXHAUSTED and writes nothing.
+
+Every trade is sized by quant.sizing, as live bots are. Without a stake a backtest stakes the
+whole balance, compounding, untruncated unless an amount_step is given. With a stake and no
+amount_step, the market's step comes from the exchange's own filters (MarketSteps); the row
+stores the step it used, so GetBacktest echoes it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -28,7 +35,9 @@ from analysis_svc.backtests.store import CANCELED, RUNNING, BacktestRow, Backtes
 from analysis_svc.candles.closed import last_closed_open_ms
 from analysis_svc.candles.venue import DEFAULT_EXCHANGES, CandleExchanges
 from analysis_svc.domain.backtest import BacktestSettings, validate_time_range
+from analysis_svc.domain.stake import check_stake_fits, parse_amount_step, parse_stake
 from analysis_svc.domain.strategies import resolve_strategy
+from mesh.decimals import dec_str
 from mesh.errors import FailedPrecondition, InvalidArgument, NotFound
 from mesh.ids import new_id
 from quant.periods import TIMEFRAME_MS, periods_per_year_for_timeframe
@@ -52,6 +61,11 @@ class BacktestRequest:
     slippage_bps: int
     # "" asks for the default exchange; stored rows always name theirs (older rows: "").
     exchange: str = ""
+    # The stake (botmesh.sizing.v1.Stake): at most one set; both "" is the whole balance.
+    stake_fixed_quote: str = ""
+    stake_fraction: str = ""
+    # "" asks for the market's step when staking; stored rows keep the step used.
+    amount_step: str = ""
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -63,6 +77,12 @@ class BacktestRequest:
         return cls(**data)  # type: ignore[arg-type]
 
 
+class AmountSteps(Protocol):
+    """Where a market's amount step comes from (analysis_svc/candles/steps.py)."""
+
+    async def amount_step(self, exchange: str, market: str) -> Decimal | None: ...
+
+
 class Backtests:
     def __init__(
         self,
@@ -71,8 +91,10 @@ class Backtests:
         redis: Redis,
         *,
         exchanges: CandleExchanges = DEFAULT_EXCHANGES,
+        steps: AmountSteps | None = None,  # None: a stake without amount_step is untruncated
     ) -> None:
         self._exchanges = exchanges
+        self._steps = steps
         self._store = store
         self._runner = runner
         self._redis = redis
@@ -83,7 +105,16 @@ class Backtests:
         job_id = new_id("bt")
         exchange = self._exchanges.resolve(request.exchange)
         request = dataclasses.replace(request, exchange=exchange)
-        job = dataclasses.replace(self._validate(job_id, request), api_key_id=api_key_id)
+        job = self._validate(job_id, request)  # everything checked before any lookup
+        if (
+            not job.settings.stake.is_whole
+            and job.settings.amount_step is None
+            and self._steps is not None
+        ):
+            step = await self._steps.amount_step(exchange, request.market)
+            request = dataclasses.replace(request, amount_step=dec_str(step))
+            job = self._validate(job_id, request)
+        job = dataclasses.replace(job, api_key_id=api_key_id)
         slots = self._runner.slots
         await slots.take(api_key_id, job_id)
         try:
@@ -139,7 +170,10 @@ class Backtests:
             request.fee_rate,
             request.slippage_bps,
             periods_per_year=periods_per_year_for_timeframe(request.timeframe),
+            stake=parse_stake(request.stake_fixed_quote, request.stake_fraction),
+            amount_step=parse_amount_step(request.amount_step),
         )
+        check_stake_fits(settings.stake, settings.initial_balance, settings.fee_rate)
         validate_time_range(request.start_ms, request.end_ms)
         step = TIMEFRAME_MS[request.timeframe]
         first = -(-request.start_ms // step) * step  # the first candle opening in the range

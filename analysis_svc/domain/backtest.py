@@ -11,8 +11,9 @@ Convention (long-only, one position at a time, no look-ahead):
   on top of the cost; the exit fee comes off the proceeds. An entry the balance cannot pay
   for (or that truncates to nothing) is skipped: the bot stays flat until the next BUY.
 - Fills pay slippage against us (buy at open * (1 + bps/1e4), sell at open * (1 - bps/1e4)).
-- A position still open when the data ends is closed at the last bar's close (with
-  slippage and fee) and flagged `forced_exit`, so the final equity is realised.
+- A position still open when the data ends is closed at the last bar's open (with
+  slippage and fee), as freqtrade closes it, and flagged `forced_exit`, so the final
+  equity is realised.
 - The equity curve is marked to market at each bar's close (cash + position * close; exit
   costs not deducted while open); its last point is the realised final balance.
 Sizing is a Python loop over trades (Decimal, as live), never over bars: the equity curve
@@ -99,7 +100,7 @@ class BacktestSettings:
 @dataclass(frozen=True, slots=True)
 class BacktestTrade:
     entry_time_ms: int  # open time of the entry bar (filled at its open)
-    exit_time_ms: int  # open time of the exit bar; the last bar's for a forced exit
+    exit_time_ms: int  # open time of the exit bar (filled at its open); the last bar's if forced
     entry_price: float  # after slippage
     exit_price: float  # after slippage
     quantity: float
@@ -264,8 +265,7 @@ def _trades(candles: Candles, held: SignalSeries, settings: BacktestSettings) ->
         entry = size_entry(settings.stake, balance, entry_price, settings.amount_step, fee_rate)
         if entry is None:
             continue  # the balance cannot pay for it: flat until the next BUY
-        close_at = candles.close if exit_bar == last and forced else candles.open
-        exit_price = _decimal(float(close_at[exit_bar])) * (1 - slip)
+        exit_price = _decimal(float(candles.open[exit_bar])) * (1 - slip)
         proceeds, exit_fee = exit_value(entry.amount, exit_price, fee_rate)
         held_cash = balance - entry.total
         pnl = proceeds - entry.total
@@ -290,9 +290,15 @@ def _trades(candles: Candles, held: SignalSeries, settings: BacktestSettings) ->
         return np.asarray([float(v) for v in columns[i]], dtype=np.float64)
 
     return _Book(
-        np.asarray(columns[0], dtype=np.int64),
-        np.asarray(columns[1], dtype=np.int64),
-        *(floats(i) for i in range(2, 9)),
+        entry_bar=np.asarray(columns[0], dtype=np.int64),
+        exit_bar=np.asarray(columns[1], dtype=np.int64),
+        entry_price=floats(2),
+        exit_price=floats(3),
+        quantity=floats(4),
+        fee=floats(5),
+        pnl=floats(6),
+        cash_held=floats(7),
+        cash_after=floats(8),
         forced_exit=taken_forced,
         profit_quote=balance - initial,
     )

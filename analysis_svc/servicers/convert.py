@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from botmesh.analysis.v1 import analysis_service_pb2 as pb
+from botmesh.sizing.v1 import stake_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from analysis_svc.analyze.service import AnalyzeResult, IndicatorsResult
@@ -73,7 +74,19 @@ def backtest_request(request: pb.CreateBacktestRequest) -> BacktestRequest:
         fee_rate=request.fee_rate,
         slippage_bps=request.slippage_bps,
         exchange=request.exchange,
+        stake_fixed_quote=request.stake.fixed_quote,
+        stake_fraction=request.stake.allocation_fraction,
+        amount_step=request.amount_step,
     )
+
+
+def stake_to_pb(fixed_quote: str, fraction: str) -> stake_pb2.Stake:
+    """The stake as requested; unset (the whole balance) when neither is given."""
+    if fixed_quote:
+        return stake_pb2.Stake(fixed_quote=fixed_quote)
+    if fraction:
+        return stake_pb2.Stake(allocation_fraction=fraction)
+    return stake_pb2.Stake()
 
 
 def backtest_to_pb(row: BacktestRow) -> pb.Backtest:
@@ -92,6 +105,8 @@ def backtest_to_pb(row: BacktestRow) -> pb.Backtest:
         fee_rate=req.fee_rate,
         slippage_bps=req.slippage_bps,
         error=row.error,
+        stake=stake_to_pb(req.stake_fixed_quote, req.stake_fraction),
+        amount_step=req.amount_step,
         create_time=ts(row.create_time),
         complete_time=ts(row.complete_time),
     )

@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -18,21 +19,27 @@ from analysis_svc.backtests.service import BacktestRequest, Backtests
 from analysis_svc.backtests.store import BacktestRow, BacktestStore
 from analysis_svc.candles.closed import last_closed_open_ms
 from analysis_svc.candles.source import CandleSource
+from analysis_svc.candles.steps import MarketSteps
 from analysis_svc.domain.backtest import BacktestSettings, run_backtest
 from analysis_svc.domain.strategies import resolve_strategy
 from analysis_svc.tables import backtests as backtests_table
 from mesh.errors import FailedPrecondition, InvalidArgument, NotFound
+from mesh.settings import Settings
+from quant.sizing import Stake
 
 HOUR = 3_600_000
 
 
 @pytest.fixture
 async def backtests(
-    candle_source: CandleSource, redis: Redis, engine: AsyncEngine
+    candle_source: CandleSource, redis: Redis, engine: AsyncEngine, settings: Settings
 ) -> AsyncIterator[Backtests]:
+    """Wired as server.py wires them: market steps from the run's exchange_sim."""
     runner = BacktestRunner(BacktestStore(engine), candle_source, redis)
-    yield Backtests(BacktestStore(engine), runner, redis)
+    steps = MarketSteps("sim", settings.exchange_sim_url)
+    yield Backtests(BacktestStore(engine), runner, redis, steps=steps)
     await runner.shutdown()
+    await steps.aclose()
 
 
 def request(hours: int = 500, **changes: object) -> BacktestRequest:
@@ -129,9 +136,81 @@ async def test_cancel_stops_a_run_and_a_finished_one_cannot_be_canceled(
     assert finished.value.reason == "BACKTEST_FINISHED"
 
 
+async def test_a_fixed_stake_takes_the_markets_step_from_the_exchange_filters(
+    backtests: Backtests, venue_source: CandleSource
+) -> None:
+    """No amount_step given: BTC-USDT's LOT_SIZE step on the exchange (0.00001 on
+    exchange_sim) truncates every amount; the row keeps the step it used."""
+    req = request(stake_fixed_quote="100")
+    created = await backtests.create("key_a", req)
+    assert created.request["amount_step"] == "0.00001"
+    done = (await wait_done(backtests, "key_a", created.backtest_id))[-1]
+    assert done.state == "SUCCEEDED", done.error
+    assert done.result is not None
+    trades = done.result["trades"]
+    assert trades
+    for trade in trades:
+        assert Decimal(trade["quantity"]) % Decimal("0.00001") == 0
+        assert Decimal(trade["quantity"]) * Decimal(trade["entry_price"]) <= Decimal("100")
+
+    candles = await venue_source.candles("binance", "BTC-USDT", "1h", req.start_ms, req.end_ms - 1)
+    expected = run_backtest(
+        candles,
+        resolve_strategy("ma_crossover", req.params),
+        BacktestSettings.from_wire(
+            "10000",
+            "0.001",
+            5,
+            periods_per_year=365 * 24,
+            stake=Stake(fixed_quote=Decimal("100")),
+            amount_step=Decimal("0.00001"),
+        ),
+    )
+    metrics = done.result["metrics"]
+    assert Decimal(metrics["profit_quote"]) == expected.profit_quote.quantize(Decimal("1e-8"))
+    assert float(metrics["final_equity"]) == pytest.approx(10000 + float(expected.profit_quote))
+
+
+async def test_a_fraction_with_a_given_step_keeps_that_step(backtests: Backtests) -> None:
+    created = await backtests.create(
+        "key_a", request(hours=200, stake_fraction="0.5", amount_step="0.001")
+    )
+    assert (created.request["stake_fraction"], created.request["amount_step"]) == ("0.5", "0.001")
+    done = (await wait_done(backtests, "key_a", created.backtest_id))[-1]
+    assert done.state == "SUCCEEDED", done.error
+    assert done.result is not None
+    first = done.result["trades"][0]
+    assert Decimal(first["quantity"]) % Decimal("0.001") == 0
+    # Half the balance, truncated: at most 5000 of cost.
+    assert Decimal(first["quantity"]) * Decimal(first["entry_price"]) <= Decimal("5000")
+
+
+async def test_without_a_stake_the_whole_balance_is_untruncated(backtests: Backtests) -> None:
+    created = await backtests.create("key_a", request(hours=100))
+    assert created.request["amount_step"] == ""  # no market lookup for the default
+
+
+async def test_a_stake_on_a_market_the_exchange_does_not_list_is_refused(
+    backtests: Backtests,
+) -> None:
+    with pytest.raises(FailedPrecondition) as unknown:
+        await backtests.create("key_a", request(market="NOPE-USDT", stake_fixed_quote="100"))
+    assert unknown.value.reason == "MARKET_UNKNOWN"
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "reason"),
     [
+        ({"stake_fixed_quote": "10000"}, "stake.fixed_quote", "INVALID_BACKTEST_PARAMETER"),
+        ({"stake_fixed_quote": "-1"}, "stake.fixed_quote", "INVALID_BACKTEST_PARAMETER"),
+        (
+            {"stake_fixed_quote": "100", "stake_fraction": "0.5"},
+            "stake.fixed_quote",
+            "INVALID_BACKTEST_PARAMETER",
+        ),
+        ({"stake_fraction": "1.5"}, "stake.allocation_fraction", "INVALID_BACKTEST_PARAMETER"),
+        ({"stake_fraction": "x"}, "stake.allocation_fraction", "INVALID_BACKTEST_PARAMETER"),
+        ({"amount_step": "0"}, "amount_step", "INVALID_BACKTEST_PARAMETER"),
         ({"params": {"fast": "0"}}, "strategy.params.fast", "INVALID_STRATEGY_PARAMETER"),
         ({"strategy": "martingale"}, "strategy.name", "UNKNOWN_STRATEGY"),
         ({"initial_balance": "-5"}, "initial_balance", "INVALID_BACKTEST_PARAMETER"),

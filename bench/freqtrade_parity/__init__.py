@@ -1,0 +1,1 @@
+"""Freqtrade parity fixtures (see README.md)."""
