@@ -247,59 +247,55 @@ def _decimal(value: float) -> Decimal:
 
 def _trades(candles: Candles, held: SignalSeries, settings: BacktestSettings) -> _Book:
     """Sizes each position run of `held` with quant.sizing, in order (a loop over trades):
-    each entry is sized from the balance the previous trades left."""
+    each entry is sized from the balance the previous trades left, in Decimal. The float
+    columns for reports and the equity curve are read off those amounts and balances."""
     change = np.diff(held.astype(np.int8))
     run_entry = np.flatnonzero(change > 0) + 1
     run_exit = np.flatnonzero(change < 0) + 1
-    forced = bool(held[-1] == 1)
-    if forced:
-        run_exit = np.append(run_exit, held.shape[0] - 1)
+    last = held.shape[0] - 1
+    if held[-1] == 1:
+        run_exit = np.append(run_exit, last)
     slip = Decimal(settings.slippage_bps) / Decimal(10_000)
     fee_rate = _decimal(settings.fee_rate)
-    initial = _decimal(settings.initial_balance)
-    balance = initial
-    rows: list[tuple[int, int, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]] = []
-    last = held.shape[0] - 1
-    for entry_bar, exit_bar in zip(run_entry.tolist(), run_exit.tolist(), strict=True):
-        entry_price = _decimal(float(candles.open[entry_bar])) * (1 + slip)
-        entry = size_entry(settings.stake, balance, entry_price, settings.amount_step, fee_rate)
+    initial = balance = _decimal(settings.initial_balance)
+    taken: list[int] = []  # index into the runs
+    amounts: list[float] = []
+    pnls: list[float] = []
+    balances: list[float] = []
+    entry_opens = candles.open[run_entry].tolist()
+    exit_opens = candles.open[run_exit].tolist()
+    for k, (entry_open, exit_open) in enumerate(zip(entry_opens, exit_opens, strict=True)):
+        price = _decimal(entry_open) * (1 + slip)
+        entry = size_entry(settings.stake, balance, price, settings.amount_step, fee_rate)
         if entry is None:
             continue  # the balance cannot pay for it: flat until the next BUY
-        exit_price = _decimal(float(candles.open[exit_bar])) * (1 - slip)
-        proceeds, exit_fee = exit_value(entry.amount, exit_price, fee_rate)
-        held_cash = balance - entry.total
+        proceeds, _ = exit_value(entry.amount, _decimal(exit_open) * (1 - slip), fee_rate)
         pnl = proceeds - entry.total
-        balance = held_cash + proceeds
-        rows.append(
-            (
-                entry_bar,
-                exit_bar,
-                entry_price,
-                exit_price,
-                entry.amount,
-                entry.fee + exit_fee,
-                pnl,
-                held_cash,
-                balance,
-            )
-        )
-    taken_forced = forced and bool(rows) and rows[-1][1] == last
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 9
+        balance += pnl
+        taken.append(k)
+        amounts.append(float(entry.amount))
+        pnls.append(float(pnl))
+        balances.append(float(balance))
 
-    def floats(i: int) -> FloatArray:
-        return np.asarray([float(v) for v in columns[i]], dtype=np.float64)
-
+    index = np.asarray(taken, dtype=np.int64)
+    entry_bar, exit_bar = run_entry[index], run_exit[index]
+    entry_price = candles.open[entry_bar] * (1.0 + float(slip))
+    exit_price = candles.open[exit_bar] * (1.0 - float(slip))
+    quantity = np.asarray(amounts, dtype=np.float64)
+    cash_after = np.asarray(balances, dtype=np.float64)
+    cash_before = np.concatenate([[settings.initial_balance], cash_after[:-1]])
+    entry_cost = quantity * entry_price
     return _Book(
-        entry_bar=np.asarray(columns[0], dtype=np.int64),
-        exit_bar=np.asarray(columns[1], dtype=np.int64),
-        entry_price=floats(2),
-        exit_price=floats(3),
-        quantity=floats(4),
-        fee=floats(5),
-        pnl=floats(6),
-        cash_held=floats(7),
-        cash_after=floats(8),
-        forced_exit=taken_forced,
+        entry_bar=entry_bar,
+        exit_bar=exit_bar,
+        entry_price=entry_price,
+        exit_price=exit_price,
+        quantity=quantity,
+        fee=(entry_cost + quantity * exit_price) * settings.fee_rate,
+        pnl=np.asarray(pnls, dtype=np.float64),
+        cash_held=cash_before - entry_cost * (1.0 + settings.fee_rate),
+        cash_after=cash_after,
+        forced_exit=bool(held[-1] == 1 and exit_bar.size and exit_bar[-1] == last),
         profit_quote=balance - initial,
     )
 

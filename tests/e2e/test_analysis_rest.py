@@ -139,6 +139,33 @@ async def test_backtest_lifecycle(rest: httpx.AsyncClient, keys: dict[str, str])
     assert_error(finished, 400, reason="BACKTEST_FINISHED")
 
 
+async def test_a_staked_backtest_echoes_its_stake_and_the_markets_step(
+    rest: httpx.AsyncClient, keys: dict[str, str]
+) -> None:
+    """A fixed stake without amount_step: ETH-USDT's step from the exchange's filters
+    (0.0001 on exchange_sim), echoed with the stake; profit_quote beside total_return."""
+    body = {**backtest_body(), "stake": {"fixed_quote": "250"}}
+    created = await rest.post("/v1/backtests", json=body, headers=h(keys["read"], True))
+    assert created.status_code == 200, created.text
+    backtest = created.json()["backtest"]
+    assert backtest["stake"] == {"fixed_quote": "250"}
+    assert backtest["amount_step"] == "0.0001"
+    for _ in range(100):
+        got = await rest.get(f"/v1/backtests/{backtest['backtest_id']}", headers=h(keys["read"]))
+        backtest = got.json()["backtest"]
+        if backtest["state"] != "BACKTEST_STATE_RUNNING":
+            break
+        await asyncio.sleep(0.1)
+    assert backtest["state"] == "BACKTEST_STATE_SUCCEEDED", backtest
+    assert (backtest["stake"], backtest["amount_step"]) == ({"fixed_quote": "250"}, "0.0001")
+    metrics = backtest["metrics"]
+    profit = float(metrics["profit_quote"])
+    assert profit == pytest.approx(float(metrics["final_equity"]) - 10000, abs=1e-6)
+    assert metrics.get("total_return", 0) == pytest.approx(profit / 10000)
+    for trade in backtest["trades"]:
+        assert float(trade["quantity"]) * float(trade["entry_price"]) <= 250
+
+
 async def test_a_canceled_backtest_answers_canceled(
     rest: httpx.AsyncClient, keys: dict[str, str]
 ) -> None:
@@ -169,6 +196,9 @@ async def test_a_canceled_backtest_answers_canceled(
         ({"end_time": "2020-01-01T00:00:00Z"}, "end_time", "INVALID_TIME_RANGE"),
         ({"start_time": "2000-01-01T00:00:00Z"}, "end_time", "BACKTEST_RANGE_TOO_LONG"),
         ({"market": "BTC/USDT"}, "market", None),
+        ({"stake": {"allocation_fraction": "1.5"}}, "stake.allocation_fraction", None),
+        ({"stake": {"fixed_quote": "10000"}}, "stake.fixed_quote", "INVALID_BACKTEST_PARAMETER"),
+        ({"amount_step": "-1"}, "amount_step", None),
     ],
 )
 async def test_an_invalid_backtest_is_a_clear_400(
