@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from credential_svc.tables import bots
 from mesh.redis import make_redis
 from mesh.settings import Settings
 from tests.e2e.test_bots_rest import BOT, assert_error, h
@@ -42,8 +44,14 @@ async def patch_stake(
     )
 
 
+async def stored_stake_is_null(engine: Any, bot_id: str) -> bool:
+    query = sa.select(bots.c.stake.is_(None)).where(bots.c.bot_id == bot_id)
+    async with engine.connect() as conn:
+        return bool((await conn.execute(query)).scalar_one())
+
+
 async def test_a_stake_is_published_read_listed_changed_and_cleared(
-    rest: httpx.AsyncClient, keys: dict[str, str]
+    rest: httpx.AsyncClient, keys: dict[str, str], engine: Any
 ) -> None:
     bot = await publish(rest, keys, stake={"fixed_quote": "100"})
     assert bot["stake"] == {"fixed_quote": "100"}
@@ -62,6 +70,7 @@ async def test_a_stake_is_published_read_listed_changed_and_cleared(
     assert cleared.status_code == 200, cleared.text
     assert "stake" not in cleared.json()["bot"]
     assert "stake" not in await read(rest, keys, bot["bot_id"])
+    assert await stored_stake_is_null(engine, bot["bot_id"])  # SQL NULL, not JSON null
 
 
 async def test_the_cached_copy_of_a_bot_holds_its_current_stake(
@@ -83,10 +92,11 @@ async def test_the_cached_copy_of_a_bot_holds_its_current_stake(
 
 
 async def test_a_bot_published_without_a_stake_has_none(
-    rest: httpx.AsyncClient, keys: dict[str, str]
+    rest: httpx.AsyncClient, keys: dict[str, str], engine: Any
 ) -> None:
     bot = await publish(rest, keys)
     assert "stake" not in bot and "stake" not in await read(rest, keys, bot["bot_id"])
+    assert await stored_stake_is_null(engine, bot["bot_id"])
 
 
 @pytest.mark.parametrize(
