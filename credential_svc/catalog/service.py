@@ -5,7 +5,8 @@ Every write names its Actor: a bot records its author when published, and only t
 
 Reads of single bots go through a process-local near cache, then Redis, then the database
 (the catalog is read far more than written). An update rewrites the Redis copy after
-committing and invalidates every process's near copy.
+committing and invalidates every process's near copy. A copy is the whole BotRecord, its
+stake included, so a stake change reaches readers the way any other change does.
 
 Redis is only a cache here: while it is down, reads go to the database and skip the cache
 write. An update first deletes the Redis copy, so with Redis down it is refused (UNAVAILABLE,

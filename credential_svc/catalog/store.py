@@ -55,7 +55,8 @@ def _bot_values(bot: BotRecord) -> dict[str, Any]:
         "timeframe": bot.timeframe,
         "risk_limits": dict(bot.risk_limits),
         "advisor_enabled": bot.advisor_enabled,
-        "stake": None if bot.stake is None else dict(bot.stake),
+        # SQL NULL, not the JSON null that a plain None would store: no stake set.
+        "stake": sa.null() if bot.stake is None else dict(bot.stake),
         "update_time": bot.update_time,
     }
 

@@ -1,9 +1,8 @@
 """InternalCredentialService, for trading_svc only: the access rule in the proto admits only
 callers with the internal service identity. GetTradingSubscription, its batch form and its
 list form are the answers about subscriptions that trading_svc gets, all with one verdict
-(subscriptions/trading_view.py). ReleaseCredential's
-response holds plaintext secrets; it is built here and serialised by gRPC, and nothing logs
-it."""
+(subscriptions/trading_view.py). ReleaseCredential's response holds plaintext secrets; it
+is built here and serialised by gRPC, and nothing logs it."""
 
 from __future__ import annotations
 

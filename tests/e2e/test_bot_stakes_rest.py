@@ -4,11 +4,16 @@ catalog's caches), and refused with the field named when it breaks a rule."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from credential_svc.tables import bots
+from mesh.redis import make_redis
+from mesh.settings import Settings
 from tests.e2e.test_bots_rest import BOT, assert_error, h
 
 CAPPED = {**BOT, "risk_limits": {"stop_loss_pct": "0.05", "max_allocation": "500"}}
@@ -39,8 +44,14 @@ async def patch_stake(
     )
 
 
+async def stored_stake_is_null(engine: Any, bot_id: str) -> bool:
+    query = sa.select(bots.c.stake.is_(None)).where(bots.c.bot_id == bot_id)
+    async with engine.connect() as conn:
+        return bool((await conn.execute(query)).scalar_one())
+
+
 async def test_a_stake_is_published_read_listed_changed_and_cleared(
-    rest: httpx.AsyncClient, keys: dict[str, str]
+    rest: httpx.AsyncClient, keys: dict[str, str], engine: Any
 ) -> None:
     bot = await publish(rest, keys, stake={"fixed_quote": "100"})
     assert bot["stake"] == {"fixed_quote": "100"}
@@ -59,13 +70,33 @@ async def test_a_stake_is_published_read_listed_changed_and_cleared(
     assert cleared.status_code == 200, cleared.text
     assert "stake" not in cleared.json()["bot"]
     assert "stake" not in await read(rest, keys, bot["bot_id"])
+    assert await stored_stake_is_null(engine, bot["bot_id"])  # SQL NULL, not JSON null
+
+
+async def test_the_cached_copy_of_a_bot_holds_its_current_stake(
+    rest: httpx.AsyncClient, keys: dict[str, str], settings: Settings
+) -> None:
+    bot = await publish(rest, keys, stake={"allocation_fraction": "0.25"})
+    await read(rest, keys, bot["bot_id"])  # warms Redis and this process's near cache
+    redis = make_redis(settings.redis_url)
+    try:
+        cached = json.loads(await redis.get(f"botmesh:bot:{bot['bot_id']}"))
+        assert cached["stake"] == {"allocation_fraction": "0.25"}
+        changed = await patch_stake(rest, keys, bot["bot_id"], {"stake": {"fixed_quote": "7"}})
+        assert changed.status_code == 200, changed.text
+        cached = json.loads(await redis.get(f"botmesh:bot:{bot['bot_id']}"))
+        assert cached["stake"] == {"fixed_quote": "7"}
+        assert (await read(rest, keys, bot["bot_id"]))["stake"] == {"fixed_quote": "7"}
+    finally:
+        await redis.aclose()
 
 
 async def test_a_bot_published_without_a_stake_has_none(
-    rest: httpx.AsyncClient, keys: dict[str, str]
+    rest: httpx.AsyncClient, keys: dict[str, str], engine: Any
 ) -> None:
     bot = await publish(rest, keys)
     assert "stake" not in bot and "stake" not in await read(rest, keys, bot["bot_id"])
+    assert await stored_stake_is_null(engine, bot["bot_id"])
 
 
 @pytest.mark.parametrize(
