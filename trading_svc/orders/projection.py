@@ -107,10 +107,13 @@ class ProjectionStore:
             await upsert(conn, row)
 
     async def get(self, subscription_id: str) -> Projected | None:
+        names = Projected.__dataclass_fields__
         async with self._engine.connect() as conn:
             found = (
                 await conn.execute(
-                    sa.select(projection).where(projection.c.subscription_id == subscription_id)
+                    sa.select(*(projection.c[n] for n in names)).where(
+                        projection.c.subscription_id == subscription_id
+                    )
                 )
             ).first()
         return None if found is None else Projected(**found._mapping)
