@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from exchange_sim.app import start_sim
 from exchange_sim.config import SimConfig
@@ -24,6 +25,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=int(env.get("BOTMESH_SIM_PORT", "8090")))
     p.add_argument("--seed", type=int, default=int(env.get("BOTMESH_SIM_SEED", "1")))
     p.add_argument("--speed", type=float, default=float(env.get("BOTMESH_SIM_SPEED", "1.0")))
+    p.add_argument(
+        "--start-behind-s",
+        type=float,
+        default=float(env.get("BOTMESH_SIM_START_BEHIND_S", "0")),
+        help="start the market clock this many seconds in the past (with --speed above 1, "
+        "the market catches up with the wall clock after start-behind / (speed - 1) seconds)",
+    )
     p.add_argument("--admin-token", default=env.get("BOTMESH_SIM_ADMIN_TOKEN") or None)
     p.add_argument(
         "--weight-limit", type=int, default=int(env.get("BOTMESH_SIM_WEIGHT_LIMIT", "6000"))
@@ -39,6 +47,7 @@ async def _serve(args: argparse.Namespace) -> None:
     config = SimConfig(
         seed=args.seed,
         speed=args.speed,
+        start_ms=int((time.time() - args.start_behind_s) * 1000) if args.start_behind_s else None,
         admin_token=args.admin_token,
         weight_limit=args.weight_limit,
         ws_interval_s=args.ws_interval,

@@ -13,6 +13,9 @@ from typing import overload
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+# 9999-12-31T23:59:59.999Z in ms: the last instant a protobuf Timestamp holds.
+LAST_TIMESTAMP_MS = 253_402_300_799_999
+
 
 @overload
 def ts(value: datetime) -> Timestamp: ...

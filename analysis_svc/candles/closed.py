@@ -31,7 +31,7 @@ from analysis_svc.coalesce import InFlight
 from analysis_svc.domain.candles import Candles
 from mesh.errors import FailedPrecondition, InvalidArgument, NotFound
 from mesh.redis import BestEffortCache
-from mesh.timestamps import ts_ms
+from mesh.timestamps import LAST_TIMESTAMP_MS, ts_ms
 from quant.periods import TIMEFRAME_MS
 
 CLOSE_GRACE_MS = 1_500
@@ -45,7 +45,6 @@ _LOCAL_ENTRIES = 256
 Key = tuple[str, str, str, int, int]  # exchange, market, timeframe, last open, count
 # Windows proven closed by the exchange (`named`) are cached apart from the clock-judged ones.
 PROVEN_SUFFIX = ":proven"
-LAST_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, a Timestamp's last
 
 
 def last_closed_open_ms(timeframe: str, now_ms: int) -> int:

@@ -27,7 +27,7 @@ from exchanges.symbols import to_symbol
 from mesh.decimals import dec_str
 from mesh.pagination import decode_int_token, encode_int_token
 from mesh.redis import BestEffortCache
-from mesh.timestamps import ts_ms
+from mesh.timestamps import LAST_TIMESTAMP_MS, ts_ms
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.marketdata.keys import Pair, latest_key
 from trading_svc.marketdata.tickers import ticker_of
@@ -38,7 +38,6 @@ DEFAULT_CANDLES = 500
 
 
 # Candle cursors are open times in ms, from 1970 to the end of year 9999.
-_LAST_MS = 253_402_300_799_999
 
 
 def _token(next_ms: int) -> str:
@@ -46,7 +45,7 @@ def _token(next_ms: int) -> str:
 
 
 def _from_token(token: str) -> int:
-    return decode_int_token(token, 0, _LAST_MS)
+    return decode_int_token(token, 0, LAST_TIMESTAMP_MS)
 
 
 class MarketData:

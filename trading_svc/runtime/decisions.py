@@ -143,8 +143,20 @@ class DecisionStore:
             ).first()
         if row is None:
             return None
-        m = row._mapping
-        return Decided(subscription_id, **{f: m[f] for f in _FIELDS})
+        return Decided(subscription_id, **{f: row._mapping[f] for f in _FIELDS})
+
+    async def page(
+        self, subscription_id: str, limit: int, before: datetime | None
+    ) -> list[Decided]:
+        """Recorded decisions, newest candle first, older than `before` when given."""
+        query = sa.select(decisions).where(
+            decisions.c.subscription_id == subscription_id, decisions.c.state == DONE
+        )
+        if before is not None:
+            query = query.where(decisions.c.candle_time < before)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query.order_by(decisions.c.candle_time.desc()).limit(limit))
+            return [Decided(subscription_id, **{f: r._mapping[f] for f in _FIELDS}) for r in rows]
 
     async def count(self, subscription_id: str) -> int:
         async with self._engine.connect() as conn:

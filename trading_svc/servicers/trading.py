@@ -19,6 +19,7 @@ from trading_svc.orders.service import OrderService
 from trading_svc.orders.subscriptions import SubscriptionReader
 from trading_svc.performance.report import snapshot_pb
 from trading_svc.performance.service import PerformanceService
+from trading_svc.runtime.events import decision_pb
 from trading_svc.runtime.status import BotStatusReader
 from trading_svc.servicers.market_data import heartbeat
 from trading_svc.stream_limits import StreamLimits
@@ -99,6 +100,16 @@ class TradingServicer(rpc.TradingServiceServicer):
     ) -> api.GetBotStatusResponse:
         status = await self._bots.status(acting_principal(), request.subscription_id)
         return api.GetBotStatusResponse(status=status)
+
+    async def ListDecisions(
+        self, request: api.ListDecisionsRequest, context: grpc.aio.ServicerContext
+    ) -> api.ListDecisionsResponse:
+        rows, token = await self._bots.decisions(
+            acting_principal(), request.subscription_id, request.page_size, request.page_token
+        )
+        return api.ListDecisionsResponse(
+            decisions=[decision_pb(d) for d in rows], next_page_token=token
+        )
 
     async def GetPerformance(
         self, request: api.GetPerformanceRequest, context: grpc.aio.ServicerContext
