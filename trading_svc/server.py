@@ -169,6 +169,7 @@ def build(
         performance,
         events,
         AccountBackoff(ctx.redis),
+        subs,
         settings.replica_id,
     )
     bots = BotRuntime(

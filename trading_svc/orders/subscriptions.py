@@ -203,6 +203,22 @@ class SubscriptionReader:
                 found[m.subscription_id] = _subscription(m)
         return found
 
+    async def pause_for_risk(self, subscription_id: str, rule: str, message: str) -> None:
+        """Asks credential_svc to pause the subscription for a risk rule (MAX_DRAWDOWN,
+        ORDER_FAILURES): the reason stays on the subscription, which its principal sees,
+        until the principal resumes it."""
+        request = internal.PauseForRiskRequest(
+            subscription_id=subscription_id,
+            reason=pb.SubscriptionStateReason.Value(f"SUBSCRIPTION_STATE_REASON_RISK_{rule}"),
+            message=message[:255],
+        )
+        try:
+            await self._stub.PauseForRisk(request, metadata=self._metadata, timeout=ASK_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                return  # no longer ACTIVE: stopped already, nothing to pause
+            raise _unavailable() from None
+
     async def all_live(self) -> AsyncIterator[Subscription]:
         """Every subscription that is not CANCELED, page by page (a projection rebuild)."""
         token = ""

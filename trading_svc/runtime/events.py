@@ -56,6 +56,11 @@ def bot_state(sub: Subscription, state: RuntimeState) -> tuple[int, str, str]:
             return pb.BOT_STATE_HALTED, state.halted_reason, state.halted_message
         return pb.BOT_STATE_RUNNING, "", ""
     if shown == "PAUSED":
+        rule = (
+            sub.state_reason.removeprefix("RISK_") if sub.state_reason.startswith("RISK_") else ""
+        )
+        if rule:  # paused by a risk control; the runtime kept what it saw
+            return pb.BOT_STATE_PAUSED, rule, state.halted_message or f"paused by {rule}"
         return pb.BOT_STATE_PAUSED, "PAUSED_BY_USER", "paused by its principal"
     reason = sub.state_reason or _STOPPED_REASONS.get(shown, shown)
     return pb.BOT_STATE_STOPPED, reason, f"the subscription is {shown.lower()}"

@@ -4,8 +4,8 @@ Each rule answers with a `Verdict` naming itself, what it did and why, or None. 
 (runtime/tick.py) asks them in this order, and the first that acts decides the candle:
 
 1. Kill switch (`kill_switch`): equity at the close fell `max_drawdown` or more below its
-   peak. The position is closed and the bot halted (paused) until its subscription is
-   paused and resumed by its principal.
+   peak. The position is closed and the subscription paused, with the rule as its reason,
+   until its principal resumes it (runtime/tick.py).
 2. Exits (`exit_on`): holding a position, the candle's low reached the stop-loss price
    (entry x (1 - stop_loss)) or its high the take-profit price (entry x (1 + take_profit)).
    Both in one candle counts as the stop-loss: the cautious reading of a candle whose path

@@ -1,10 +1,11 @@
 """The bot runtime's memory of a subscription between ticks (table bot_runtime): why it is
 halted, its equity peak, its run of failed orders, and its tick times.
 
-A halt (the drawdown kill switch, repeated order failures) stops the bot's trading without
-touching the subscription the principal pays for; it is lifted when the principal pauses
-and resumes the subscription (`lift_halt`, from the change stream), which is the principal
-saying "go on". Writes are upserts keyed by the subscription, so any replica may write.
+A halt (the drawdown kill switch, repeated order failures) stops the bot's trading at once,
+and the tick asks credential_svc to pause the subscription with the rule as its reason. The
+halt is lifted, and the equity peak forgotten, when the principal resumes the subscription
+(`lift_halt`, from the change stream's "resumed" entry): the principal saying "go on".
+Writes are upserts keyed by the subscription, so any replica may write.
 """
 
 from __future__ import annotations

@@ -16,7 +16,10 @@
    anything moved, and events published (decision, risk action, status, performance).
 
 Exchange trouble backs off per account (runtime/backoff.py); orders the exchange keeps
-refusing (insufficient balance, rejected) halt the bot after MAX_FAILURES in a row.
+refusing (insufficient balance, rejected) halt the bot after MAX_FAILURES in a row. A halt
+(that, or the drawdown kill switch) pauses the subscription in credential_svc with the rule
+as its reason (PauseForRisk), which its principal sees and lifts by resuming; the runtime's
+own halt record keeps the bot still until then, even if that call fails.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from trading_svc.exchange.pool import ExchangePool
 from trading_svc.orders.model import BUY, SELL
 from trading_svc.orders.service import OrderService
 from trading_svc.orders.store import OrderStore
-from trading_svc.orders.subscriptions import ACTIVE, Subscription
+from trading_svc.orders.subscriptions import ACTIVE, Subscription, SubscriptionReader
 from trading_svc.performance import ledger as books
 from trading_svc.runtime import risk
 from trading_svc.runtime.analysis import AnalysisClient
@@ -101,8 +104,10 @@ class TickRunner:
         books: Books,
         events: EventLog,
         backoff: AccountBackoff,
+        subs: SubscriptionReader,
         consumer: str,
     ) -> None:
+        self._subs = subs
         self._decisions = decisions
         self._runtime = runtime
         self._analysis = analysis
@@ -161,8 +166,8 @@ class TickRunner:
         await self._events.decided(sid, decision_pb(decided))
         if decided.risk_rule:
             await self._events.risk_acted(sid, risk_pb(decided))
-        if before.halted != after.halted and sub is not None:
-            await self._events.status_changed(sid, status_pb(sub, after, decided))
+        if after.halted and not before.halted and sub is not None:
+            await self._pause(sub, after, decided)
         moved = decided.order_id or decided.risk_rule or after.last_snapshot_time is None
         if sub is not None and sub.terms is not None and (moved or await self._holding(sid)):
             try:
@@ -177,6 +182,22 @@ class TickRunner:
                 return
             await self._runtime.put(replace(after, last_snapshot_time=utcnow()))
             await self._events.performance(sid, perf)
+
+    async def _pause(self, sub: Subscription, state: RuntimeState, decided: Decided) -> None:
+        """A halt pauses the subscription in credential_svc, the reason on it for its
+        principal to see; until that lands (or if it fails) the runtime's own halt keeps the
+        bot from trading. The status event shows the subscription as it now stands."""
+        try:
+            await self._subs.pause_for_risk(
+                sub.subscription_id, state.halted_reason, state.halted_message
+            )
+            sub = await self._subs.by_id(sub.subscription_id) or sub
+        except DomainError as exc:
+            log.warning(
+                "risk pause not recorded by credential_svc; the bot stays halted",
+                extra={"fields": {"subscription_id": sub.subscription_id, "reason": exc.reason}},
+            )
+        await self._events.status_changed(sub.subscription_id, status_pb(sub, state, decided))
 
     async def _holding(self, subscription_id: str) -> bool:
         exposure = await self._store.exposure(subscription_id, Decimal(0))
