@@ -74,6 +74,12 @@ async def test_a_rented_bot_trades_by_itself_and_stops_when_paused_and_cancelled
         assert decision["outcome"] in ("ORDER_PLACED", "HELD", "BLOCKED", "CLOSED")
         assert decision["candle_time"] and status["next_tick_time"] and status["last_tick_time"]
 
+        listed = await rest.get(f"/v1/subscriptions/{sid}/decisions", headers=h)
+        assert listed.status_code == 200, listed.text
+        decisions = listed.json()["decisions"]
+        assert [d for d in decisions if d["outcome"] == "ORDER_PLACED" and d["order_id"]]
+        times = [d["candle_time"] for d in decisions]
+        assert times == sorted(times, reverse=True) and len(set(times)) == len(times)
         trades = (await rest.get(f"/v1/subscriptions/{sid}/trades", headers=h)).json()
         assert trades.get("trades"), "fills are recorded"
         perf = await rest.get(f"/v1/subscriptions/{sid}/performance", headers=h)

@@ -103,17 +103,24 @@ class Scheduler:
         for subscription_id, exchange, market, timeframe in await self._projection.scheduled(now):
             if timeframe in TIMEFRAME_MS:
                 groups[(exchange, market, timeframe)].append(subscription_id)
-        total = 0
-        for group, members in groups.items():
-            try:
-                total += await self._close(group, sorted(members))
-            except DomainError as exc:
-                log.warning(
-                    "candles not read",
-                    extra={"fields": {"group": ":".join(group), "reason": exc.reason}},
-                )
+        counts = await asyncio.gather(
+            *(self._close_logged(group, sorted(members)) for group, members in groups.items())
+        )
+        total = sum(counts)
         self.enqueued += total
         return total
+
+    async def _close_logged(self, group: Group, members: list[str]) -> int:
+        """One group's new ticks; an exchange that fails is logged and asked again next
+        round, without holding up the other groups."""
+        try:
+            return await self._close(group, members)
+        except DomainError as exc:
+            log.warning(
+                "candles not read",
+                extra={"fields": {"group": ":".join(group), "reason": exc.reason}},
+            )
+            return 0
 
     async def _learn(self, now: datetime) -> None:
         missing = await self._projection.unscheduled(now)
