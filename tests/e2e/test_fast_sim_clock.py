@@ -14,8 +14,10 @@ from typing import Any
 
 import httpx
 
+from mesh.ids import new_id
 from tests.e2e.degraded_support import issue
-from tests.e2e.private_mesh import PrivateMeshes
+from tests.e2e.private_mesh import PrivateMeshes, sim_of
+from tests.e2e.subscription_support import make_renter, pay, subscribe
 
 SPEED = 60.0
 MINUTE_S = 60
@@ -39,6 +41,9 @@ async def test_candles_close_by_the_exchange_clock_when_it_runs_fast(
     private_meshes: PrivateMeshes,
 ) -> None:
     mesh = private_meshes.start(sim_speed=SPEED)
+    clock = await sim_of(mesh).clock()
+    assert clock["speed"] == SPEED
+    assert clock["sim_time"] > clock["server_time"]  # ahead of the wall clock already
     key = await issue(mesh.settings, "read")
     async with httpx.AsyncClient(base_url=mesh.rest_url, timeout=30) as rest:
         latest = await candles(rest, key, page_size=5)
@@ -60,3 +65,23 @@ async def test_candles_close_by_the_exchange_clock_when_it_runs_fast(
         was_open = [c for c in later if c["open_time"] == latest[-1]["open_time"]]
         assert was_open and was_open[0]["closed"]
         assert [c["closed"] for c in later] == [True, True, True, True, False]
+
+
+async def test_a_renter_trades_on_a_fast_clock_through_the_shared_helpers(
+    private_meshes: PrivateMeshes,
+) -> None:
+    """Signing and order times stay on the wall clock at any speed; the support code the
+    session's tests use (make_renter, subscribe, pay) takes the private mesh's sim."""
+    mesh = private_meshes.start(sim_speed=SPEED)
+    keys = {s: await issue(mesh.settings, s) for s in ("marketplace", "bots:write")}
+    async with httpx.AsyncClient(base_url=mesh.rest_url, timeout=30) as rest:
+        renter = await make_renter(rest, keys, sim_of(mesh))
+        sub = await subscribe(rest, renter)
+        await pay(rest, renter, sub["subscription_id"])
+        order = await rest.post(
+            f"/v1/subscriptions/{sub['subscription_id']}/orders",
+            json={"side": "ORDER_SIDE_BUY", "type": "ORDER_TYPE_MARKET", "quantity": "0.001"},
+            headers={**renter.headers, "idempotency-key": new_id("fast")},
+        )
+        assert order.status_code == 200, order.text
+        assert order.json()["order"]["state"] == "ORDER_STATE_FILLED"
