@@ -79,6 +79,11 @@ async def _fault_response(request: web.Request, rule: FaultRule) -> web.StreamRe
     return _drop(request)
 
 
+# The sim clock (market time, ms) when a request was served: with a fast clock, candles close
+# by it, not by the caller's wall clock. Real exchanges send no such header.
+MARKET_TIME_HEADER = "X-Sim-Market-Time-Ms"
+
+
 @web.middleware
 async def binance_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Charge weight, apply faults, and render BinanceError for /api and /sapi paths."""
@@ -100,8 +105,11 @@ async def binance_middleware(request: web.Request, handler: Handler) -> web.Stre
         await asyncio.sleep(plan.latency_ms / 1000)
     rule = plan.outcome
     if rule is None:
+        # Read before the handler runs: market data in the answer is at least this recent.
+        market_time = int(sim.sim_ms())
         response = await _run(handler, request)
         response.headers["X-MBX-USED-WEIGHT-1M"] = str(decision.used)
+        response.headers[MARKET_TIME_HEADER] = str(market_time)
         return response
     if rule.execute:
         await _run(handler, request)

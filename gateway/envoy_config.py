@@ -13,11 +13,8 @@ What it sets up:
   unauthenticated flood from one address gets 429 from Envoy itself;
 - one request-body limit for REST and gRPC alike (gateway/size_limits.py), JSON access logs
   carrying x-request-id;
-- one cluster per service listing every replica (cli/replicas.py), round robin, with active
-  gRPC health checks; a request whose upstream connection fails or is refused or reset
-  before the request went out is retried on another replica (never a request a replica may
-  have started: those are not safe to repeat here), so a replica that died is routed around
-  before its health checks mark it down;
+- one cluster per service listing every replica, health-checked, and retries of requests no
+  replica received (gateway/upstreams.py);
 - admin on loopback only.
 """
 
@@ -31,35 +28,19 @@ from typing import Any
 
 from envoy_data_plane.envoy.config.accesslog.v3 import AccessLog
 from envoy_data_plane.envoy.config.bootstrap.v3 import Admin, Bootstrap, BootstrapStaticResources
-from envoy_data_plane.envoy.config.cluster.v3 import (
-    CircuitBreakers,
-    CircuitBreakersThresholds,
-    Cluster,
-    ClusterDiscoveryType,
-)
 from envoy_data_plane.envoy.config.core.v3 import (
     Address,
     DataSource,
-    HealthCheck,
-    HealthCheckGrpcHealthCheck,
     Http2ProtocolOptions,
     RuntimeFractionalPercent,
     SocketAddress,
     SubstitutionFormatString,
-)
-from envoy_data_plane.envoy.config.endpoint.v3 import (
-    ClusterLoadAssignment,
-    Endpoint,
-    LbEndpoint,
-    LocalityLbEndpoints,
 )
 from envoy_data_plane.envoy.config.listener.v3 import Filter, FilterChain, Listener
 from envoy_data_plane.envoy.config.route.v3 import (
     RateLimit,
     RateLimitAction,
     RateLimitActionRemoteAddress,
-    RetryPolicy,
-    RetryPolicyRetryHostPredicate,
     Route,
     RouteAction,
     RouteConfiguration,
@@ -83,11 +64,6 @@ from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v
     HttpConnectionManager,
     HttpFilter,
 )
-from envoy_data_plane.envoy.extensions.retry.host.previous_hosts.v3 import PreviousHostsPredicate
-from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
-    HttpProtocolOptions,
-    HttpProtocolOptionsExplicitHttpConfig,
-)
 from envoy_data_plane.envoy.type.v3 import (
     FractionalPercent,
     FractionalPercentDenominatorType,
@@ -98,6 +74,7 @@ from envoy_data_plane.google.protobuf import Struct
 
 from gateway.contract import PublicService
 from gateway.size_limits import buffer_filter, local_replies
+from gateway.upstreams import cluster, retry_policy
 from mesh.auth import INTERNAL_HEADER
 
 # Headers only our own services may set. Envoy drops them from every outside request.
@@ -172,25 +149,6 @@ def _routes(config: GatewayConfig) -> list[Route]:
             )
         )
     return routes
-
-
-# Failures where the request never reached a replica: safe to send to another, for any method.
-RETRY_ON = "connect-failure,refused-stream,reset-before-request"
-
-
-def _retry_policy() -> RetryPolicy:
-    """Another replica for a request no replica received (a dead one's refused connection)."""
-    return RetryPolicy(
-        retry_on=RETRY_ON,
-        num_retries=2,
-        retry_host_predicate=[
-            RetryPolicyRetryHostPredicate(
-                name="envoy.retry_host_predicates.previous_hosts",
-                typed_config=AnyPb.pack(PreviousHostsPredicate()),
-            )
-        ],
-        host_selection_retry_max_attempts=3,
-    )
 
 
 def _rate_limit(config: GatewayConfig) -> LocalRateLimit:
@@ -286,7 +244,7 @@ def _listener(config: GatewayConfig) -> Listener:
                 name="botmesh",
                 domains=["*"],
                 routes=_routes(config),
-                retry_policy=_retry_policy(),
+                retry_policy=retry_policy(),
             )
         ],
     )
@@ -315,53 +273,12 @@ def _listener(config: GatewayConfig) -> Listener:
     )
 
 
-def _cluster(name: str, endpoints: list[tuple[str, int]]) -> Cluster:
-    http2 = HttpProtocolOptions(
-        explicit_http_config=HttpProtocolOptionsExplicitHttpConfig(
-            http2_protocol_options=Http2ProtocolOptions(max_concurrent_streams=1024)
-        )
-    )
-    return Cluster(
-        name=name,
-        type=ClusterDiscoveryType.STATIC,
-        connect_timeout=_seconds(1),
-        typed_extension_protocol_options={
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": AnyPb.pack(http2)
-        },
-        load_assignment=ClusterLoadAssignment(
-            cluster_name=name,
-            endpoints=[
-                LocalityLbEndpoints(
-                    lb_endpoints=[
-                        LbEndpoint(endpoint=Endpoint(address=_socket(host, port)))
-                        for host, port in endpoints
-                    ]
-                )
-            ],
-        ),
-        health_checks=[
-            HealthCheck(
-                timeout=_seconds(1),
-                interval=_seconds(5),
-                unhealthy_threshold=2,
-                healthy_threshold=1,
-                grpc_health_check=HealthCheckGrpcHealthCheck(),
-            )
-        ],
-        circuit_breakers=CircuitBreakers(
-            thresholds=[
-                CircuitBreakersThresholds(max_requests=100_000, max_pending_requests=100_000)
-            ]
-        ),
-    )
-
-
 def build_bootstrap(config: GatewayConfig) -> Bootstrap:
     return Bootstrap(
         admin=Admin(address=_socket("127.0.0.1", config.admin_port)),
         static_resources=BootstrapStaticResources(
             listeners=[_listener(config)],
-            clusters=[_cluster(name, eps) for name, eps in sorted(config.upstreams.items())],
+            clusters=[cluster(name, eps) for name, eps in sorted(config.upstreams.items())],
         ),
     )
 

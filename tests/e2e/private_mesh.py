@@ -6,12 +6,43 @@ a 1-minute candle every second), without disturbing the session's mesh."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cli.launcher import Mesh
+from exchange_sim import AdminClient
+from exchanges.sim import sim_config
 from tests.e2e.degraded_support import start_mesh
 from tests.private_servers import RedisServer
 from tests.support import RECV_WINDOW_MS, alembic, mariadb_url
+
+
+@dataclass(frozen=True)
+class SimHandle:
+    """A private mesh's exchange_sim, a process of its own (its clock at the mesh's speed),
+    with the helpers tests use on the session's in-process SimServer (`admin`, `base_url`,
+    `ccxt_config`), so support code such as make_renter takes either."""
+
+    base_url: str
+
+    def admin(self) -> AdminClient:
+        return AdminClient(self.base_url)
+
+    def ccxt_config(
+        self, api_key: str | None = None, api_secret: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        return sim_config("binance", self.base_url, api_key, api_secret, **extra)
+
+    async def clock(self) -> dict[str, Any]:
+        """The sim's speed, market time (sim_time) and wall time (server_time), in ms."""
+        async with self.admin() as admin:
+            health: dict[str, Any] = await admin.request("GET", "/admin/health")
+        return health
+
+
+def sim_of(mesh: Mesh) -> SimHandle:
+    return SimHandle(mesh.settings.exchange_sim_url)
 
 
 class PrivateMeshes:

@@ -31,6 +31,18 @@ from trading_svc.credentials import WIND_DOWN, Credential, CredentialSource
 log = logging.getLogger("botmesh.trading.exchange")
 
 
+async def _discard(client: Any) -> None:
+    """Closes a client that failed or is no longer wanted. A failure to close it is logged
+    and swallowed: the caller's answer is the original error (mapped by to_domain), never an
+    INTERNAL from the cleanup."""
+    try:
+        await client.close()
+    except Exception as exc:
+        log.warning(
+            "could not close an exchange client", extra={"fields": {"error": type(exc).__name__}}
+        )
+
+
 class ExchangePool:
     def __init__(self, source: CredentialSource, factory: ClientFactory, idle_s: float) -> None:
         self._source = source
@@ -50,8 +62,11 @@ class ExchangePool:
                 try:
                     await client.load_markets()
                 except Exception as exc:
-                    await client.close()
+                    await _discard(client)
                     raise to_domain(exc, exchange) from None
+                except asyncio.CancelledError:  # the caller went away mid-load
+                    await _discard(client)
+                    raise
                 self._public[exchange] = client
             return client
 
@@ -71,8 +86,7 @@ class ExchangePool:
                 raise Internal("the released credential is not the subscription's")
             client = await self._build(exchange, credential)
             if self._epochs.get(credential_id, 0) != epoch:  # closed while we built it
-                with contextlib.suppress(Exception):
-                    await client.close()
+                await _discard(client)
                 raise FailedPrecondition(
                     "the subscription's credential was just withdrawn",
                     reason="CREDENTIAL_UNAVAILABLE",
@@ -99,8 +113,11 @@ class ExchangePool:
         try:
             await client.load_time_difference()
         except Exception as exc:
-            await client.close()
+            await _discard(client)
             raise to_domain(exc, exchange) from None
+        except asyncio.CancelledError:
+            await _discard(client)
+            raise
         return client
 
     async def close_credential(self, credential_id: str) -> None:

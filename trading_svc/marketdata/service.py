@@ -8,7 +8,9 @@ exchange is MARKET_UNKNOWN, as before.
 
 GetTicker answers from the pair's latest streamed ticker when it is fresh (a feed is
 running), else asks the exchange and keeps the answer briefly, so a burst of dashboards
-costs the exchange one request. Candle pages are cursor pages over open time.
+costs the exchange one request. Candle pages are cursor pages over open time. A candle is
+closed when its period has ended on the exchange's clock (venue_clock.py), which runs ahead
+of ours when exchange_sim's clock is fast.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from mesh.timestamps import LAST_TIMESTAMP_MS, ts_ms
 from trading_svc.exchange.pool import ExchangePool
 from trading_svc.marketdata.keys import Pair, latest_key
 from trading_svc.marketdata.tickers import ticker_of
+from trading_svc.marketdata.venue_clock import VenueClock
 
 FRESH_S = 2.0
 CACHE_MS = 2000
@@ -53,6 +56,7 @@ class MarketData:
         self._cache = BestEffortCache(redis, "tickers")
         self._pool = pool
         self._default = default_exchange
+        self._clock = VenueClock()
 
     def pair(self, market: str, exchange: str = "") -> Pair:
         """The (exchange, market) a request names. An exchange id ccxt has no class for, or
@@ -131,7 +135,7 @@ class MarketData:
         if end_ms is not None:
             rows = [r for r in rows if r[0] < end_ms]
         period_ms = client.parse_timeframe(timeframe) * 1000
-        now_ms = client.milliseconds()
+        now_ms = self._clock.now_ms(at.exchange, client)  # the exchange's: see venue_clock
         page = rows[:size]
         candles = [
             pb.Candle(
