@@ -41,7 +41,11 @@ BACKTESTS_TOTAL_ENV = "BOTMESH_BACKTESTS_TOTAL"
 def candle_source(settings: Settings) -> CandleSource:
     choice = os.environ.get(CANDLES_ENV, "trading").strip().lower() or "trading"
     if choice == "trading":
-        return ListCandlesSource(settings.trading.target, settings.internal_token)
+        return ListCandlesSource(
+            settings.trading.target,
+            settings.internal_token,
+            options=settings.trading.channel_options,
+        )
     if choice == "venue":
         return CcxtCandleSource(settings.exchange_venue, settings.exchange_sim_url)
     raise ValueError(f"{CANDLES_ENV} must be 'trading' or 'venue', not {choice!r}")

@@ -50,7 +50,9 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     audit = AuditLog(settings.api_key_pepper)
     keyring = Keyring.load(settings.keyring_json, settings.keyring_file)
     envelope = Envelope(keyring)
-    wind_down = TradingWindDown(settings.trading.target, settings.internal_token)
+    wind_down = TradingWindDown(
+        settings.trading.target, settings.internal_token, settings.trading.channel_options
+    )
     vault_store = VaultStore(ctx.engine, audit)
     vault = Vault(
         vault_store,

@@ -13,7 +13,7 @@ and a reason: MARKET_NOT_FOUND (NOT_FOUND) or CANDLES_UNAVAILABLE (UNAVAILABLE).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import ccxt.async_support as ccxt_async
@@ -158,8 +158,9 @@ class ListCandlesSource:
         *,
         page_size: int = PAGE_LIMIT,
         timeout_s: float = TIMEOUT_MS / 1000,
+        options: Sequence[tuple[str, str]] = (),
     ) -> None:
-        self._channel = grpc.aio.insecure_channel(target)
+        self._channel = grpc.aio.insecure_channel(target, options=list(options))
         self._stub = md_rpc.MarketDataServiceStub(self._channel)
         self._metadata = ((INTERNAL_HEADER, internal_token),)
         self._page_size = max(1, min(PAGE_LIMIT, page_size))

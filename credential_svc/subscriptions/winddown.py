@@ -27,14 +27,17 @@ BATCH = 1000  # the RPC's max_items
 class TradingWindDown:
     """WindDownSubscriptions over one long-lived channel to trading_svc."""
 
-    def __init__(self, target: str, internal_token: str) -> None:
+    def __init__(
+        self, target: str, internal_token: str, options: Sequence[tuple[str, str]] = ()
+    ) -> None:
         self._target = target
+        self._options = list(options)
         self._metadata = ((INTERNAL_HEADER, internal_token),)
         self._channel: grpc.aio.Channel | None = None
 
     def _stub(self) -> internal_rpc.InternalTradingServiceStub:
         if self._channel is None:  # made lazily, inside the serving event loop
-            self._channel = grpc.aio.insecure_channel(self._target)
+            self._channel = grpc.aio.insecure_channel(self._target, options=self._options)
         return internal_rpc.InternalTradingServiceStub(self._channel)
 
     async def __call__(self, subscription_ids: Sequence[str]) -> None:
