@@ -28,6 +28,7 @@ from credential_svc.servicers.marketplace import MarketplaceServicer
 from credential_svc.servicers.subscriptions import SubscriptionServicer
 from credential_svc.subscriptions.expiry import ExpirySweeper
 from credential_svc.subscriptions.relay import Relay
+from credential_svc.subscriptions.risk_pause import RiskPauses
 from credential_svc.subscriptions.service import Subscriptions
 from credential_svc.subscriptions.store import SubscriptionStore
 from credential_svc.subscriptions.suspension_store import ErasureSteps
@@ -67,6 +68,7 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     )
     catalog = Catalog(CatalogStore(ctx.engine, audit), ctx.redis)
     subscription_store = SubscriptionStore(ctx.engine, audit)
+    trading_views = TradingSubscriptions(TradingViewStore(ctx.engine))
     # Changes reach the stream through the outbox only (subscriptions/outbox.py).
     _background[id(ctx)] = (ExpirySweeper(subscription_store), Relay(ctx.engine, ctx.redis))
     marketplace_service_pb2_grpc.add_MarketplaceServiceServicer_to_server(
@@ -97,7 +99,8 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         server,
     )
     internal_service_pb2_grpc.add_InternalCredentialServiceServicer_to_server(
-        InternalServicer(vault, TradingSubscriptions(TradingViewStore(ctx.engine))), server
+        InternalServicer(vault, trading_views, RiskPauses(subscription_store, trading_views)),
+        server,
     )
     return [
         marketplace_service_pb2.DESCRIPTOR.services_by_name["MarketplaceService"].full_name,

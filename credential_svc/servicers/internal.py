@@ -1,7 +1,8 @@
 """InternalCredentialService, for trading_svc only: the access rule in the proto admits only
 callers with the internal service identity. GetTradingSubscription, its batch form and its
 list form are the answers about subscriptions that trading_svc gets, all with one verdict
-(subscriptions/trading_view.py). ReleaseCredential's response holds plaintext secrets; it
+(subscriptions/trading_view.py); PauseForRisk is the runtime's pause, answered with that same
+view (subscriptions/risk_pause.py). ReleaseCredential's response holds plaintext secrets; it
 is built here and serialised by gRPC, and nothing logs it."""
 
 from __future__ import annotations
@@ -10,16 +11,20 @@ import grpc
 from botmesh.credential.v1 import internal_service_pb2 as api
 from botmesh.credential.v1 import internal_service_pb2_grpc as rpc
 
-from credential_svc.servicers.convert_vault import trading_subscription_to_pb
+from credential_svc.servicers.convert_vault import STATE_REASON_NAMES, trading_subscription_to_pb
+from credential_svc.subscriptions.risk_pause import RiskPauses
 from credential_svc.subscriptions.trading_view import TradingSubscriptions
 from credential_svc.vault.service import TRADE, WIND_DOWN, Vault
 from mesh.principal import parse_principal
 
 
 class InternalServicer(rpc.InternalCredentialServiceServicer):
-    def __init__(self, vault: Vault, subscriptions: TradingSubscriptions) -> None:
+    def __init__(
+        self, vault: Vault, subscriptions: TradingSubscriptions, risk_pauses: RiskPauses
+    ) -> None:
         self._vault = vault
         self._subscriptions = subscriptions
+        self._risk_pauses = risk_pauses
 
     async def ReleaseCredential(
         self, request: api.ReleaseCredentialRequest, context: grpc.aio.ServicerContext
@@ -57,3 +62,11 @@ class InternalServicer(rpc.InternalCredentialServiceServicer):
         return api.ListTradingSubscriptionsResponse(
             subscriptions=[trading_subscription_to_pb(v) for v in views], next_page_token=token
         )
+
+    async def PauseForRisk(
+        self, request: api.PauseForRiskRequest, context: grpc.aio.ServicerContext
+    ) -> api.PauseForRiskResponse:
+        view = await self._risk_pauses.pause(
+            request.subscription_id, STATE_REASON_NAMES.get(request.reason, ""), request.message
+        )
+        return api.PauseForRiskResponse(subscription=trading_subscription_to_pb(view))

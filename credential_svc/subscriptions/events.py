@@ -10,7 +10,8 @@ fails right after the commit.
 The entry contract (trading_svc's follower and projection read it; keep it exactly):
 identifiers (the credential's too: trading_svc drops its clients of a credential whose
 subscription stops), `market`, `state` and `state_reason`, `paid_until` ("" if none),
-`change` (created, paid, paused, resumed, canceled, expired, suspended, unsuspended, erased),
+`change` (created, paid, paused, paused_for_risk, resumed, canceled, expired, suspended,
+unsuspended, erased),
 `time` (when the change was made), `version` (the subscription's update_time; strictly
 increasing per subscription, so newest wins), and `outbox_id` (added by the relay). Times are
 ISO-8601 UTC with microseconds. No principal (erasure must leave no trail in Redis) and

@@ -9,7 +9,10 @@ States encode two independent facts, the principal's intent and whether the rent
     SUSPENDED its credential cannot be used (deleted, or refused by a re-verify); see
               suspension.py. Payments keep accruing time; the principal may only cancel.
 
-`state_reason` says why a subscription is SUSPENDED or CANCELED (suspension.py's reasons).
+`state_reason` says why a subscription is SUSPENDED or CANCELED (suspension.py's reasons),
+or why the bot runtime PAUSED it (RISK_*: its kill switch, or orders refused again and again).
+A risk pause pauses only an ACTIVE one (`paused_for_risk`); a principal's own pause sets no
+reason, and resuming clears the risk reason along with the pause.
 
 A new subscription starts EXPIRED with no paid_until: a rental nobody has paid for must not
 trade, and every reader of the table (credential release, GetTradingSubscription)
@@ -28,11 +31,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from mesh.errors import FailedPrecondition
+from mesh.errors import FailedPrecondition, InvalidArgument
 
 ACTIVE, PAUSED, CANCELED, EXPIRED = "ACTIVE", "PAUSED", "CANCELED", "EXPIRED"
 SUSPENDED = "SUSPENDED"
 CANCELED_BY_USER = "CANCELED_BY_USER"
+RISK_MAX_DRAWDOWN = "RISK_MAX_DRAWDOWN"
+RISK_ORDER_FAILURES = "RISK_ORDER_FAILURES"
+RISK_REASONS = frozenset({RISK_MAX_DRAWDOWN, RISK_ORDER_FAILURES})
 RiskValues = Mapping[str, str | int]
 
 
@@ -104,8 +110,35 @@ def paused(sub: SubscriptionRecord, now: datetime) -> SubscriptionRecord:
     return replace(current, state=PAUSED)
 
 
+def check_risk_reason(reason: str) -> None:
+    """A risk pause gives one of the RISK_* reasons, else INVALID_ARGUMENT on `reason`."""
+    if reason not in RISK_REASONS:
+        raise InvalidArgument.for_field(
+            "reason", f"must be one of {', '.join(sorted(RISK_REASONS))}"
+        )
+
+
+def paused_for_risk(sub: SubscriptionRecord, reason: str) -> SubscriptionRecord:
+    """The bot runtime's pause, with its RISK_* reason: only the stored state ACTIVE is
+    paused (paid up or not: the runtime acts on what it was running). One already PAUSED
+    stands as it is, keeping its reason (a second kill switch changes nothing); any other
+    state is FAILED_PRECONDITION SUBSCRIPTION_NOT_ACTIVE."""
+    check_risk_reason(reason)
+    if sub.state == PAUSED:
+        return sub
+    if sub.state != ACTIVE:
+        raise FailedPrecondition(
+            f"subscription {sub.subscription_id} is {sub.state.lower()}; "
+            "only an active one is paused for risk",
+            reason="SUBSCRIPTION_NOT_ACTIVE",
+            metadata={"state": sub.state},
+        )
+    return replace(sub, state=PAUSED, state_reason=reason)
+
+
 def resumed(sub: SubscriptionRecord, now: datetime) -> SubscriptionRecord:
-    """PAUSED goes back to ACTIVE if paid, else to EXPIRED (waiting for a payment)."""
+    """PAUSED goes back to ACTIVE if paid, else to EXPIRED (waiting for a payment), and a
+    risk pause's reason goes with the pause."""
     current = sub.as_of(now)
     if current.state == CANCELED:
         raise _canceled(sub, "resumed")
@@ -114,7 +147,7 @@ def resumed(sub: SubscriptionRecord, now: datetime) -> SubscriptionRecord:
     if current.state != PAUSED:
         return current
     paid = current.paid_until is not None and current.paid_until > now
-    return replace(current, state=ACTIVE if paid else EXPIRED)
+    return replace(current, state=ACTIVE if paid else EXPIRED, state_reason="")
 
 
 def canceled(sub: SubscriptionRecord, now: datetime) -> SubscriptionRecord:

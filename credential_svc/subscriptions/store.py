@@ -7,7 +7,7 @@ through the outbox) in the same transaction: two concurrent transitions, or a tr
 racing a payment, serialise on the row instead of overwriting each other, and each change
 is announced once, after its commit. Every write moves update_time strictly forward
 (`model.versioned`): it is the entry's version. The only unscoped queries are the expiry
-sweeper's.
+sweeper's and the bot runtime's risk pause (internal, by subscription id alone).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from credential_svc.subscriptions.model import (
     versioned,
 )
 from credential_svc.tables import payments, subscriptions, users
-from mesh.audit import AuditLog, Event
+from mesh.audit import AuditLog, Detail, Event
 from mesh.db import keyset_after
 
 Decide = Callable[[SubscriptionRecord], SubscriptionRecord]
@@ -111,11 +111,18 @@ class SubscriptionStore:
         return [_sub(r) for r in rows]
 
     async def transition(
-        self, user_id: str, subscription_id: str, decide: Decide, action: str, announce: str
+        self,
+        user_id: str | None,
+        subscription_id: str,
+        decide: Decide,
+        action: str,
+        announce: str,
+        detail: Detail | None = None,
     ) -> Change | None:
-        """Locks the user's subscription, applies `decide` (which may raise a domain error,
-        rolling back), and writes the result if it changed anything, audited as `action`
-        and announced as `announce`. None: no such row."""
+        """Locks the user's subscription (any user's when `user_id` is None: the internal
+        callers'), applies `decide` (which may raise a domain error, rolling back), and
+        writes the result if it changed anything, audited as `action` (its state and reason,
+        plus `detail`) and announced as `announce`. None: no such row."""
         async with outbox.begin(self._engine) as conn:
             before = await self._select(conn, user_id, subscription_id, lock=True)
             if before is None:
@@ -130,7 +137,11 @@ class SubscriptionStore:
                     Event(
                         action,
                         subscription_id,
-                        {"state": change.after.state, "reason": change.after.state_reason},
+                        {
+                            "state": change.after.state,
+                            "reason": change.after.state_reason,
+                            **(detail or {}),
+                        },
                     ),
                 )
         return change
@@ -208,12 +219,11 @@ class SubscriptionStore:
         return after
 
     async def _select(
-        self, conn: AsyncConnection, user_id: str, subscription_id: str, *, lock: bool
+        self, conn: AsyncConnection, user_id: str | None, subscription_id: str, *, lock: bool
     ) -> SubscriptionRecord | None:
-        query = sa.select(subscriptions).where(
-            subscriptions.c.subscription_id == subscription_id,
-            subscriptions.c.user_id == user_id,
-        )
+        query = sa.select(subscriptions).where(subscriptions.c.subscription_id == subscription_id)
+        if user_id is not None:
+            query = query.where(subscriptions.c.user_id == user_id)
         if lock:
             query = query.with_for_update()
         row = (await conn.execute(query)).first()

@@ -148,3 +148,49 @@ def test_a_change_version_is_strictly_after_the_previous_one() -> None:
     assert model.versioned(same, before.update_time).update_time == before.update_time + tick
     behind = replace(before, state=PAUSED, update_time=before.update_time - DAY)  # skew
     assert model.versioned(behind, before.update_time).update_time == before.update_time + tick
+
+
+# The bot runtime's risk pause.
+
+
+@pytest.mark.parametrize("reason", sorted(model.RISK_REASONS))
+@pytest.mark.parametrize("paid_until", [NOW + DAY, NOW - DAY, None])
+def test_a_risk_pause_pauses_the_stored_active_state_with_its_reason(
+    reason: str, paid_until: datetime | None
+) -> None:
+    paused = model.paused_for_risk(sub(ACTIVE, paid_until), reason)
+    assert (paused.state, paused.state_reason, paused.paid_until) == (PAUSED, reason, paid_until)
+
+
+def test_a_risk_pause_of_a_paused_one_changes_nothing_and_keeps_its_reason() -> None:
+    by_risk = model.paused_for_risk(sub(ACTIVE, NOW + DAY), model.RISK_MAX_DRAWDOWN)
+    assert model.paused_for_risk(by_risk, model.RISK_ORDER_FAILURES) is by_risk
+    by_principal = sub(PAUSED, NOW + DAY)
+    assert model.paused_for_risk(by_principal, model.RISK_MAX_DRAWDOWN) is by_principal
+    assert model.paused(by_risk, NOW).state_reason == model.RISK_MAX_DRAWDOWN
+
+
+@pytest.mark.parametrize("state", [EXPIRED, CANCELED, "SUSPENDED"])
+def test_only_an_active_subscription_is_paused_for_risk(state: str) -> None:
+    with pytest.raises(FailedPrecondition) as refused:
+        model.paused_for_risk(sub(state, NOW + DAY), model.RISK_MAX_DRAWDOWN)
+    assert refused.value.reason == "SUBSCRIPTION_NOT_ACTIVE"
+    assert refused.value.metadata == {"state": state}
+
+
+@pytest.mark.parametrize("reason", ["", "CREDENTIAL_DELETED", "CANCELED_BY_USER", "risk"])
+def test_a_risk_pause_takes_only_a_risk_reason(reason: str) -> None:
+    with pytest.raises(InvalidArgument) as refused:
+        model.paused_for_risk(sub(ACTIVE, NOW + DAY), reason)
+    assert refused.value.metadata == {"field": "reason"}
+
+
+@pytest.mark.parametrize(("paid_until", "back_to"), [(NOW + DAY, ACTIVE), (NOW - DAY, EXPIRED)])
+def test_resuming_clears_the_risk_reason_with_the_pause(paid_until: datetime, back_to: str) -> None:
+    paused = model.paused_for_risk(sub(ACTIVE, paid_until), model.RISK_ORDER_FAILURES)
+    resumed = model.resumed(paused, NOW)
+    assert (resumed.state, resumed.state_reason) == (back_to, "")
+
+
+def test_a_principals_own_pause_sets_no_reason() -> None:
+    assert model.paused(sub(ACTIVE, NOW + DAY), NOW).state_reason == ""
