@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from mesh.db import FixedBytes, UtcDateTime, metadata
+from mesh.db import FixedBytes, UtcDateTime, metadata, serial_id
 
 api_keys = sa.Table(
     "api_keys",
@@ -24,12 +24,7 @@ api_keys = sa.Table(
 audit_log = sa.Table(
     "audit_log",
     metadata,
-    sa.Column(
-        "seq",
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    serial_id("seq"),
     sa.Column("time", UtcDateTime(), nullable=False),
     sa.Column("actor_key_id", sa.String(32), nullable=True),
     sa.Column("principal", sa.String(64), nullable=True),
@@ -58,12 +53,7 @@ audit_head = sa.Table(
 idempotency_records = sa.Table(
     "idempotency_records",
     metadata,
-    sa.Column(
-        "id",
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    serial_id(),
     # Scoped to the caller, the API key and the acting principal: two callers never share a
     # record. The principal is only a keyed hash (mesh/idempotency_seal.py), never plaintext.
     sa.Column("api_key_id", sa.String(32), nullable=False),

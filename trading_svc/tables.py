@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from mesh.db import Money, UtcDateTime, metadata
+from mesh.db import Money, UtcDateTime, metadata, serial_id
 
 orders = sa.Table(
     "orders",
@@ -72,12 +72,7 @@ trades = sa.Table(
 performance_logs = sa.Table(
     "performance_logs",
     metadata,
-    sa.Column(
-        "id",
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    serial_id(),
     # the credential service's subscription: an id only, no foreign key into that service's tables.
     sa.Column("subscription_id", sa.String(64), nullable=False),
     sa.Column("time", UtcDateTime(), nullable=False),
@@ -115,12 +110,7 @@ subscription_projection = sa.Table(
 bot_decisions = sa.Table(
     "bot_decisions",
     metadata,
-    sa.Column(
-        "id",
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    serial_id(),
     sa.Column("subscription_id", sa.String(64), nullable=False),
     # Open time of the closed candle decided on.
     sa.Column("candle_time", UtcDateTime(), nullable=False),
