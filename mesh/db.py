@@ -173,11 +173,11 @@ def _product(columns: tuple[sa.Column[Any], ...]) -> Any:
     return expr
 
 
-def serial_id() -> sa.Column[int]:
-    """An autoincrementing BIGINT primary key `id` (INTEGER on SQLite, whose rowid alias
-    only an INTEGER PRIMARY KEY is)."""
+def serial_id(name: str = "id") -> sa.Column[int]:
+    """An autoincrementing BIGINT primary key (INTEGER on SQLite, whose rowid alias only an
+    INTEGER PRIMARY KEY is)."""
     return sa.Column(
-        "id",
+        name,
         sa.BigInteger().with_variant(sa.Integer, "sqlite"),
         primary_key=True,
         autoincrement=True,
