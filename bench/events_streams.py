@@ -37,6 +37,7 @@ from cli.launcher import Mesh, mesh_env, service_address  # noqa: E402
 
 DATABASE = "botmesh_bench_events"
 STREAMS_PER_CHANNEL = 100
+HEARTBEAT_S = 5
 
 
 def worker(
@@ -54,11 +55,14 @@ def worker(
 
     async def run() -> None:
         lags: list[float] = []
+        opened: list[float] = []  # seconds from the call to its first heartbeat, less HEARTBEAT_S
         errors: dict[str, int] = {}
         delivered = 0
+        # A connection each (a local subchannel pool): channels to one target otherwise
+        # share one HTTP/2 connection, and its concurrent-stream cap queues the rest.
         channels = [
-            grpc.aio.insecure_channel(target)
-            for _ in range(max(1, len(subs) // STREAMS_PER_CHANNEL))
+            grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+            for _ in range(max(1, -(-len(subs) // STREAMS_PER_CHANNEL)))
         ]
         metadata = tuple(headers.items())
 
@@ -69,9 +73,14 @@ def worker(
             call = stub.StreamEvents(
                 api.StreamEventsRequest(subscription_id=sub, after=after), metadata=metadata
             )
+            asked = time.time()
+            first = True
             try:
                 async for item in call:
                     now = time.time()
+                    if first and item.HasField("heartbeat"):
+                        opened.append(now - asked - HEARTBEAT_S)
+                    first = False
                     if item.HasField("event"):
                         delivered += 1
                         lags.append((now - item.event.time.ToNanoseconds() / 1e9) * 1e6)
@@ -86,7 +95,7 @@ def worker(
         await asyncio.wait(tasks, timeout=max(1.0, until - time.time()) + 30)
         for channel in channels:
             await channel.close()
-        out.put((delivered, errors, lags))
+        out.put((delivered, errors, lags, opened))
 
     asyncio.run(run())
 
@@ -189,7 +198,7 @@ def main() -> int:
     state = Path(tempfile.mkdtemp(prefix="botmesh-events-"))
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     overrides = bench_env(state, DATABASE, redis_url)
-    overrides["BOTMESH_STREAM_HEARTBEAT_S"] = "5"
+    overrides["BOTMESH_STREAM_HEARTBEAT_S"] = str(HEARTBEAT_S)
     os.environ.update(overrides)
     from mesh.settings import load_settings
 
@@ -232,11 +241,12 @@ def main() -> int:
         cpu_before, wall_before = cpu_seconds(pid), time.monotonic()
         published = asyncio.run(publish(redis_url, subs, args.rate, args.duration))
         cpu = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - wall_before)
-        delivered, lags, errors = 0, [], {}  # type: ignore[var-annotated]
+        delivered, lags, opened, errors = 0, [], [], {}  # type: ignore[var-annotated]
         for _ in procs:
-            got, errs, lag = out.get(timeout=120)
+            got, errs, lag, opens = out.get(timeout=120)
             delivered += got
             lags += lag
+            opened += opens
             for code, n in errs.items():
                 errors[code] = errors.get(code, 0) + n
         for proc in procs:
@@ -252,6 +262,12 @@ def main() -> int:
         f"StreamEvents fan-out: {args.streams} streams on one trading_svc process, "
         f"{args.rate:.0f} events/s for {args.duration:.0f}s, one subscription per stream"
     )
+    if opened:
+        o50, o99 = percentiles_us([o * 1e6 for o in opened])
+        print(
+            f"stream open (call to joined, from the first heartbeat): p50 {o50 / 1e3:.0f} ms, "
+            f"p99 {o99 / 1e3:.0f} ms ({len(opened)} streams)"
+        )
     print(f"delivered {delivered} of {published} published (each to its one stream)")
     print(f"delivery lag p50 {p50 / 1e3:.1f} ms, p99 {p99 / 1e3:.1f} ms ({len(lags)} samples)")
     print(

@@ -28,8 +28,13 @@ def stream_key(subscription_id: str) -> str:
     return f"botmesh:events:{subscription_id}"
 
 
-def decode(entry_id: bytes | str, fields: dict[bytes, bytes]) -> tuple[EventId, pb.BotEvent]:
-    """One stream entry as (its id, its BotEvent with `event_id` set)."""
+def decode(
+    entry_id: bytes | str, fields: dict[bytes, bytes] | list[bytes]
+) -> tuple[EventId, pb.BotEvent]:
+    """One stream entry (fields as redis-py's dict or RESP's flat list) as (its id, its
+    BotEvent with `event_id` set)."""
+    if isinstance(fields, list):
+        fields = dict(zip(fields[::2], fields[1::2], strict=True))
     event = pb.BotEvent.FromString(fields[FIELD])
     event_id = parse(entry_id)
     event.event_id = fmt(event_id)
