@@ -188,7 +188,7 @@ def main() -> int:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=500, help="events per second, in all")
     parser.add_argument("--duration", type=float, default=20)
-    parser.add_argument("--warmup", type=float, default=8)
+    parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ramp", type=float, default=500, help="new streams per second")
     parser.add_argument("--redis-db", type=int, default=12)

@@ -59,7 +59,6 @@ class EventHub:
         self._capacity = capacity
         self._keys: dict[str, KeyState] = {}
         self._reader: asyncio.Task[None] | None = None
-        self.reads = 0  # XREAD calls made, for tests and metrics
 
     def listener_count(self) -> int:
         return sum(len(state.listeners) for state in self._keys.values())
@@ -124,7 +123,6 @@ class EventHub:
                 failing = True
                 await asyncio.sleep(RETRY_AFTER_S)
                 continue
-            self.reads += 1
             if failing:
                 failing = False
                 log.info("event streams resumed")
