@@ -34,7 +34,7 @@ from redis.asyncio import Redis
 from mesh.redis import OUTAGE_ERRORS, RETRY_AFTER_S
 from trading_svc.events.cursor import EventId, parse
 from trading_svc.events.listener import KeyState, Listener
-from trading_svc.events.log import EventLog, decode, stream_key
+from trading_svc.events.log import EventLog, readable, stream_key
 from trading_svc.events.xread import MultiStreamReader
 
 log = logging.getLogger("botmesh.trading.events")
@@ -141,10 +141,8 @@ class EventHub:
             if event_id <= state.position:
                 continue  # read for an earlier listener set of this key
             state.move(event_id)
-            try:
-                entry = decode(entry_id, fields)
-            except Exception:  # not one of ours: skipped, never fatal to the reader
-                log.warning("skipped an unreadable event", extra={"fields": {"stream": key}})
+            entry = readable(entry_id, fields)  # not one of ours: skipped, never fatal
+            if entry[1] is None:
                 continue
             for listener in state.listeners:
                 listener.offer(entry)

@@ -32,7 +32,7 @@ from trading_svc.events.xread import StreamFragments
 PAGE = 200  # events per backlog read
 BATCH = 200  # events per answer from the queue
 
-Entry = tuple[EventId, pb.BotEvent]
+Entry = tuple[EventId, pb.BotEvent | None]  # None: an entry not ours, only moves the cursor
 
 
 class KeyState(StreamFragments):
@@ -153,5 +153,6 @@ class Listener:
         for event_id, event in entries:
             if event_id > self.cursor:
                 self.cursor = event_id
-                events.append(event)
+                if event is not None:
+                    events.append(event)
         return events

@@ -1,10 +1,11 @@
 """The hub's one XREAD over many streams, on a Redis connection of its own.
 
 A thousand keys make an XREAD of two thousand arguments, sent again after every reply.
-redis-py encodes and packs each argument on every call (about 5 ms of CPU for a thousand
-keys, measured); here each stream's RESP fragments (its key, and its position, rebuilt only
-when the position moves) are kept with the stream and the command is their concatenation,
-sent as is (about 0.2 ms). The reply is the parser's, without redis-py's response callbacks.
+redis-py encodes and packs each argument on every call; here each stream's RESP fragments
+(its key, and its position, rebuilt only when the position moves) are kept with the stream
+and the command is their concatenation, sent as is. Measured on the shared 2-core box, a
+non-blocking XREAD of 1,000 keys: 6.4 ms through redis-py, 1.8 ms pre-packed, Redis's own
+work included. The reply is the parser's, without redis-py's response callbacks.
 A failed or cancelled read drops the connection (its reply state is unknown); the next read
 takes a fresh one from the pool.
 """
