@@ -194,3 +194,17 @@ async def test_two_hundred_streams_share_one_reader_and_each_gets_every_event(
             assert [e.event_id for e in events] == published[sub]
         assert hub.key_count() == 200
     assert hub.listener_count() == 0 and hub.key_count() == 0
+
+
+async def test_an_unreadable_entry_is_skipped_and_the_reader_carries_on(
+    redis: Redis, log: EventLog, hub: EventHub
+) -> None:
+    sub = new_sub()
+    async with hub.listen(sub, "") as listener:
+        await redis.xadd(f"botmesh:events:{sub}", {b"not-ours": b"x"})
+        good = await publish(log, sub, 1)
+        assert [e.event_id for e in await collect(listener, 1)] == good
+    # The same from the backlog: read past, not stuck on it.
+    async with hub.listen(sub, "0") as listener:
+        assert [e.event_id for e in await collect(listener, 1)] == good
+        assert await listener.next(0.3) == []

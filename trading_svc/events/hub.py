@@ -7,6 +7,10 @@ Rules kept:
   XREAD blocks for `block_ms` (250 ms): a key that gains its first listener is read from
   the next call on, from the stream's tail as it was when the listener joined, so nothing
   published in between is missed;
+- while entries keep coming, reads start no closer than MIN_READ_INTERVAL_S apart, so a
+  busy set of streams costs Redis at most 100 XREADs a second, each bringing what came
+  meanwhile (latency bound: that interval). The command is packed from cached fragments
+  (xread.py);
 - each entry is parsed once and offered to every listener of its stream (listener.py): a
   bounded queue each, never a blocking write, so a stalled stream cannot stall the reader;
 - a key leaves the XREAD when its last listener leaves; the reader stops when no key is
@@ -21,20 +25,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.asyncio import Redis
 
 from mesh.redis import OUTAGE_ERRORS, RETRY_AFTER_S
-from trading_svc.events.cursor import EventId, fmt, parse
+from trading_svc.events.cursor import EventId, parse
 from trading_svc.events.listener import KeyState, Listener
-from trading_svc.events.log import EventLog, decode, stream_key
+from trading_svc.events.log import EventLog, readable, stream_key
+from trading_svc.events.xread import MultiStreamReader
 
 log = logging.getLogger("botmesh.trading.events")
 
 BLOCK_MS = 250
 READ_COUNT = 100  # entries per stream per XREAD
+MIN_READ_INTERVAL_S = 0.01
 QUEUE_CAPACITY = 1000  # events a listener may have waiting before it falls back on XRANGE
 
 
@@ -47,13 +54,11 @@ class EventHub:
         capacity: int = QUEUE_CAPACITY,
         block_ms: int = BLOCK_MS,
     ) -> None:
-        self._redis = redis
+        self._xread = MultiStreamReader(redis, READ_COUNT, block_ms)
         self._events = events
         self._capacity = capacity
-        self._block_ms = block_ms
         self._keys: dict[str, KeyState] = {}
         self._reader: asyncio.Task[None] | None = None
-        self.reads = 0  # XREAD calls made, for tests and metrics
 
     def listener_count(self) -> int:
         return sum(len(state.listeners) for state in self._keys.values())
@@ -84,7 +89,7 @@ class EventHub:
     def _join(self, key: str, listener: Listener, tail: EventId) -> None:
         state = self._keys.get(key)
         if state is None:
-            state = self._keys[key] = KeyState(tail)
+            state = self._keys[key] = KeyState(key, tail)
         state.listeners.add(listener)
         listener.attach(state)
         if self._reader is None or self._reader.done():
@@ -101,13 +106,11 @@ class EventHub:
     async def _read(self) -> None:
         failing = False
         while self._keys:
-            streams = {key: fmt(state.position) for key, state in self._keys.items()}
+            started = time.monotonic()
             try:
-                reply: Any = await self._redis.xread(
-                    streams,  # type: ignore[arg-type]
-                    count=READ_COUNT,
-                    block=self._block_ms,
-                )
+                reply = await self._xread.read(self._keys.values())
+                for raw_key, entries in reply:
+                    self._dispatch(raw_key, entries)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -120,13 +123,11 @@ class EventHub:
                 failing = True
                 await asyncio.sleep(RETRY_AFTER_S)
                 continue
-            self.reads += 1
             if failing:
                 failing = False
                 log.info("event streams resumed")
-            items = reply.items() if isinstance(reply, dict) else (reply or [])
-            for raw_key, entries in items:
-                self._dispatch(raw_key, entries)
+            if reply:
+                await asyncio.sleep(MIN_READ_INTERVAL_S - (time.monotonic() - started))
 
     def _dispatch(self, raw_key: bytes | str, entries: Any) -> None:
         """Offers each new entry to the stream's listeners and moves its position, with no
@@ -139,11 +140,9 @@ class EventHub:
             event_id = parse(entry_id)
             if event_id <= state.position:
                 continue  # read for an earlier listener set of this key
-            state.position = event_id
-            try:
-                entry = decode(entry_id, fields)
-            except Exception:  # not one of ours: skipped, never fatal to the reader
-                log.warning("skipped an unreadable event", extra={"fields": {"stream": key}})
+            state.move(event_id)
+            entry = readable(entry_id, fields)  # not one of ours: skipped, never fatal
+            if entry[1] is None:
                 continue
             for listener in state.listeners:
                 listener.offer(entry)
@@ -154,3 +153,4 @@ class EventHub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
             self._reader = None
+        await self._xread.close()

@@ -27,21 +27,22 @@ from botmesh.trading.v1 import resources_pb2 as pb
 from mesh.redis import OUTAGE_ERRORS, RETRY_AFTER_S
 from trading_svc.events.cursor import EventId
 from trading_svc.events.log import EventLog
+from trading_svc.events.xread import StreamFragments
 
 PAGE = 200  # events per backlog read
 BATCH = 200  # events per answer from the queue
 
-Entry = tuple[EventId, pb.BotEvent]
+Entry = tuple[EventId, pb.BotEvent | None]  # None: an entry not ours, only moves the cursor
 
 
-class KeyState:
+class KeyState(StreamFragments):
     """The hub's reading of one stream: every entry up to `position` has been offered to
     every listener that was registered when it was read."""
 
-    __slots__ = ("listeners", "position")
+    __slots__ = ("listeners",)
 
-    def __init__(self, position: EventId) -> None:
-        self.position = position
+    def __init__(self, key: str, position: EventId) -> None:
+        super().__init__(key, position)
         self.listeners: set[Listener] = set()
 
 
@@ -152,5 +153,6 @@ class Listener:
         for event_id, event in entries:
             if event_id > self.cursor:
                 self.cursor = event_id
-                events.append(event)
+                if event is not None:
+                    events.append(event)
         return events

@@ -28,12 +28,28 @@ def stream_key(subscription_id: str) -> str:
     return f"botmesh:events:{subscription_id}"
 
 
-def decode(entry_id: bytes | str, fields: dict[bytes, bytes]) -> tuple[EventId, pb.BotEvent]:
-    """One stream entry as (its id, its BotEvent with `event_id` set)."""
+def decode(
+    entry_id: bytes | str, fields: dict[bytes, bytes] | list[bytes]
+) -> tuple[EventId, pb.BotEvent]:
+    """One stream entry (fields as redis-py's dict or RESP's flat list) as (its id, its
+    BotEvent with `event_id` set)."""
+    if isinstance(fields, list):
+        fields = dict(zip(fields[::2], fields[1::2], strict=True))
     event = pb.BotEvent.FromString(fields[FIELD])
     event_id = parse(entry_id)
     event.event_id = fmt(event_id)
     return event_id, event
+
+
+def readable(
+    entry_id: bytes | str, fields: dict[bytes, bytes] | list[bytes]
+) -> tuple[EventId, pb.BotEvent | None]:
+    """decode(), or (the id, None) for an entry that is not one of ours (logged)."""
+    try:
+        return decode(entry_id, fields)
+    except Exception:
+        log.warning("skipped an unreadable event", extra={"fields": {"entry": str(entry_id)}})
+        return parse(entry_id), None
 
 
 class EventLog:
@@ -87,10 +103,11 @@ class EventLog:
 
     async def page(
         self, subscription_id: str, after: EventId, until: EventId, count: int
-    ) -> list[tuple[EventId, pb.BotEvent]]:
-        """At most `count` events with after < id <= until, oldest first (XRANGE, never
-        blocking). Raises on a Redis outage; the caller decides how to wait."""
+    ) -> list[tuple[EventId, pb.BotEvent | None]]:
+        """At most `count` entries with after < id <= until, oldest first (XRANGE, never
+        blocking); an entry that is not a BotEvent comes as (its id, None), so a reader
+        moves past it. Raises on a Redis outage; the caller decides how to wait."""
         entries: Any = await self._redis.xrange(
             stream_key(subscription_id), f"({fmt(after)}", fmt(until), count=count
         )
-        return [decode(entry_id, fields) for entry_id, fields in entries]
+        return [readable(entry_id, fields) for entry_id, fields in entries]
