@@ -184,7 +184,7 @@ class RiskWorld:
                 else ""
             )
 
-        for _ in range(3):
+        for _ in range(4):
             await path.golden_cross()
             with contextlib.suppress(AssertionError):
                 return Decimal(await eventually(holding, "the bot's entry", timeout_s=6))

@@ -139,6 +139,13 @@ async def test_the_kill_switch_halts_the_bot_until_its_subscription_is_resumed(
         ("RISK_RULE_MAX_DRAWDOWN", "RISK_OUTCOME_PAUSED")
     ]
     assert "below its peak" in paused[0]["message"]
+    (closing,) = [e["decision"] for e in seen if "risk" in e.get("decision", {})]
+    assert (closing["outcome"], closing["reason"], closing["side"]) == (
+        "CLOSED",
+        "MAX_DRAWDOWN",
+        "sell",
+    )
+    assert closing["risk"]["outcome"] == "RISK_OUTCOME_PAUSED" and closing["order_id"]
     skipped = [e["decision"] for e in seen if e.get("decision", {}).get("outcome") == "SKIPPED"]
     assert {d["reason"] for d in skipped} == {"MAX_DRAWDOWN"}
     changes = [e["status"] for e in seen if "status" in e]
