@@ -191,6 +191,19 @@ class RiskWorld:
         seen = await self.decided(bot)
         raise AssertionError(f"the bot never entered on a golden cross; it decided {seen}")
 
+    async def cross_until(
+        self, bot: Bot, path: PricePilot, until: Callable[[list[pb.BotEvent]], bool]
+    ) -> list[pb.BotEvent]:
+        """Turns the path into golden crosses until the bot's events satisfy `until` (a
+        candle the scheduler reads late is decided as stale, never traded: one more cross
+        then does it); those events."""
+        for _ in range(4):
+            await path.golden_cross()
+            got = await self.events(bot, until, timeout_s=6, strict=False)
+            if until(got):
+                return got
+        raise AssertionError(f"the golden crosses never did it; it decided {summary(got)}")
+
     async def action(self, bot: Bot, verb: str) -> None:
         resp = await self.rest.post(
             f"/v1/subscriptions/{bot.subscription_id}:{verb}", json={}, headers=bot.headers
@@ -223,13 +236,15 @@ class RiskWorld:
         try:
             await asyncio.wait_for(read(), timeout_s)
         except TimeoutError:
-            raise AssertionError(f"the awaited events never came; got {len(got)}") from None
+            if strict:
+                raise AssertionError(
+                    f"the awaited events never came; the last decisions: {summary(got)}"
+                ) from None
         return got
 
-    async def decided(self, bot: Bot, last: int = 12) -> list[str]:
-        """Its last decisions in short ("BUY:BLOCKED:COOLDOWN"), for failure messages."""
-        got = await self.events(bot, lambda _: False, timeout_s=2, strict=False)
-        return [f"{d.action}:{d.outcome}:{d.reason}" for d in decisions(got)[-last:]]
+    async def decided(self, bot: Bot) -> list[str]:
+        """Its last decisions in short, for failure messages."""
+        return summary(await self.events(bot, lambda _: False, timeout_s=2, strict=False))
 
     async def sse_events(
         self, bot: Bot, until: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 20
@@ -262,6 +277,11 @@ class RiskWorld:
 
 def decisions(events: list[pb.BotEvent]) -> list[pb.Decision]:
     return [e.decision for e in events if e.HasField("decision")]
+
+
+def summary(events: list[pb.BotEvent], last: int = 12) -> list[str]:
+    """The last decisions in short ("BUY:BLOCKED:COOLDOWN"), for failure messages."""
+    return [f"{d.action}:{d.outcome}:{d.reason}" for d in decisions(events)[-last:]]
 
 
 def risks(events: list[pb.BotEvent]) -> list[pb.RiskAction]:

@@ -60,6 +60,11 @@ async def world(runtime_mesh: Mesh) -> AsyncIterator[RiskWorld]:
         yield made
 
 
+def blocked(events: list[pb.BotEvent]) -> bool:
+    """A risk control blocked an entry."""
+    return any(r.outcome == pb.RISK_OUTCOME_BLOCKED for r in risks(events))
+
+
 async def flat(world: RiskWorld, rented: Bot) -> dict[str, Any]:
     async def check() -> dict[str, Any] | None:
         status = await world.status(rented)
@@ -169,12 +174,7 @@ async def test_a_cooldown_after_a_losing_trade_blocks_entries(world: RiskWorld) 
         await path.jump(entry * Decimal("0.92"))  # the stop-loss sells at a loss
         await flat(world, rented)
         orders = len(await world.orders(rented))
-        await path.golden_cross()
-
-        def blocked(got: list[pb.BotEvent]) -> bool:
-            return any(r.outcome == pb.RISK_OUTCOME_BLOCKED for r in risks(got))
-
-        events = await world.events(rented, blocked)
+        events = await world.cross_until(rented, path, blocked)
     (decision,) = [d for d in decisions(events) if d.outcome == "BLOCKED"]
     assert (decision.action, decision.reason) == ("BUY", "COOLDOWN")
     assert decision.risk.rule == pb.RISK_RULE_COOLDOWN
@@ -189,12 +189,7 @@ async def test_the_allocation_cap_blocks_a_stake_larger_than_the_allocation(
 ) -> None:
     rented = await world.rent(bot("too big a stake", stake="400"), "ETH-USDT", allocation="250")
     async with world.pilot("ETH-USDT") as path:
-        await path.golden_cross()
-
-        def blocked(got: list[pb.BotEvent]) -> bool:
-            return any(r.outcome == pb.RISK_OUTCOME_BLOCKED for r in risks(got))
-
-        events = await world.events(rented, blocked)
+        events = await world.cross_until(rented, path, blocked)
     (decision,) = [d for d in decisions(events) if d.outcome == "BLOCKED"]
     assert (decision.action, decision.reason) == ("BUY", "ALLOCATION_CAP")
     assert decision.risk.rule == pb.RISK_RULE_ALLOCATION_CAP
