@@ -46,6 +46,7 @@ from trading_svc.performance.service import PerformanceService
 from trading_svc.performance.store import PerformanceStore
 from trading_svc.runtime.analysis import AnalysisClient
 from trading_svc.runtime.backoff import AccountBackoff
+from trading_svc.runtime.changes import ChangeAnnouncer
 from trading_svc.runtime.consumer import TickConsumer
 from trading_svc.runtime.decisions import DecisionStore
 from trading_svc.runtime.queue import TickQueue
@@ -134,13 +135,14 @@ def build(
     internal = InternalTradingServicer(WindDown(ctx.engine, subs, pool, executor, audit))
     projection = ProjectionStore(ctx.engine)
     runtime_store = RuntimeStore(ctx.engine)
+    decisions = DecisionStore(ctx.engine, timedelta(milliseconds=config.runtime_reclaim_idle_ms))
     follower = ChangeFollower(
         settings.redis_url,
         pool,
         projection,
         CursorStore(ctx.engine, SUBSCRIPTION_CHANGES),
         subs,
-        runtime_store.lift_halt,
+        ChangeAnnouncer(ctx.redis, runtime_store, subs, decisions, events),
     )
     feeds = FeedManager(ctx.redis, factory)
     hub = PriceHub(ctx.redis, feeds.demand)
@@ -154,7 +156,6 @@ def build(
     hourly = HourlySnapshots(
         performance, performance_store, subs, ticker_price(data), publish=events.performance
     )
-    decisions = DecisionStore(ctx.engine, timedelta(milliseconds=config.runtime_reclaim_idle_ms))
     analysis = AnalysisClient(
         settings.analysis.target, settings.internal_token, settings.analysis.channel_options
     )

@@ -9,13 +9,14 @@ moves the price where the control must act.
 - Stop-loss: a candle whose low falls through entry x (1 - stop_loss) makes the bot sell;
   the decision is CLOSED by RISK_RULE_STOP_LOSS and a risk event says so.
 - Take-profit: likewise on a candle whose high reaches entry x (1 + take_profit).
-- Kill switch: equity max_drawdown_pct below its peak closes the position and halts the
-  bot (BOT_STATE_HALTED, reason MAX_DRAWDOWN, with a message; a RISK_OUTCOME_PAUSED event);
-  no order follows; pausing and resuming the subscription lifts the halt.
+- Kill switch: equity max_drawdown_pct below its peak closes the position and pauses the
+  subscription (BOT_STATE_PAUSED, reason MAX_DRAWDOWN, with a message; the subscription
+  itself PAUSED with state_reason RISK_MAX_DRAWDOWN; a RISK_OUTCOME_PAUSED event); no order
+  follows; the principal's resume sets the bot running again.
 - Cooldown: after a losing trade, an entry signal is BLOCKED with COOLDOWN.
 - Allocation cap: a stake larger than the allocation is BLOCKED with ALLOCATION_CAP.
 - Order failures: an exchange account without funds refuses every entry, and after
-  MAX_FAILURES refusals in a row the bot halts itself with ORDER_FAILURES.
+  MAX_FAILURES refusals in a row the bot pauses its subscription with ORDER_FAILURES.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ async def test_a_take_profit_sells_when_a_candle_reaches_it(world: RiskWorld) ->
     assert Decimal(sold["average_price"]) > entry * Decimal("1.05")
 
 
-async def test_the_kill_switch_halts_the_bot_until_its_subscription_is_resumed(
+async def test_the_kill_switch_pauses_the_subscription_until_its_principal_resumes_it(
     world: RiskWorld,
 ) -> None:
     rented = await world.rent(bot("kill switch", stake="100", max_drawdown_pct="0.05"), "SOL-USDT")
@@ -124,19 +125,27 @@ async def test_the_kill_switch_halts_the_bot_until_its_subscription_is_resumed(
 
         async def halted() -> dict[str, Any] | None:
             status = await world.status(rented)
-            return status if status["state"] == "BOT_STATE_HALTED" else None
+            return status if status["state"] == "BOT_STATE_PAUSED" else None
 
-        status = await eventually(halted, "the halt", timeout_s=15)
+        status = await eventually(halted, "the pause", timeout_s=15)
         assert status["reason"] == "MAX_DRAWDOWN"
         assert "below its peak" in status["message"] and "limit 5%" in status["message"]
         assert Decimal(status["position"]) == 0, "the kill switch closed the position"
         orders = len(await world.orders(rented))
 
-        # The path turns up again: a BUY the halted bot must not act on.
+        sub = await world.rest.get(
+            f"/v1/subscriptions/{rented.subscription_id}", headers=rented.headers
+        )
+        assert sub.json()["subscription"]["state"] == "SUBSCRIPTION_STATE_PAUSED"
+        assert (
+            sub.json()["subscription"]["state_reason"]
+            == "SUBSCRIPTION_STATE_REASON_RISK_MAX_DRAWDOWN"
+        )
+        # The path turns up again: a BUY the paused bot must not act on.
         await path.golden_cross()
         seen = await world.sse_events(
             rented,
-            lambda got: sum(e.get("decision", {}).get("outcome") == "SKIPPED" for e in got) >= 4,
+            lambda got: any(e.get("status", {}).get("state") == "BOT_STATE_PAUSED" for e in got),
         )
     assert len(await world.orders(rented)) == orders, "no order after the kill switch"
     paused = [e["risk"] for e in seen if "risk" in e]
@@ -151,19 +160,22 @@ async def test_the_kill_switch_halts_the_bot_until_its_subscription_is_resumed(
         "sell",
     )
     assert closing["risk"]["outcome"] == "RISK_OUTCOME_PAUSED" and closing["order_id"]
-    skipped = [e["decision"] for e in seen if e.get("decision", {}).get("outcome") == "SKIPPED"]
-    assert {d["reason"] for d in skipped} == {"MAX_DRAWDOWN"}
+    after = [e["decision"] for e in seen if "decision" in e]
+    after = after[after.index(closing) + 1 :]
+    assert all(d["outcome"] == "SKIPPED" for d in after), "nothing but skipped ticks after it"
+    # Status changes: created (STOPPED, not paid), paid (RUNNING), then the kill switch's.
     changes = [e["status"] for e in seen if "status" in e]
-    assert changes and changes[0]["state"] == "BOT_STATE_HALTED"
+    assert [c["state"] for c in changes][:2] == ["BOT_STATE_STOPPED", "BOT_STATE_RUNNING"]
+    pauses = [c for c in changes if c["state"] == "BOT_STATE_PAUSED"]
+    assert pauses and {c["reason"] for c in pauses} == {"MAX_DRAWDOWN"}
 
-    await world.action(rented, "pause")
     await world.action(rented, "resume")
 
     async def running() -> bool:
         status = await world.status(rented)
         return status["state"] == "BOT_STATE_RUNNING" and not status.get("reason")
 
-    await eventually(running, "the halt lifted by pause and resume", timeout_s=15)
+    await eventually(running, "the bot running again after the resume", timeout_s=15)
 
 
 async def test_a_cooldown_after_a_losing_trade_blocks_entries(world: RiskWorld) -> None:
@@ -199,13 +211,13 @@ async def test_the_allocation_cap_blocks_a_stake_larger_than_the_allocation(
     assert await world.orders(rented) == []
 
 
-async def test_orders_refused_again_and_again_halt_the_bot(world: RiskWorld) -> None:
+async def test_orders_refused_again_and_again_pause_the_subscription(world: RiskWorld) -> None:
     rented = await world.rent(bot("no funds"), "SOL-USDT")
     await world.admin.set_balances(rented.renter.exchange_api_key, {"USDT": "0"})
 
     async def halted() -> dict[str, Any] | None:
         status = await world.status(rented)
-        return status if status["state"] == "BOT_STATE_HALTED" else None
+        return status if status["state"] == "BOT_STATE_PAUSED" else None
 
     async with world.pilot("SOL-USDT") as path:
         for _ in range(MAX_FAILURES + 3):

@@ -8,7 +8,8 @@ It starts from the cursor its processes share (lifecycle/cursor.py), so changes 
 no process ran are applied on start. With no cursor yet, or one the stream no longer
 reaches (trimmed, or lost with Redis), it first rebuilds the projection from credential_svc
 (ListTradingSubscriptions) and starts at the stream's end as it was before the rebuild.
-A "resumed" entry lifts a bot's halt (runtime/state.py): the principal said go on. Any entry whose state
+Each entry is also the bot's status change (runtime/changes.py): published on its event
+stream, and a "resumed" entry lifts the bot's risk halt. Any entry whose state
 is not ACTIVE (suspended, canceled, paused, expired) closes the pooled client of its
 credential; the next order on another subscription of that credential releases it afresh,
 and the release refuses what may not trade. After a lost connection it reconnects with
@@ -50,14 +51,14 @@ class ChangeFollower:
         projection: ProjectionStore,
         cursor: CursorStore | None = None,
         subs: SubscriptionReader | None = None,
-        on_resumed: Callable[[str], Awaitable[None]] | None = None,
+        on_change: Callable[[dict[str, str]], Awaitable[None]] | None = None,
     ) -> None:
         self._redis_url = redis_url
         self._pool = pool
         self._projection = projection
         self._cursor = cursor
         self._subs = subs
-        self._on_resumed = on_resumed
+        self._on_change = on_change
         self._last_id = "$"
         self.seen = 0  # entries handled, for tests and metrics
 
@@ -146,23 +147,28 @@ class ChangeFollower:
 
     async def apply(self, fields: dict[str, str]) -> None:
         self.seen += 1
-        if fields.get("change") == "resumed" and self._on_resumed is not None:
-            try:
-                await self._on_resumed(fields.get("subscription_id", ""))
-            except Exception as exc:
-                log.warning("bot halt not lifted", extra={"fields": {"error": type(exc).__name__}})
         credential_id = fields.get("credential_id", "")
         if fields.get("state") != TRADING and credential_id:
             await self._pool.close_credential(credential_id)
         row = from_entry(fields)
-        if row is None:
-            return
-        try:
-            await self._projection.apply(row)
-        except Exception as exc:
-            log.warning(
-                "subscription projection not written",
-                extra={
-                    "fields": {"subscription_id": row.subscription_id, "error": type(exc).__name__}
-                },
-            )
+        if row is not None:
+            try:
+                await self._projection.apply(row)
+            except Exception as exc:
+                log.warning(
+                    "subscription projection not written",
+                    extra={
+                        "fields": {
+                            "subscription_id": row.subscription_id,
+                            "error": type(exc).__name__,
+                        }
+                    },
+                )
+        if self._on_change is not None:
+            try:
+                await self._on_change(fields)
+            except Exception as exc:
+                log.warning(
+                    "bot status change not handled",
+                    extra={"fields": {"error": type(exc).__name__}},
+                )

@@ -63,19 +63,28 @@ class RuntimeStore:
         values.pop("update_time", None)
         return RuntimeState(**values)
 
-    async def put(self, state: RuntimeState) -> None:
+    async def put(self, state: RuntimeState, before: RuntimeState | None = None) -> None:
+        """Writes the state; with `before` (what the writer read), only the columns it
+        changed, so a concurrent write of others (the principal's resume lifting a halt
+        while a tick runs) is not undone by the tick's write-back."""
         values = {**asdict(state), "update_time": utcnow()}
+        changed = [
+            c
+            for c in values
+            if c != "subscription_id"
+            and (before is None or c == "update_time" or getattr(before, c) != values[c])
+        ]
         async with self._engine.begin() as conn:
             if conn.dialect.name == "mysql":
                 mine = mysql.insert(bot_runtime).values(**values)
                 statement: sa.Executable = mine.on_duplicate_key_update(
-                    {c: mine.inserted[c] for c in values if c != "subscription_id"}
+                    {c: mine.inserted[c] for c in changed}
                 )
             else:
                 lite = sqlite.insert(bot_runtime).values(**values)
                 statement = lite.on_conflict_do_update(
                     index_elements=[bot_runtime.c.subscription_id],
-                    set_={c: lite.excluded[c] for c in values if c != "subscription_id"},
+                    set_={c: lite.excluded[c] for c in changed},
                 )
             await conn.execute(statement)
 

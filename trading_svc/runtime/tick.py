@@ -132,7 +132,7 @@ class TickRunner:
         decided, after = await self._decide(tick, sub, before)
         if not await self._decisions.complete(decided, self.consumer):
             return None  # another consumer took the tick over; its record stands
-        await self._runtime.put(after)
+        await self._runtime.put(after, before)
         await self._announce(tick, sub, decided, before, after)
         return decided
 
@@ -180,7 +180,7 @@ class TickRunner:
                     extra={"fields": {"subscription_id": sid, "error": type(exc).__name__}},
                 )
                 return
-            await self._runtime.put(replace(after, last_snapshot_time=utcnow()))
+            await self._runtime.put(replace(after, last_snapshot_time=utcnow()), after)
             await self._events.performance(sid, perf)
 
     async def _pause(self, sub: Subscription, state: RuntimeState, decided: Decided) -> None:
