@@ -138,6 +138,7 @@ class Bench:
         if args.replicas > 1:
             report["failover"] = self.failover(world, end, clock)
         report["duplicates_total"] = self.records.duplicates()
+        report["outcomes_total"] = self.records.outcomes()
         return report
 
     async def setup(self) -> World:
@@ -208,9 +209,10 @@ def parse() -> argparse.Namespace:
     p.add_argument("--sim-speed", type=float, default=60.0, help="exchange_sim clock factor")
     p.add_argument("--replicas", type=int, default=1, help="trading_svc processes")
     p.add_argument("--after-kill", type=int, default=4, help="candles observed after the kill")
-    p.add_argument("--principals", type=int, default=10)
+    p.add_argument("--principals", type=int, default=50, help="renters, one account each")
     p.add_argument("--quick-every", type=int, default=10, help="every n-th bot trades often")
     p.add_argument("--concurrency", type=int, default=16, help="setup requests in flight")
+    p.add_argument("--keep", action="store_true", help="keep the database for a look after")
     return p.parse_args()
 
 
@@ -257,7 +259,8 @@ def main() -> int:
         sim.terminate()
         sim.wait(timeout=10)
         redis_server.stop()
-        drop_database(admin, DATABASE)
+        if not args.keep:
+            drop_database(admin, DATABASE)
     print_report(report)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)

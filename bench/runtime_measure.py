@@ -104,6 +104,14 @@ class Records:
             through,
         )
 
+    def outcomes(self) -> dict[str, int]:
+        """Every recorded decision of the run (warm-up included) by outcome and reason."""
+        rows = self._rows(
+            "SELECT outcome, reason, COUNT(*) FROM DB.bot_decisions WHERE state='done'"
+            " GROUP BY outcome, reason ORDER BY COUNT(*) DESC"
+        )
+        return {f"{r[0]} {r[1]}".strip(): int(r[2]) for r in rows}
+
     def duplicates(self) -> int:
         return len(
             self._rows(

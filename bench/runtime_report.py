@@ -68,4 +68,8 @@ def print_report(report: dict[str, Any]) -> None:
         for line in _ticks(f):
             print(line)
     print(f"\n(subscription, candle) recorded twice overall: {report['duplicates_total']}")
+    print(
+        "every decision of the run: "
+        + ", ".join(f"{k} {v}" for k, v in report["outcomes_total"].items())
+    )
     print(f"logs: {report['logs']}")

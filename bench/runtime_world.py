@@ -4,8 +4,8 @@ mostly holds, a quick one that trades every few candles) and lists them; a few p
 each register a user and a verified credential on an exchange_sim account of their own;
 then N subscriptions are made and paid, `concurrency` requests at a time.
 
-Subscription i belongs to principal i mod P and trades market i mod M; every
-`quick_every`-th one rents the quick bot. Every subscription is paid (ACTIVE); accounts hold
+Subscription i belongs to principal i mod P and trades market i mod M; in every market,
+every `quick_every`-th one rents the quick bot. Every subscription is paid (ACTIVE); accounts hold
 far more USDT than their subscriptions' allocations together.
 """
 
@@ -135,7 +135,7 @@ async def make_world(
     async def rent(i: int) -> None:
         renter = renters[i % principals]
         market = markets[i % len(markets)]
-        kind = "quick" if quick_every and i % quick_every == 0 else "steady"
+        kind = "quick" if quick_every and (i // len(markets)) % quick_every == 0 else "steady"
         bot_id, listing_id = listed[kind]
         who = {"x-api-key": keys["marketplace"], "x-principal-id": renter.principal}
         terms = {
