@@ -37,7 +37,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 import httpx  # noqa: E402
 
-from bench.runtime_measure import Records, TickStream, VenueClock, cpu_rss, tick_figures  # noqa: E402
+from bench.runtime_measure import (  # noqa: E402
+    Records,
+    TickStream,
+    VenueClock,
+    cpu_rss,
+    cpu_wait,
+    tick_figures,
+)
 from bench.runtime_report import print_report  # noqa: E402
 from bench.runtime_sim import market_names  # noqa: E402
 from bench.runtime_world import World, make_world  # noqa: E402
@@ -109,11 +116,13 @@ class Bench:
         assert start is not None, "no decision recorded"
         others = {s: self.pids(s) for s in ("analysis_svc", "credential_svc")}
         cpu0, _ = cpu_rss(trading)
+        wait0 = cpu_wait(trading)
         other0 = {s: cpu_rss(p)[0] for s, p in others.items()}
         began = time.monotonic()
         end = self.candles_closed(start, args.candles, clock)
         elapsed = time.monotonic() - began
         cpu1, rss1 = cpu_rss(trading)
+        waited = cpu_wait(trading) - wait0
         subs = list(world.subscriptions)
         window = [start + timedelta(minutes=i + 1) for i in range(args.candles)]
         enqueued, twice = self.stream.enqueued()
@@ -130,6 +139,7 @@ class Bench:
             "trading_cpu_s": cpu1 - cpu0,
             "trading_cpu_ms_per_tick": (cpu1 - cpu0) * 1000 / max(1, ticks["recorded"]),
             "trading_core_share": (cpu1 - cpu0) / elapsed,
+            "trading_cpu_wait_s": waited,
             "other_cpu_s": {s: cpu_rss(p)[0] - other0[s] for s, p in others.items()},
             "trading_rss_mb": rss1 / 2**20,
             "trading_rss_idle_mb": rss_idle / 2**20,

@@ -14,9 +14,11 @@ Sources, all of them records the mesh keeps anyway:
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -173,6 +175,17 @@ def cpu_rss(pids: list[int]) -> tuple[float, int]:
         cpu += times.user + times.system
         rss += proc.memory_info().rss
     return cpu, rss
+
+
+def cpu_wait(pids: list[int]) -> float:
+    """Seconds the processes' threads were runnable but waiting for a CPU (Linux schedstat):
+    what a machine shared with other work costs them."""
+    waited = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                waited += int(task.read_text().split()[1])
+    return waited / 1e9
 
 
 def tick_figures(

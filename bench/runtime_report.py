@@ -50,7 +50,8 @@ def print_report(report: dict[str, Any]) -> None:
     )
     print(
         f"  trading_svc CPU {w['trading_cpu_s']:.1f} s = {w['trading_cpu_ms_per_tick']:.2f} "
-        f"ms per tick, {w['trading_core_share']:.2f} of a core; other CPU s "
+        f"ms per tick, {w['trading_core_share']:.2f} of a core, "
+        f"{w['trading_cpu_wait_s']:.1f} s runnable but waiting for a CPU; other CPU s "
         + ", ".join(f"{k} {v:.1f}" for k, v in w["other_cpu_s"].items())
     )
     print(
