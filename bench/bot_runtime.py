@@ -14,9 +14,10 @@ candles close and reports (bench/runtime_measure.py):
   time) to complete_time, which adds the scheduler's polling;
 - analysis computations per candle vs distinct (market, strategy, params);
 - CPU seconds per tick and RSS per bot of the trading_svc process(es) (psutil).
-With `--replicas 2` it then SIGKILLs the scheduler's leader right after it enqueued a candle
-and reports the failover: the time from the kill to the survivor holding the lock and to its
-first enqueue, and the ticks of the following `--after-kill` candles (missed must be 0).
+With `--replicas 2` it then SIGKILLs the scheduler's leader `--kill-lead` seconds before a
+candle closes and reports the failover: the time from the kill to the survivor holding the
+lock and to its first enqueue (that candle's), and the ticks of the candles since the window
+(missed must be 0).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 import httpx  # noqa: E402
 
 from bench.runtime_measure import (  # noqa: E402
+    MINUTE_MS,
     Records,
     TickStream,
     VenueClock,
@@ -170,26 +172,30 @@ class Bench:
             )
 
     def failover(self, world: World, after: datetime, clock: VenueClock) -> dict[str, Any]:
-        """SIGKILL the leader just after it enqueued a candle; the survivor must take the
-        lock, enqueue the next candles and decide every tick, the dead one's included."""
+        """SIGKILL the leader `--kill-lead` seconds before a candle closes: the survivor must
+        take the lock (within its TTL), enqueue that candle and the next ones, and every
+        tick must be decided. The gap is from the kill to the survivor's first enqueue."""
         leader = self.stream.leader()
-        last = self.stream.last_enqueue_ms()
-        self.wait_for("an enqueue", lambda: self.stream.last_enqueue_ms() > last, 60)
-        time.sleep(0.3)  # the leader's own consumer is mid-batch now
+        now_sim = clock.sim_ms + (time.time() * 1000 - clock.wall_ms) * clock.speed
+        close_sim = (int(now_sim) // MINUTE_MS + 1) * MINUTE_MS
+        if clock.wall_of(close_sim) / 1000 - time.time() < self.args.kill_lead + 0.5:
+            close_sim += MINUTE_MS
+        close_wall_ms = clock.wall_of(close_sim)
+        time.sleep(max(0.0, close_wall_ms / 1000 - self.args.kill_lead - time.time()))
         killed_ms = time.time() * 1000
         self.mesh.kill(leader)
         print(f"SIGKILLed the leader {leader}", flush=True)
-        newest = self.records.newest_candle()
         led_ms = enqueue_ms = 0.0
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while (not led_ms or not enqueue_ms) and time.monotonic() < deadline:
             if not led_ms and self.stream.leader() not in ("", leader):
                 led_ms = time.time() * 1000
             if not enqueue_ms and self.stream.last_enqueue_ms() > killed_ms:
                 enqueue_ms = float(self.stream.last_enqueue_ms())
             time.sleep(0.02)
-        assert newest is not None
-        end = self.candles_closed(newest, self.args.after_kill, clock)
+        # The database answers naive UTC datetimes; so are the candles here.
+        closing = datetime.fromtimestamp((close_sim - MINUTE_MS) / 1000, UTC).replace(tzinfo=None)
+        end = self.candles_closed(closing, self.args.after_kill, clock)
         minutes = int((end - after).total_seconds() // 60)
         window = [after + timedelta(minutes=i + 1) for i in range(minutes)]
         enqueued, _ = self.stream.enqueued()
@@ -198,8 +204,10 @@ class Bench:
         return {
             "killed": leader,
             "new_leader": self.stream.leader(),
+            "kill_before_close_s": (close_wall_ms - killed_ms) / 1000,
             "kill_to_new_leader_s": (led_ms - killed_ms) / 1000 if led_ms else None,
             "kill_to_next_enqueue_s": (enqueue_ms - killed_ms) / 1000 if enqueue_ms else None,
+            "close_to_next_enqueue_s": (enqueue_ms - close_wall_ms) / 1000 if enqueue_ms else None,
             "candles": [c.isoformat() for c in window],
             **tick_figures(rows, enqueued, clock, subs, window),
         }
@@ -219,6 +227,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--sim-speed", type=float, default=60.0, help="exchange_sim clock factor")
     p.add_argument("--replicas", type=int, default=1, help="trading_svc processes")
     p.add_argument("--after-kill", type=int, default=4, help="candles observed after the kill")
+    p.add_argument("--kill-lead", type=float, default=1.0, help="kill this long before a close")
     p.add_argument("--principals", type=int, default=50, help="renters, one account each")
     p.add_argument("--quick-every", type=int, default=10, help="every n-th bot trades often")
     p.add_argument("--concurrency", type=int, default=16, help="setup requests in flight")

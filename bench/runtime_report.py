@@ -12,6 +12,10 @@ def _lat(name: str, s: dict[str, float]) -> str:
     )
 
 
+def _s(value: float | None) -> str:
+    return "never" if value is None else f"{value:.2f} s"
+
+
 def _ticks(t: dict[str, Any]) -> list[str]:
     lines = [
         f"  ticks expected {t['expected']}, recorded {t['recorded']}, missed {t['missed']}, "
@@ -62,10 +66,12 @@ def print_report(report: dict[str, Any]) -> None:
     if f:
         print(f"\nFailover: SIGKILL {f['killed']}; new leader {f['new_leader']}")
         print(
-            f"  kill -> survivor holds the lock {f['kill_to_new_leader_s']} s, "
-            f"kill -> its first enqueue {f['kill_to_next_enqueue_s']} s"
+            f"  killed {f['kill_before_close_s']:.2f} s before a candle close; kill -> survivor "
+            f"holds the lock {_s(f['kill_to_new_leader_s'])}, kill -> its first enqueue "
+            f"{_s(f['kill_to_next_enqueue_s'])} (that close -> enqueue "
+            f"{_s(f['close_to_next_enqueue_s'])})"
         )
-        print(f"  over the {len(f['candles'])} candles after the window:")
+        print(f"  over the {len(f['candles'])} candles since the window:")
         for line in _ticks(f):
             print(line)
     print(f"\n(subscription, candle) recorded twice overall: {report['duplicates_total']}")
