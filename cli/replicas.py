@@ -99,11 +99,14 @@ def shared_env(planned: dict[str, list[Replica]]) -> dict[str, str]:
 
 
 def replica_env(replica: Replica, settings: Settings) -> dict[str, str]:
-    """What one replica process is told about itself: its port, its id, its metrics port."""
+    """What one replica process is told about itself: its port, its id, its metrics port
+    (the configured one, plus 10 per service in SERVICES' order and 1 per replica, so no two
+    processes of a mesh share one)."""
     env = {
         f"BOTMESH_{ENV_KEYS[replica.service]}_PORT": str(replica.port),
         "BOTMESH_REPLICA_ID": replica.replica_id,
     }
     if settings.metrics_port:
-        env["BOTMESH_METRICS_PORT"] = str(settings.metrics_port + replica.index)
+        offset = 10 * SERVICES.index(replica.service) + replica.index
+        env["BOTMESH_METRICS_PORT"] = str(settings.metrics_port + offset)
     return env

@@ -8,6 +8,7 @@ the state folder, so a fresh checkout is safe without configuration, and product
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -32,6 +33,25 @@ def _state_secret(state_dir: Path, name: str) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(value)
     return value
+
+
+_RETRY_UNAVAILABLE = json.dumps(
+    {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [
+            {
+                "name": [{}],
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "1s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ],
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -65,11 +85,20 @@ class ServiceAddress:
         return "ipv6:" + ",".join(f"[{self.host}]:{p}" for p in self.replica_ports)
 
     @property
-    def channel_options(self) -> list[tuple[str, str]]:
-        """Channel options for `target`: round_robin over the replicas, when several."""
+    def channel_options(self) -> list[tuple[str, str | int]]:
+        """Channel options for `target`, when several replicas serve it: round_robin over
+        them; a call that finds no replica ready (one just died) retried on UNAVAILABLE, up to
+        3 attempts (internal calls are reads or idempotent); a restarted replica redialled
+        within a second or two, not after gRPC's default backoff of up to two minutes."""
         if len(self.replica_ports) < 2:
             return []
-        return [("grpc.lb_policy_name", "round_robin")]
+        return [
+            ("grpc.lb_policy_name", "round_robin"),
+            ("grpc.service_config", _RETRY_UNAVAILABLE),
+            ("grpc.enable_retries", 1),
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+        ]
 
 
 def _address(name: str, default_port: int) -> ServiceAddress:

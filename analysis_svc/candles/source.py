@@ -158,7 +158,7 @@ class ListCandlesSource:
         *,
         page_size: int = PAGE_LIMIT,
         timeout_s: float = TIMEOUT_MS / 1000,
-        options: Sequence[tuple[str, str]] = (),
+        options: Sequence[tuple[str, str | int]] = (),
     ) -> None:
         self._channel = grpc.aio.insecure_channel(target, options=list(options))
         self._stub = md_rpc.MarketDataServiceStub(self._channel)

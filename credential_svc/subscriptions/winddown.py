@@ -28,7 +28,7 @@ class TradingWindDown:
     """WindDownSubscriptions over one long-lived channel to trading_svc."""
 
     def __init__(
-        self, target: str, internal_token: str, options: Sequence[tuple[str, str]] = ()
+        self, target: str, internal_token: str, options: Sequence[tuple[str, str | int]] = ()
     ) -> None:
         self._target = target
         self._options = list(options)

@@ -112,7 +112,8 @@ def test_settings_read_the_replica_id_and_a_target_reaching_every_replica(
     assert settings.replica_id == "trading_svc-1"
     assert settings.trading.bind == "127.0.0.1:42001"
     assert settings.trading.target == "ipv4:127.0.0.1:41002,127.0.0.1:42001"
-    assert settings.trading.channel_options == [("grpc.lb_policy_name", "round_robin")]
+    assert ("grpc.lb_policy_name", "round_robin") in settings.trading.channel_options
+    assert ("grpc.enable_retries", 1) in settings.trading.channel_options
 
 
 def test_without_replicas_the_target_is_the_one_address_and_the_id_names_the_pid(

@@ -166,7 +166,7 @@ class SubscriptionReader:
     """GetTradingSubscription over one long-lived gRPC channel to the credential service."""
 
     def __init__(
-        self, target: str, internal_token: str, options: Sequence[tuple[str, str]] = ()
+        self, target: str, internal_token: str, options: Sequence[tuple[str, str | int]] = ()
     ) -> None:
         # `options`: round_robin when `target` lists several replicas (ServiceAddress).
         self._channel = grpc.aio.insecure_channel(target, options=list(options))

@@ -37,7 +37,7 @@ class Signal:
 
 class AnalysisClient:
     def __init__(
-        self, target: str, internal_token: str, options: Sequence[tuple[str, str]] = ()
+        self, target: str, internal_token: str, options: Sequence[tuple[str, str | int]] = ()
     ) -> None:
         self._channel = grpc.aio.insecure_channel(target, options=list(options))
         self._stub = rpc.AnalysisServiceStub(self._channel)
