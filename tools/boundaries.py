@@ -92,6 +92,8 @@ LAYOUTS: dict[str, Layout] = {
             "runtime.scheduler",
             "runtime.consumer",
             "runtime.tick",
+            "runtime.batch",
+            "runtime.changes",
             "runtime.status",
         ),
     ),

@@ -46,6 +46,7 @@ from trading_svc.performance.service import PerformanceService
 from trading_svc.performance.store import PerformanceStore
 from trading_svc.runtime.analysis import AnalysisClient
 from trading_svc.runtime.backoff import AccountBackoff
+from trading_svc.runtime.batch import TickRunner
 from trading_svc.runtime.changes import ChangeAnnouncer
 from trading_svc.runtime.consumer import TickConsumer
 from trading_svc.runtime.decisions import DecisionStore
@@ -54,7 +55,7 @@ from trading_svc.runtime.scheduler import Scheduler
 from trading_svc.runtime.service import BotRuntime
 from trading_svc.runtime.state import RuntimeStore
 from trading_svc.runtime.status import BotStatusReader
-from trading_svc.runtime.tick import TickRunner
+from trading_svc.runtime.tick import Trading
 from trading_svc.servicers.internal import InternalTradingServicer
 from trading_svc.servicers.market_data import MarketDataServicer
 from trading_svc.servicers.trading import TradingServicer
@@ -163,15 +164,12 @@ def build(
     runner = TickRunner(
         decisions,
         runtime_store,
-        analysis,
-        orders,
-        store,
-        pool,
+        Trading(analysis, orders, store, pool, AccountBackoff(ctx.redis)),
         performance,
         events,
-        AccountBackoff(ctx.redis),
         subs,
         settings.replica_id,
+        config.runtime_concurrency,
     )
     bots = BotRuntime(
         Scheduler(
@@ -184,7 +182,7 @@ def build(
             config.runtime_poll_s,
             config.runtime_lock_ttl_ms,
         ),
-        TickConsumer(queue, subs, runner, config.runtime_concurrency),
+        TickConsumer(queue, subs, runner),
         hourly,
         analysis,
         config.runtime_enabled,

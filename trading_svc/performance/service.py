@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -93,11 +94,24 @@ class PerformanceService:
     async def ledger(self, subscription_id: str) -> LedgerState:
         return book.replay(await self._store.fills(subscription_id))
 
+    async def ledgers(self, subscription_ids: Iterable[str]) -> dict[str, LedgerState]:
+        """The ledgers of many subscriptions from one read of their fills."""
+        ids = list(subscription_ids)
+        fills = await self._store.fills_of(ids)
+        return {sid: book.replay(fills.get(sid, [])) for sid in ids}
+
     async def snapshot(
-        self, subscription_id: str, allocation: Decimal, price: Decimal, at: datetime
+        self,
+        subscription_id: str,
+        allocation: Decimal,
+        price: Decimal,
+        at: datetime,
+        state: LedgerState | None = None,
     ) -> pb.Performance:
-        """Appends the subscription's snapshot at `price` and returns it as a Performance."""
-        state = await self.ledger(subscription_id)
+        """Appends the subscription's snapshot at `price` and returns it as a Performance;
+        `state` is its ledger when the caller has just read it."""
+        if state is None:
+            state = await self.ledger(subscription_id)
         snap = _value(subscription_id, state, allocation, price, at)
         await self._store.insert(snap)
         return latest_pb(snap, [t.pnl for t in state.round_trips], allocation)

@@ -48,8 +48,13 @@ class PerformanceStore:
 
     async def fills(self, subscription_id: str) -> list[LedgerFill]:
         """The subscription's fills, oldest first (ties in the order they were stored)."""
+        return (await self.fills_of([subscription_id])).get(subscription_id, [])
+
+    async def fills_of(self, subscription_ids: list[str]) -> dict[str, list[LedgerFill]]:
+        """`fills` of many subscriptions in one read (the bot runtime's batch of ticks)."""
         query = (
             sa.select(
+                trades.c.subscription_id,
                 trades.c.side,
                 trades.c.market,
                 trades.c.price,
@@ -58,14 +63,16 @@ class PerformanceStore:
                 trades.c.fee_asset,
                 trades.c.time,
             )
-            .where(trades.c.subscription_id == subscription_id)
+            .where(trades.c.subscription_id.in_(subscription_ids))
             .order_by(trades.c.time, trades.c.trade_id)
         )
+        found: dict[str, list[LedgerFill]] = {}
         async with self._engine.connect() as conn:
-            return [
-                LedgerFill(r.side, r.market, r.price, r.quantity, r.fee, r.fee_asset, r.time)
-                for r in await conn.execute(query)
-            ]
+            for r in await conn.execute(query):
+                found.setdefault(r.subscription_id, []).append(
+                    LedgerFill(r.side, r.market, r.price, r.quantity, r.fee, r.fee_asset, r.time)
+                )
+        return found
 
     async def insert(self, snapshot: Snapshot, claim_before: datetime | None = None) -> int | None:
         """Stores `snapshot` and returns its id. With `claim_before`, first claims the hour:

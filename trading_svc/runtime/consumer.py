@@ -1,11 +1,11 @@
 """Every trading_svc process consumes ticks: new ones from the group, and every few seconds
 those a dead consumer left pending (XAUTOCLAIM).
 
-A batch of ticks costs one read of their subscriptions (BatchGetTradingSubscriptions) and
-runs with bounded concurrency. A tick is acknowledged once its decision is recorded (or was
-already recorded). One that fails on our side (database or credential_svc unreachable)
-stays pending and is retried by whichever consumer reclaims it after the idle limit; its
-decision record keeps the retry from acting twice.
+A batch of ticks costs one read of their subscriptions (BatchGetTradingSubscriptions) and a
+few statements (runtime/batch.py). A tick is acknowledged once its decision is recorded (or
+was already recorded). A batch that fails on our side (database or credential_svc
+unreachable) stays pending and is retried by whichever consumer reclaims it after the idle
+limit; the decision records keep the retry from acting twice.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import logging
 import time
 
 from trading_svc.orders.subscriptions import SubscriptionReader
+from trading_svc.runtime.batch import TickRunner
 from trading_svc.runtime.queue import Tick, TickQueue
-from trading_svc.runtime.tick import TickBusy, TickRunner
 
 log = logging.getLogger("botmesh.trading.runtime")
 BATCH = 200
@@ -31,12 +31,10 @@ class TickConsumer:
         queue: TickQueue,
         subs: SubscriptionReader,
         runner: TickRunner,
-        concurrency: int,
     ) -> None:
         self._queue = queue
         self._subs = subs
         self._runner = runner
-        self._slots = asyncio.Semaphore(concurrency)
         self.processed = 0  # ticks acknowledged by this process
         self.decided = 0  # ticks whose decision this process recorded
 
@@ -67,29 +65,7 @@ class TickConsumer:
         if not ticks:
             return
         subs = await self._subs.batch(sorted({t.subscription_id for t in ticks}))
-        done: list[Tick] = []
-
-        async def one(tick: Tick) -> None:
-            async with self._slots:
-                try:
-                    decided = await self._runner.run(tick, subs.get(tick.subscription_id))
-                except TickBusy:
-                    return  # stays pending; reclaimed once the holder's lease has run out
-                except Exception as exc:
-                    log.warning(
-                        "tick failed; left for a retry",
-                        extra={
-                            "fields": {
-                                "subscription_id": tick.subscription_id,
-                                "error": type(exc).__name__,
-                            }
-                        },
-                    )
-                    return
-            if decided is not None:
-                self.decided += 1
-            done.append(tick)
-
-        await asyncio.gather(*(one(t) for t in ticks))
-        await self._queue.ack(done)
-        self.processed += len(done)
+        result = await self._runner.run(ticks, subs)
+        await self._queue.ack(result.acknowledge)
+        self.processed += len(result.acknowledge)
+        self.decided += result.decided

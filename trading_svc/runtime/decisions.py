@@ -23,7 +23,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mesh.db import utcnow
 from trading_svc.tables import bot_decisions as decisions
@@ -56,6 +56,7 @@ class Decided:
 
 
 _FIELDS = tuple(f for f in Decided.__dataclass_fields__ if f not in ("subscription_id",))
+Key = tuple[str, datetime]  # (subscription_id, candle_time)
 
 
 class DecisionStore:
@@ -109,23 +110,81 @@ class DecisionStore:
             )
             return MINE if taken.rowcount == 1 else BUSY
 
+    async def claim_many(self, keys: list[Key], consumer: str) -> dict[Key, str]:
+        """`claim` for a batch, in two statements: one insert that skips rows already there,
+        then one read of them all. A row this call inserted (ours, stamped with this claim's
+        time) is MINE, a done one FINISHED; the rare rest go through `claim` one by one."""
+        if not keys:
+            return {}
+        now = utcnow()
+        rows = [
+            {
+                "subscription_id": sid,
+                "candle_time": at,
+                "state": CLAIMED,
+                "claimed_by": consumer,
+                "claim_time": now,
+            }
+            for sid, at in keys
+        ]
+        async with self._engine.begin() as conn:
+            ignore = "IGNORE" if conn.dialect.name == "mysql" else "OR IGNORE"
+            await conn.execute(decisions.insert().prefix_with(ignore), rows)
+        async with self._engine.connect() as conn:
+            found = await conn.execute(
+                sa.select(
+                    decisions.c.subscription_id,
+                    decisions.c.candle_time,
+                    decisions.c.state,
+                    decisions.c.claimed_by,
+                    decisions.c.claim_time,
+                ).where(
+                    decisions.c.subscription_id.in_({sid for sid, _ in keys}),
+                    decisions.c.candle_time.in_({at for _, at in keys}),
+                )
+            )
+            seen = {(r.subscription_id, r.candle_time): r for r in found}
+        answers: dict[Key, str] = {}
+        for key in keys:
+            row = seen.get(key)
+            if row is not None and row.state == DONE:
+                answers[key] = FINISHED
+            elif row is not None and row.claimed_by == consumer and row.claim_time == now:
+                answers[key] = MINE
+            else:
+                answers[key] = await self.claim(key[0], key[1], consumer)
+        return answers
+
+    async def complete_many(self, decided: list[Decided], consumer: str) -> set[Key]:
+        """`complete` for a batch in one transaction; the keys whose records were written."""
+        written: set[Key] = set()
+        async with self._engine.begin() as conn:
+            for d in decided:
+                if await self._complete(conn, d, consumer):
+                    written.add((d.subscription_id, d.candle_time))
+        return written
+
     async def complete(self, decided: Decided, consumer: str) -> bool:
         """Records the decision; False when another consumer took the claim over meanwhile
         (its record stands)."""
+        async with self._engine.begin() as conn:
+            return await self._complete(conn, decided, consumer)
+
+    @staticmethod
+    async def _complete(conn: AsyncConnection, decided: Decided, consumer: str) -> bool:
         values = {f: getattr(decided, f) for f in _FIELDS if f != "candle_time"}
         values["complete_time"] = decided.complete_time or utcnow()
-        async with self._engine.begin() as conn:
-            done = await conn.execute(
-                decisions.update()
-                .where(
-                    decisions.c.subscription_id == decided.subscription_id,
-                    decisions.c.candle_time == decided.candle_time,
-                    decisions.c.state == CLAIMED,
-                    decisions.c.claimed_by == consumer,
-                )
-                .values(state=DONE, **values)
+        done = await conn.execute(
+            decisions.update()
+            .where(
+                decisions.c.subscription_id == decided.subscription_id,
+                decisions.c.candle_time == decided.candle_time,
+                decisions.c.state == CLAIMED,
+                decisions.c.claimed_by == consumer,
             )
-        return done.rowcount == 1
+            .values(state=DONE, **values)
+        )
+        return bool(done.rowcount == 1)
 
     async def latest(self, subscription_id: str) -> Decided | None:
         """The newest recorded decision of a subscription."""

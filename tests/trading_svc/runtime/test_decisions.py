@@ -190,3 +190,29 @@ async def test_latest_is_the_newest_done_candle(store: DecisionStore) -> None:
         "a claimed tick is not a decision yet"
     )
     assert await store.count(sub) == 3
+
+
+async def test_a_batch_claims_new_ticks_and_leaves_done_and_held_ones(store: DecisionStore) -> None:
+    fresh, done, held_elsewhere = new_id("sub"), new_id("sub"), new_id("sub")
+    assert await store.claim(done, CANDLE, "consumer-a") == MINE
+    assert await store.complete(held(done), "consumer-a")
+    assert await store.claim(held_elsewhere, CANDLE, "consumer-b") == MINE
+    keys = [(fresh, CANDLE), (done, CANDLE), (held_elsewhere, CANDLE)]
+
+    claims = await store.claim_many(keys, "consumer-a")
+
+    assert claims == {keys[0]: MINE, keys[1]: FINISHED, keys[2]: BUSY}
+    written = await store.complete_many([held(fresh), held(held_elsewhere)], "consumer-a")
+    assert written == {keys[0]}, "only the claims this consumer holds are recorded"
+    assert await store.claim_many(keys[:1], "consumer-b") == {keys[0]: FINISHED}
+
+
+async def test_a_batch_takes_over_a_dead_holders_claim(
+    store: DecisionStore, engine: AsyncEngine
+) -> None:
+    sid = new_id("sub")
+    assert await store.claim(sid, CANDLE, "consumer-dead") == MINE
+    await age_claim(engine, sid, LEASE * 2)
+
+    assert await store.claim_many([(sid, CANDLE)], "consumer-a") == {(sid, CANDLE): MINE}
+    assert await store.complete_many([held(sid)], "consumer-a") == {(sid, CANDLE)}
