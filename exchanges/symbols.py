@@ -18,3 +18,8 @@ def to_market(symbol: str) -> str:
     """ "BTC/USDT" -> "BTC-USDT"; a settle suffix (":USDT", derivatives) is not ours."""
     base, sep, quote = symbol.partition("/")
     return f"{base}-{quote}" if sep else symbol
+
+
+def base_asset(market: str) -> str:
+    """ "BTC-USDT" -> "BTC": the asset a buy receives (a fee charged in it comes off)."""
+    return market.partition("-")[0]

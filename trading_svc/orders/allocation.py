@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from exchanges.symbols import base_asset
 from mesh.decimals import dec_str
 from mesh.errors import FailedPrecondition
 from trading_svc.orders.model import BUY, MARKET
@@ -61,11 +62,6 @@ def held_and_spent(groups: Iterable[FillSums]) -> tuple[Decimal, Decimal]:
         else:
             spent += g.fee
     return position, spent
-
-
-def base_asset(market: str) -> str:
-    """ "BTC-USDT" -> "BTC"."""
-    return market.split("-", 1)[0]
 
 
 def reserve_price(order_type: str, price: Decimal) -> Decimal:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
+from exchanges.symbols import base_asset
+
 BUY, SELL = "buy", "sell"
 ZERO = Decimal(0)
 DUST_SHARE = Decimal("0.01")
@@ -172,11 +174,6 @@ class _Book:
             entry_value=trip.entry_value * kept,
             entry_quantity=trip.entry_quantity * kept,
         )
-
-
-def base_asset(market: str) -> str:
-    """ "BTC-USDT" -> "BTC"."""
-    return market.split("-", 1)[0]
 
 
 def realized_since(state: LedgerState, since: datetime) -> Decimal:
