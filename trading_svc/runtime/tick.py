@@ -24,7 +24,6 @@ fails.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -53,7 +52,6 @@ from trading_svc.runtime.decisions import Decided
 from trading_svc.runtime.queue import Tick
 from trading_svc.runtime.state import MAX_FAILURES, RuntimeState
 
-log = logging.getLogger("botmesh.trading.runtime")
 DEFAULT_FEE = Decimal("0.001")
 # Order refusals that count toward halting the bot: the account or the order is wrong, and
 # asking again will not help.
