@@ -79,9 +79,13 @@ class Aborted(DomainError):
     default_reason = "ABORTED"
 
 
+DEFAULT_RETRY_AFTER_S = 1.0
+
+
 class Unavailable(DomainError):
-    """A transient failure: nothing was done, and the caller may retry, after
-    `retry_after_s` when it is given (sent as google.rpc.RetryInfo)."""
+    """A transient failure: nothing was done, and the caller may retry after
+    `retry_after_s` (sent as google.rpc.RetryInfo). Every UNAVAILABLE says when: a second
+    unless the raiser knows better, so no 503 leaves a caller guessing."""
 
     code = "UNAVAILABLE"
     default_reason = "UNAVAILABLE"
@@ -92,7 +96,7 @@ class Unavailable(DomainError):
         *,
         reason: str | None = None,
         metadata: dict[str, str] | None = None,
-        retry_after_s: float | None = None,
+        retry_after_s: float = DEFAULT_RETRY_AFTER_S,
     ) -> None:
         super().__init__(message, reason=reason, metadata=metadata)
         self.retry_after_s = retry_after_s

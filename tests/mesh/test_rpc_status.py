@@ -38,13 +38,15 @@ def test_rate_limits_carry_a_retry_delay() -> None:
     assert (retry.retry_delay.seconds, retry.retry_delay.nanos) == (1, 500_000_000)
 
 
-def test_unavailable_carries_a_retry_delay_when_it_has_one() -> None:
-    status = to_status(Unavailable("still running", reason="IN_PROGRESS", retry_after_s=1.0))
+def test_every_unavailable_says_when_to_retry() -> None:
+    status = to_status(Unavailable("still running", reason="IN_PROGRESS", retry_after_s=2.5))
     assert status.code == grpc.StatusCode.UNAVAILABLE
     retry = error_details_pb2.RetryInfo()
     assert details(status).details[1].Unpack(retry)
-    assert (retry.retry_delay.seconds, retry.retry_delay.nanos) == (1, 0)
-    assert len(details(to_status(Unavailable("down"))).details) == 1
+    assert (retry.retry_delay.seconds, retry.retry_delay.nanos) == (2, 500_000_000)
+    unsaid = error_details_pb2.RetryInfo()
+    assert details(to_status(Unavailable("down"))).details[1].Unpack(unsaid)
+    assert unsaid.retry_delay.seconds == 1, "a second when the raiser does not say"
 
 
 def test_not_found_and_internal_say_nothing_more_than_their_reason() -> None:

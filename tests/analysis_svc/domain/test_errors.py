@@ -23,7 +23,7 @@ def _answer(error: DomainError) -> tuple[int, str, str, dict[str, str], list[tup
         bad = error_details_pb2.BadRequest()
         if detail.Unpack(bad):
             violations += [(v.field, v.description) for v in bad.field_violations]
-        else:
+        elif not detail.Unpack(error_details_pb2.RetryInfo()):  # an UNAVAILABLE's retry delay
             assert detail.Unpack(info)
     return status.code, status.message, info.reason, dict(info.metadata), violations
 
