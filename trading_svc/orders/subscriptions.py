@@ -163,7 +163,8 @@ def _not_found(subscription_id: str) -> NotFound:
 
 
 class SubscriptionReader:
-    """GetTradingSubscription over one long-lived gRPC channel to the credential service."""
+    """credential_svc's internal subscription RPCs over one long-lived gRPC channel: a
+    failure is UNAVAILABLE (SUBSCRIPTIONS_UNAVAILABLE), never a guess."""
 
     def __init__(
         self, target: str, internal_token: str, options: Sequence[tuple[str, str | int]] = ()
@@ -193,12 +194,7 @@ class SubscriptionReader:
             request = internal.BatchGetTradingSubscriptionsRequest(
                 subscription_ids=subscription_ids[start : start + BATCH_MAX]
             )
-            try:
-                reply = await self._stub.BatchGetTradingSubscriptions(
-                    request, metadata=self._metadata, timeout=ASK_TIMEOUT_S
-                )
-            except grpc.aio.AioRpcError:
-                raise _unavailable() from None
+            reply = await self._call(self._stub.BatchGetTradingSubscriptions, request)
             for m in reply.subscriptions:
                 found[m.subscription_id] = _subscription(m)
         return found
@@ -212,24 +208,17 @@ class SubscriptionReader:
             reason=pb.SubscriptionStateReason.Value(f"SUBSCRIPTION_STATE_REASON_RISK_{rule}"),
             message=message[:255],
         )
-        try:
-            await self._stub.PauseForRisk(request, metadata=self._metadata, timeout=ASK_TIMEOUT_S)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
-                return  # no longer ACTIVE: stopped already, nothing to pause
-            raise _unavailable() from None
+        # FAILED_PRECONDITION: no longer ACTIVE, stopped already; nothing to pause.
+        await self._call(
+            self._stub.PauseForRisk, request, absent=(grpc.StatusCode.FAILED_PRECONDITION,)
+        )
 
     async def all_live(self) -> AsyncIterator[Subscription]:
         """Every subscription that is not CANCELED, page by page (a projection rebuild)."""
         token = ""
         while True:
             request = internal.ListTradingSubscriptionsRequest(page_size=500, page_token=token)
-            try:
-                reply = await self._stub.ListTradingSubscriptions(
-                    request, metadata=self._metadata, timeout=ASK_TIMEOUT_S
-                )
-            except grpc.aio.AioRpcError:
-                raise _unavailable() from None
+            reply = await self._call(self._stub.ListTradingSubscriptions, request)
             for m in reply.subscriptions:
                 yield _subscription(m)
             token = reply.next_page_token
@@ -240,15 +229,22 @@ class SubscriptionReader:
         request = internal.GetTradingSubscriptionRequest(
             subscription_id=subscription_id, principal=principal
         )
+        # An id or principal the credential service cannot match is no one's.
+        unmatched = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
+        reply = await self._call(self._stub.GetTradingSubscription, request, absent=unmatched)
+        return None if reply is None else _subscription(reply.subscription)
+
+    async def _call(
+        self, method: Any, request: Any, *, absent: tuple[grpc.StatusCode, ...] = ()
+    ) -> Any:
+        """One call with the internal identity: None when it answers one of `absent`,
+        UNAVAILABLE for any other failure."""
         try:
-            reply = await self._stub.GetTradingSubscription(
-                request, metadata=self._metadata, timeout=ASK_TIMEOUT_S
-            )
+            return await method(request, metadata=self._metadata, timeout=ASK_TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-                return None  # an id or principal the credential service cannot match is no one's
+            if exc.code() in absent:
+                return None
             raise _unavailable() from None
-        return _subscription(reply.subscription)
 
     async def close(self) -> None:
         await self._channel.close()

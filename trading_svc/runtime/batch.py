@@ -16,7 +16,7 @@ credential_svc answered them in one read. Then:
    meanwhile is not written (its record stands).
 5. Events: the decision, a risk action, a status change when a halt began (after the
    subscription was paused for it), and a performance snapshot when anything moved or a
-   position is held.
+   position is held (its time written with the states in step 4, not apart).
 
 A tick that fails on our side (database, credential_svc) leaves the whole batch pending; its
 retry is safe for the same reason a rerun of one tick is: decisions are claimed, orders are
@@ -53,6 +53,9 @@ class Outcome:
     before: RuntimeState
     after: RuntimeState
     ledger: LedgerState
+    # Whether to snapshot performance: something moved, or a position is held (its value
+    # moved with the close). Its time is in `after`, written with the batch's states.
+    snapshot: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class TickRunner:
         sids = sorted({t.subscription_id for t in mine})
         states = await self._runtime.get_many(sids)
         ledgers = await self._books.ledgers(sids)
-        outcomes = await self._decide_all(mine, subs, states, ledgers)
+        outcomes = [_snapshot_due(o) for o in await self._decide_all(mine, subs, states, ledgers)]
         written = await self._decisions.complete_many([o.decided for o in outcomes], self.consumer)
         kept = [o for o in outcomes if _key(o.tick) in written]
         # One write per subscription: from what was read to what its last tick left.
@@ -148,10 +151,7 @@ class TickRunner:
             await self._events.risk_acted(sid, risk_pb(o.decided))
         if o.after.halted and not o.before.halted and o.sub is not None:
             await self._pause(o.sub, o.after, o.decided)
-        if o.sub is None or o.sub.terms is None:
-            return
-        moved = o.decided.order_id or o.decided.risk_rule or o.after.last_snapshot_time is None
-        if not (moved or o.ledger.position > 0):
+        if not o.snapshot or o.sub is None or o.sub.terms is None:
             return
         try:
             perf = await self._books.snapshot(
@@ -167,7 +167,6 @@ class TickRunner:
                 extra={"fields": {"subscription_id": sid, "error": type(exc).__name__}},
             )
             return
-        await self._runtime.put(replace(o.after, last_snapshot_time=utcnow()), o.after)
         await self._events.performance(sid, perf)
 
     async def _pause(self, sub: Subscription, state: RuntimeState, decided: Decided) -> None:
@@ -185,6 +184,17 @@ class TickRunner:
                 extra={"fields": {"subscription_id": sub.subscription_id, "reason": exc.reason}},
             )
         await self._events.status_changed(sub.subscription_id, status_pb(sub, state, decided))
+
+
+def _snapshot_due(o: Outcome) -> Outcome:
+    """Marks a tick that moved something (an order, a risk action, a first tick) or holds a
+    position for a performance snapshot, its time set in the state the batch writes."""
+    if o.sub is None or o.sub.terms is None:
+        return o
+    moved = o.decided.order_id or o.decided.risk_rule or o.after.last_snapshot_time is None
+    if not (moved or o.ledger.position > 0):
+        return o
+    return replace(o, after=replace(o.after, last_snapshot_time=utcnow()), snapshot=True)
 
 
 def _key(tick: Tick) -> Key:
