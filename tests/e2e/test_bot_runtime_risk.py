@@ -163,9 +163,9 @@ async def test_the_kill_switch_pauses_the_subscription_until_its_principal_resum
     after = [e["decision"] for e in seen if "decision" in e]
     after = after[after.index(closing) + 1 :]
     assert all(d["outcome"] == "SKIPPED" for d in after), "nothing but skipped ticks after it"
-    # Status changes: created (STOPPED, not paid), paid (RUNNING), then the kill switch's.
+    # Status changes: one per subscription change (each shows the subscription as it stands
+    # when published, so their early states race with the payment), then the kill switch's.
     changes = [e["status"] for e in seen if "status" in e]
-    assert [c["state"] for c in changes][:2] == ["BOT_STATE_STOPPED", "BOT_STATE_RUNNING"]
     pauses = [c for c in changes if c["state"] == "BOT_STATE_PAUSED"]
     assert pauses and {c["reason"] for c in pauses} == {"MAX_DRAWDOWN"}
 
