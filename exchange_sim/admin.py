@@ -162,9 +162,12 @@ class AdminClient:
         """Current price and settings of each market."""
         return list(await self.request("GET", "/admin/markets"))
 
-    async def set_price(self, symbol: str, price: Amount, *, hold: bool = True) -> dict[str, Any]:
-        """Force ``symbol``'s price (held flat, or moving on from it with ``hold=False``)."""
-        body = {"price": str(price), "hold": hold}
+    async def set_price(
+        self, symbol: str, price: Amount, *, hold: bool = True, drift_per_minute: Amount = 0
+    ) -> dict[str, Any]:
+        """Force ``symbol``'s price: held flat, trending by ``drift_per_minute`` (a fraction
+        per sim minute), or moving on from it randomly with ``hold=False``."""
+        body = {"price": str(price), "hold": hold, "drift_per_minute": str(drift_per_minute)}
         result: dict[str, Any] = await self.request("POST", f"/admin/markets/{symbol}/price", body)
         return result
 

@@ -47,14 +47,18 @@ async def list_markets(request: web.Request) -> web.Response:
 
 @routes.post("/admin/markets/{symbol}/price")
 async def set_price(request: web.Request) -> web.Response:
-    """Force the price: ``{"price": "59000", "hold": true}`` (hold=false: keep moving from it)."""
+    """Force the price: ``{"price": "59000", "hold": true}`` (hold=false: keep moving from it;
+    ``"drift_per_minute": "0.001"``: trend from it by that fraction a sim minute)."""
     symbol = _symbol(request)
     body = await body_of(request)
     price = decimal_of(body.get("price"), "price")
     if price <= 0:
         raise AdminError("price must be positive")
+    drift = decimal_of(body.get("drift_per_minute", "0"), "drift_per_minute")
+    if not -1 < drift < 1:
+        raise AdminError("drift_per_minute must be between -1 and 1")
     sim = sim_of(request)
-    sim.set_price(symbol, price, bool(body.get("hold", True)))
+    sim.set_price(symbol, price, bool(body.get("hold", True)), float(drift))
     return web.json_response(_market_json(sim, symbol))
 
 

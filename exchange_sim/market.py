@@ -1,9 +1,11 @@
 """Live state of one market: seeded path + admin price overrides -> prices, candles, stats.
 
 Admin overrides exist because tests must be able to force a resting limit order to cross.  An
-override either *holds* the price at a value (deterministic, for tests) or *shifts* the path so
-that it continues randomly from the given value (for demos/benchmarks); a later "release"
-returns to the raw path.  Overrides are time-stamped so history before them stays unchanged.
+override either *holds* the price at a value (deterministic, for tests), *trends* from a value
+at a fixed rate per sim minute (deterministic: every candle closes above or below the one
+before however late the test's next command comes), or *shifts* the path so that it continues
+randomly from the given value (for demos/benchmarks); a later "release" returns to the raw
+path.  Overrides are time-stamped so history before them stays unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class OverrideMode(IntEnum):
     RELEASE = 0
     HOLD = 1
     SHIFT = 2
+    TREND = 3
 
 
 Summary = tuple[float, float, float, float, float]  # log o, h, l, c and volume
@@ -33,11 +36,13 @@ Summary = tuple[float, float, float, float, float]  # log o, h, l, c and volume
 
 @dataclass(frozen=True)
 class Override:
-    """From ``t_ms`` on: hold at ``log_value``, or add ``log_value`` to the path, or release."""
+    """From ``t_ms`` on: hold at ``log_value`` (moving ``log_rate_per_ms`` from it when
+    trending), or add ``log_value`` to the path, or release."""
 
     t_ms: float
     mode: OverrideMode
     log_value: float
+    log_rate_per_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -73,10 +78,17 @@ class MarketState:
         self._day_cache: dict[int, Summary] = {}
 
     # -- overrides ---------------------------------------------------------------------------
-    def set_price(self, t_ms: float, price: Decimal, hold: bool) -> None:
-        """Force the price to ``price`` at ``t_ms`` (held flat, or continuing randomly)."""
+    def set_price(
+        self, t_ms: float, price: Decimal, hold: bool, drift_per_minute: float = 0.0
+    ) -> None:
+        """Force the price to ``price`` at ``t_ms``: held flat, trending by
+        ``drift_per_minute`` (a fraction per sim minute, compounded), or continuing randomly
+        (``hold`` false)."""
         target = math.log(float(price) / self.ref)
-        if hold:
+        if drift_per_minute:
+            rate = math.log1p(drift_per_minute) / MINUTE_MS
+            self.overrides.append(Override(t_ms, OverrideMode.TREND, target, rate))
+        elif hold:
             self.overrides.append(Override(t_ms, OverrideMode.HOLD, target))
         else:
             raw = self.path.log_at(t_ms)
@@ -93,9 +105,12 @@ class MarketState:
         starts = np.array([o.t_ms for o in self.overrides])
         modes = np.array([int(o.mode) for o in self.overrides] + [int(OverrideMode.RELEASE)])
         values = np.array([o.log_value for o in self.overrides] + [0.0])
+        rates = np.array([o.log_rate_per_ms for o in self.overrides] + [0.0])
         idx = np.searchsorted(starts, times_ms, side="right") - 1  # -1 -> sentinel (release)
         mode, value = modes[idx], values[idx]
-        held = np.where(mode == OverrideMode.HOLD, value, logs)
+        since = times_ms - np.append(starts, 0.0)[idx]
+        value = np.where(mode == OverrideMode.TREND, value + rates[idx] * since, value)
+        held = np.where((mode == OverrideMode.HOLD) | (mode == OverrideMode.TREND), value, logs)
         return np.where(mode == OverrideMode.SHIFT, logs + value, held)
 
     def _log_at(self, t_ms: float) -> float:

@@ -79,9 +79,11 @@ class Simulator:
         """Current synthetic book of ``market``."""
         return build_book(market, self.sim_ms(), levels or self.config.depth_levels)
 
-    def set_price(self, symbol: str, price: Decimal, hold: bool = True) -> None:
-        """Admin: force a market's price now (held, or continuing randomly from it)."""
-        self.market(symbol).set_price(self.sim_ms(), price, hold)
+    def set_price(
+        self, symbol: str, price: Decimal, hold: bool = True, drift_per_minute: float = 0.0
+    ) -> None:
+        """Admin: force a market's price now (held, trending, or continuing randomly)."""
+        self.market(symbol).set_price(self.sim_ms(), price, hold, drift_per_minute)
 
     def release_price(self, symbol: str) -> None:
         """Admin: return a market to its seeded path."""

@@ -2,12 +2,15 @@
 bot through Envoy (status, orders, the event stream over gRPC and SSE).
 
 The bots here run a fast-2/slow-3 SMA crossover on 1-minute candles, which close every
-second on exchange_sim's 60x clock. A `PricePilot` holds its market's price and moves it one
-step every STEP_S in the direction the test sets, so each candle closes above (or below)
-the one before. While the path rises the fast average stays above the slow one, and while
-it falls below it: the strategy says BUY or SELL only where the test turns the path. A
-flat path would not do: on equal closes TA-Lib's running sums leave the two averages a
-rounding error apart, of either sign, and that can read as a cross.
+CANDLE_S seconds on exchange_sim's SIM_SPEED clock: slow enough that a loaded machine's late
+scheduler round still reads each close alone (two closes read in one round make the older
+one stale, and a crossover's BUY lives on one candle only). A `PricePilot` sets its market on a trend (the sim's
+TREND override: a fixed drift per sim minute), so each candle closes above (or below) the one
+before by the sim's own clock, however late this process sends its next command. While the
+path rises the fast average stays above the slow one, and while it falls below it: the
+strategy says BUY or SELL only where the test turns the path. A flat path would not do: on
+equal closes TA-Lib's running sums leave the two averages a rounding error apart, of either
+sign, and that can read as a cross.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ from tests.e2e.runtime_support import SimHandle, eventually
 from tests.e2e.subscription_support import Renter, make_renter, payment
 from tests.e2e.vault_support import make_listing
 
-STEP_S = 0.3
+SIM_SPEED = 30.0
+CANDLE_S = 60 / SIM_SPEED
 TICK = Decimal("0.01")  # every sim market's price tick
-RISE = Decimal("0.0003")  # per step: about 0.1 % a candle, far from any limit in a test
-FALL = Decimal("-0.001")
-FALL_S = 2.5  # falling this long spans at least two candles
+RISE = Decimal("0.001")  # per candle: far from any limit in a test
+FALL = Decimal("-0.0033")
+FALL_S = 2.5 * CANDLE_S  # falling this long spans at least two candles
 JUMP = Decimal("1.02")  # a jump up this big after a fall is a golden cross
 
 
@@ -49,44 +53,29 @@ class PricePilot:
     def __init__(self, admin: AdminClient, symbol: str) -> None:
         self._admin = admin
         self.symbol = symbol
-        self.price = Decimal(0)
-        self._rate = RISE
-        self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> PricePilot:
-        markets = {m["symbol"]: m for m in await self._admin.markets()}
-        await self.jump(Decimal(markets[self.symbol]["price"]), RISE)
-        self._task = asyncio.create_task(self._drive())
+        await self.jump(await self.price(), RISE)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
         await self._admin.release_price(self.symbol)
 
+    async def price(self) -> Decimal:
+        markets = {m["symbol"]: m for m in await self._admin.markets()}
+        return Decimal(markets[self.symbol]["price"])
+
     async def jump(self, price: Decimal, then: Decimal = RISE) -> None:
-        """Moves the price to `price` at once, then on at `then` a step."""
-        async with self._lock:
-            self.price = price.quantize(TICK, ROUND_HALF_UP)
-            self._rate = then
-            await self._admin.set_price(self.symbol, self.price)
+        """Moves the price to `price` at once, then on by `then` a candle."""
+        await self._admin.set_price(
+            self.symbol, price.quantize(TICK, ROUND_HALF_UP), drift_per_minute=then
+        )
 
     async def golden_cross(self) -> None:
         """Falls for a few candles, then jumps up and rises: the strategy's BUY."""
-        async with self._lock:
-            self._rate = FALL
+        await self.jump(await self.price(), FALL)
         await asyncio.sleep(FALL_S)
-        await self.jump(self.price * JUMP)
-
-    async def _drive(self) -> None:
-        while True:
-            await asyncio.sleep(STEP_S)
-            async with self._lock:
-                self.price = (self.price * (1 + self._rate)).quantize(TICK, ROUND_HALF_UP)
-                await self._admin.set_price(self.symbol, self.price)
+        await self.jump(await self.price() * JUMP)
 
 
 @dataclass
@@ -185,9 +174,12 @@ class RiskWorld:
             )
 
         for _ in range(4):
-            await path.golden_cross()
+            # Once it has bought, another cross would first fall: a death cross or a stop
+            # could sell at a loss (and a cooldown would block every later entry). Wait.
+            if not any(o.get("side") == "ORDER_SIDE_BUY" for o in await self.orders(bot)):
+                await path.golden_cross()
             with contextlib.suppress(AssertionError):
-                return Decimal(await eventually(holding, "the bot's entry", timeout_s=6))
+                return Decimal(await eventually(holding, "the bot's entry", timeout_s=4 * CANDLE_S))
         seen = await self.decided(bot)
         raise AssertionError(f"the bot never entered on a golden cross; it decided {seen}")
 
@@ -199,7 +191,7 @@ class RiskWorld:
         then does it); those events."""
         for _ in range(4):
             await path.golden_cross()
-            got = await self.events(bot, until, timeout_s=6, strict=False)
+            got = await self.events(bot, until, timeout_s=4 * CANDLE_S, strict=False)
             if until(got):
                 return got
         raise AssertionError(f"the golden crosses never did it; it decided {summary(got)}")

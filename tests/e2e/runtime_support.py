@@ -46,9 +46,11 @@ class SimHandle:
         return AdminClient(self._url)
 
 
-def start_runtime_mesh(meshes: PrivateMeshes, **replicas: int) -> Mesh:
+def start_runtime_mesh(
+    meshes: PrivateMeshes, sim_speed: float = SIM_SPEED, **replicas: int
+) -> Mesh:
     return meshes.start(
-        sim_speed=SIM_SPEED, env=RUNTIME_ENV, replicas={k: v for k, v in replicas.items()}
+        sim_speed=sim_speed, env=RUNTIME_ENV, replicas={k: v for k, v in replicas.items()}
     )
 
 

@@ -30,7 +30,16 @@ from botmesh.trading.v1 import resources_pb2 as pb
 
 from cli.launcher import Mesh
 from tests.e2e.private_mesh import PrivateMeshes
-from tests.e2e.risk_support import Bot, RiskWorld, as_json, decisions, risk_world, risks
+from tests.e2e.risk_support import (
+    CANDLE_S,
+    SIM_SPEED,
+    Bot,
+    RiskWorld,
+    as_json,
+    decisions,
+    risk_world,
+    risks,
+)
 from tests.e2e.runtime_support import eventually, keys_of, start_runtime_mesh
 from trading_svc.runtime.state import MAX_FAILURES
 
@@ -50,7 +59,7 @@ def bot(name: str, stake: str = "40", **limits: Any) -> dict[str, Any]:
 def runtime_mesh(scratch_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:  # type: ignore[no-untyped-def]
     meshes = PrivateMeshes(scratch_database, lambda: tmp_path_factory.mktemp("risk-mesh"))
     try:
-        yield start_runtime_mesh(meshes)
+        yield start_runtime_mesh(meshes, sim_speed=SIM_SPEED)
     finally:
         meshes.stop_all()
 
@@ -71,7 +80,7 @@ async def flat(world: RiskWorld, rented: Bot) -> dict[str, Any]:
         status = await world.status(rented)
         return status if Decimal(status.get("position", "0")) == 0 else None
 
-    return dict(await eventually(check, "the position closed", timeout_s=15))
+    return dict(await eventually(check, "the position closed", timeout_s=15 * CANDLE_S))
 
 
 async def test_a_stop_loss_sells_when_a_candle_falls_through_it(world: RiskWorld) -> None:
@@ -127,7 +136,7 @@ async def test_the_kill_switch_pauses_the_subscription_until_its_principal_resum
             status = await world.status(rented)
             return status if status["state"] == "BOT_STATE_PAUSED" else None
 
-        status = await eventually(halted, "the pause", timeout_s=15)
+        status = await eventually(halted, "the pause", timeout_s=15 * CANDLE_S)
         assert status["reason"] == "MAX_DRAWDOWN"
         assert "below its peak" in status["message"] and "limit 5%" in status["message"]
         assert Decimal(status["position"]) == 0, "the kill switch closed the position"
@@ -175,7 +184,7 @@ async def test_the_kill_switch_pauses_the_subscription_until_its_principal_resum
         status = await world.status(rented)
         return status["state"] == "BOT_STATE_RUNNING" and not status.get("reason")
 
-    await eventually(running, "the bot running again after the resume", timeout_s=15)
+    await eventually(running, "the bot running again after the resume", timeout_s=15 * CANDLE_S)
 
 
 async def test_a_cooldown_after_a_losing_trade_blocks_entries(world: RiskWorld) -> None:
@@ -224,7 +233,7 @@ async def test_orders_refused_again_and_again_pause_the_subscription(world: Risk
             await path.golden_cross()
             if await halted():
                 break
-        status = await eventually(halted, "the halt", timeout_s=10)
+        status = await eventually(halted, "the halt", timeout_s=15 * CANDLE_S)
     assert status["reason"] == "ORDER_FAILURES"
     assert f"{MAX_FAILURES} orders in a row were refused" in status["message"]
 

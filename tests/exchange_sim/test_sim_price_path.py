@@ -13,6 +13,7 @@ from exchange_sim.config import DEFAULT_MARKETS
 from exchange_sim.market import MarketState
 
 BTC = DEFAULT_MARKETS[0]
+MINUTE = 60_000
 HOUR = 3_600_000
 T0 = 1_750_000_000_000  # a fixed instant in 2025 (history)
 
@@ -102,6 +103,19 @@ def test_shift_override_continues_randomly_from_the_forced_price() -> None:
     later = m.price_at(T0 + HOUR)
     assert later != pytest.approx(50000, abs=1e-6)
     assert later / 50000 == pytest.approx(market(4).price_at(T0 + HOUR) / market(4).price_at(T0))
+
+
+def test_trend_override_moves_every_candle_the_same_way_by_the_drift() -> None:
+    m = market(4)
+    start = T0 - T0 % MINUTE
+    m.set_price(start, Decimal("1000"), hold=True, drift_per_minute=-0.01)
+    assert m.price_at(start + 2 * MINUTE) == pytest.approx(1000 * 0.99**2)
+    bars = m.klines("1m", start, None, 5, start + 6 * MINUTE)
+    closes = [bar.close for bar in bars]
+    assert closes == sorted(closes, reverse=True) and len(set(closes)) == 5
+    for bar in bars:  # no noise of the seeded path inside a trending candle
+        assert bar.close / bar.open == pytest.approx(0.99)
+        assert (bar.high, bar.low) == (pytest.approx(bar.open), pytest.approx(bar.close))
 
 
 def test_speed_factor_runs_the_sim_clock_faster_without_jumps() -> None:
