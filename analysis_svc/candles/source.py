@@ -224,7 +224,7 @@ class ListCandlesSource:
             )
             return reply
         except grpc.aio.AioRpcError as exc:
-            raise _mapped(request.exchange, request.market, exc) from None
+            raise mapped_status(request.exchange, request.market, exc) from None
 
     async def aclose(self) -> None:
         await self._channel.close()
@@ -250,7 +250,7 @@ def _error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None
     return None
 
 
-def _mapped(exchange: str, market: str, exc: grpc.aio.AioRpcError) -> DomainError:
+def mapped_status(exchange: str, market: str, exc: grpc.aio.AioRpcError) -> DomainError:
     """ListCandles' status as the errors CcxtCandleSource raises; nothing of it passes on
     but an exchange refusal's reason and our own metadata (what it lacks, which venue)."""
     code = exc.code()
