@@ -5,13 +5,14 @@
   overlapping chunks queue, never deadlock). Two first writers of a chunk race on its
   primary key; the loser retries and merges into the winner's row. Merging is idempotent.
 - `read` scans a range by primary key in batches of rows (bounded memory whatever the
-  range: a million candles are ~700 rows read 32 at a time), yielding each chunk's candles
-  in the range.
+  range: a million candles are ~700 rows read 16 at a time, the next batch read while the
+  caller sends this one), yielding each chunk's candles in the range.
 - `coverage` reads only the coverage column of the range's chunks.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,7 +36,7 @@ from trading_svc.marketdata.chunks import (
 )
 from trading_svc.tables import candle_chunks as t
 
-READ_BATCH = 32  # chunks per query: ~2 MB of columns when full
+READ_BATCH = 16  # chunks per query: ~1.1 MB of columns when full
 _WRITE_ATTEMPTS = 3
 _COLUMNS = ("open_time", *VALUE_COLUMNS)
 
@@ -112,23 +113,55 @@ class CandleStore:
         self, series: Series, start_ms: int, end_ms: int, *, batch: int = READ_BATCH
     ) -> AsyncIterator[Columns]:
         """The stored candles opening in [start_ms, end_ms), chunk by chunk, oldest first."""
+        async for parts in self.read_batches(series, start_ms, end_ms, batch=batch):
+            for part in parts:
+                yield part
+
+    async def read_batches(
+        self, series: Series, start_ms: int, end_ms: int, *, batch: int = READ_BATCH
+    ) -> AsyncIterator[list[Columns]]:
+        """`read`, a query's chunks at a time. The next query runs while the caller works on
+        this batch (at most two batches are held), so the database's answer and the
+        caller's sending overlap."""
+        ahead: asyncio.Queue[list[Columns] | None] = asyncio.Queue(maxsize=1)
+        reader = asyncio.create_task(self._read_ahead(series, start_ms, end_ms, batch, ahead))
+        try:
+            while (parts := await ahead.get()) is not None:
+                yield parts
+            await reader  # its error, if it stopped on one
+        finally:
+            reader.cancel()
+
+    async def _read_ahead(
+        self,
+        series: Series,
+        start_ms: int,
+        end_ms: int,
+        batch: int,
+        ahead: asyncio.Queue[list[Columns] | None],
+    ) -> None:
         after = series.chunk_of(start_ms) - 1
-        while True:
-            query = (
-                sa.select(t.c.chunk_start, *(t.c[c] for c in _COLUMNS))
-                .where(_of(series), t.c.chunk_start > after, t.c.chunk_start < end_ms)
-                .order_by(t.c.chunk_start)
-                .limit(batch)
-            )
-            async with self._engine.connect() as conn:
-                rows = (await conn.execute(query)).all()
-            for row in rows:
-                candles = Columns.unpack(row[1:]).between(start_ms, end_ms)
-                if len(candles):
-                    yield candles
-            if len(rows) < batch:
-                return
-            after = int(rows[-1][0])
+        try:
+            while True:
+                query = (
+                    sa.select(t.c.chunk_start, *(t.c[c] for c in _COLUMNS))
+                    .where(_of(series), t.c.chunk_start > after, t.c.chunk_start < end_ms)
+                    .order_by(t.c.chunk_start)
+                    .limit(batch)
+                )
+                async with self._engine.connect() as conn:
+                    rows = (await conn.execute(query)).all()
+                parts = [Columns.unpack(row[1:]).between(start_ms, end_ms) for row in rows]
+                await ahead.put([p for p in parts if len(p)])
+                if len(rows) < batch:
+                    break
+                after = int(rows[-1][0])
+        except asyncio.CancelledError:
+            raise  # the caller went away: nobody waits for the end
+        except BaseException:
+            await ahead.put(None)  # wakes the caller, who finds the error in `await reader`
+            raise
+        await ahead.put(None)
 
     async def read_all(self, series: Series, start_ms: int, end_ms: int) -> list[Columns]:
         """`read` gathered: for short ranges (a page of ListCandles)."""

@@ -105,8 +105,9 @@ class CandleHistory:
 
     async def stream(
         self, series: Series, start_ms: int, end_ms: int
-    ) -> AsyncIterator[Progress | Columns]:
-        """Progress while the range is backfilled, then its stored candles, oldest first."""
+    ) -> AsyncIterator[Progress | list[Columns]]:
+        """Progress while the range is backfilled, then its stored candles, oldest first,
+        a batch of chunks at a time."""
         total = periods([(start_ms, end_ms)], series.step_ms)
         gaps = missing(await self._store.coverage(series, start_ms, end_ms), start_ms, end_ms)
         if gaps:
@@ -120,8 +121,9 @@ class CandleHistory:
             finally:
                 work.cancel()
             yield Progress(min(counter.covered, total), total)
-        async for part in self._store.read(series, start_ms, end_ms):
-            yield part
+        async for parts in self._store.read_batches(series, start_ms, end_ms):
+            if parts:
+                yield parts
 
     async def _backfill_once(
         self, series: Series, start_ms: int, end_ms: int, counter: _Counter

@@ -12,6 +12,7 @@ from botmesh.trading.v1 import internal_service_pb2_grpc as rpc
 
 from mesh.timestamps import LAST_TIMESTAMP_MS
 from trading_svc.lifecycle.winddown import WindDown
+from trading_svc.marketdata.chunks import pack_many
 from trading_svc.marketdata.history import CandleHistory, Progress
 
 
@@ -41,10 +42,10 @@ class InternalTradingServicer(rpc.InternalTradingServiceServicer):
                 progress = api.BackfillProgress(covered=item.covered, total=item.total)
                 yield api.StreamCandlesResponse(progress=progress)
                 continue
-            times, opens, highs, lows, closes, volumes = item.pack()
+            times, opens, highs, lows, closes, volumes = pack_many(item)
             yield api.StreamCandlesResponse(
                 candles=api.CandleColumns(
-                    count=len(item),
+                    count=sum(len(part) for part in item),
                     open_time_ms=times,
                     open=opens,
                     high=highs,

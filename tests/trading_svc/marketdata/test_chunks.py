@@ -13,6 +13,7 @@ from trading_svc.marketdata.chunks import (
     merge,
     missing,
     pack_intervals,
+    pack_many,
     periods,
     proven,
     union,
@@ -111,3 +112,11 @@ def test_an_answer_is_cut_along_chunk_boundaries() -> None:
     assert first[2] == [(span - 3 * M, span)]
     assert second[1].time_ms.tolist() == [span, span + M, span + 2 * M, span + 3 * M]
     assert second[2] == [(span, span + 4 * M)]
+
+
+def test_several_runs_pack_as_their_concatenation() -> None:
+    parts = [Columns.from_rows(rows(i * 10 * M, 10, price=100.0 * (i + 1))) for i in range(3)]
+    packed = pack_many([parts[0].take(2, 10), parts[1], parts[2].take(0, 4)])
+    assert Columns.unpack(packed).rows() == (
+        parts[0].rows()[2:] + parts[1].rows() + parts[2].rows()[:4]
+    )
