@@ -50,7 +50,7 @@ log = logging.getLogger("botmesh.trading.candles")
 
 PAGE = 1000  # the venue's largest page (Binance's klines limit)
 SEGMENT_PAGES = 8  # pages fetched one after the other, then recorded at once
-CONCURRENCY = 4
+CONCURRENCY = 2  # pages in flight: the venue (and its rate limit) is shared with live market data
 PROGRESS_S = 0.25
 LOCK_TTL_MS = 30_000
 LOCK_PREFIX = "botmesh:candles:backfill:"
