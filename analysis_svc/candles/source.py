@@ -1,7 +1,9 @@
 """Where analysis_svc gets candles: one small interface, so the source can change in one class.
 
-- `ListCandlesSource` (the default): trading_svc's MarketDataService.ListCandles over internal
-  gRPC, called with the internal service identity, which stands in for a read key there.
+- `ListCandlesSource` (the default for Analyze's recent windows): trading_svc's
+  MarketDataService.ListCandles over internal gRPC, called with the internal service
+  identity, which stands in for a read key there. Backtests read long ranges from
+  trading_svc's candle store instead (store_source.py, the same interface).
 - `CcxtCandleSource`: straight from the venue through ccxt, for running analysis_svc without
   trading_svc (BOTMESH_ANALYSIS_CANDLES=venue).
 
