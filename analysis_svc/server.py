@@ -23,6 +23,7 @@ from analysis_svc.backtests.store import BacktestStore
 from analysis_svc.candles.closed import ClosedCandles
 from analysis_svc.candles.source import CandleSource, CcxtCandleSource, ListCandlesSource
 from analysis_svc.candles.steps import MarketSteps
+from analysis_svc.candles.store_source import StoreCandleSource
 from analysis_svc.candles.venue import CandleExchanges
 from analysis_svc.servicers.analysis import AnalysisServicer
 from mesh.server import ServiceContext, ServiceSpec
@@ -51,6 +52,18 @@ def candle_source(settings: Settings) -> CandleSource:
     raise ValueError(f"{CANDLES_ENV} must be 'trading' or 'venue', not {choice!r}")
 
 
+def backtest_source(settings: Settings, recent: CandleSource) -> CandleSource:
+    """Backtests read long ranges from trading_svc's candle store (StreamCandles); with
+    analysis_svc on the venue directly (BOTMESH_ANALYSIS_CANDLES=venue), from there too."""
+    if isinstance(recent, ListCandlesSource):
+        return StoreCandleSource(
+            settings.trading.target,
+            settings.internal_token,
+            options=settings.trading.channel_options,
+        )
+    return recent
+
+
 def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     settings = ctx.settings
     # The shared client's pool waits for a free connection, so a burst (a thousand bots on
@@ -74,7 +87,8 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         total=int(os.environ.get(BACKTESTS_TOTAL_ENV, DEFAULT_TOTAL)),
         lease_ms=LEASE_MS,
     )
-    runner = BacktestRunner(BacktestStore(ctx.engine), source, redis, slots)
+    history = backtest_source(settings, source)
+    runner = BacktestRunner(BacktestStore(ctx.engine), history, redis, slots)
     steps = MarketSteps(settings.exchange_venue, settings.exchange_sim_url)
     backtests = Backtests(
         BacktestStore(ctx.engine), runner, redis, exchanges=exchanges, steps=steps
@@ -82,12 +96,17 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     analysis_service_pb2_grpc.add_AnalysisServiceServicer_to_server(
         AnalysisServicer(analysis, backtests), server
     )
-    ctx.background.append(asyncio.create_task(_release_on_stop(runner, source, analysis, steps)))
+    ctx.background.append(
+        asyncio.create_task(_release_on_stop(runner, (source, history), analysis, steps))
+    )
     return [analysis_service_pb2.DESCRIPTOR.services_by_name["AnalysisService"].full_name]
 
 
 async def _release_on_stop(
-    runner: BacktestRunner, source: CandleSource, analysis: Analysis, steps: MarketSteps
+    runner: BacktestRunner,
+    sources: tuple[CandleSource, ...],
+    analysis: Analysis,
+    steps: MarketSteps,
 ) -> None:
     """Waits for shutdown (the server cancels its background tasks after draining), then
     stops running backtests and closes the candle source, market-filter and LLM clients
@@ -97,8 +116,9 @@ async def _release_on_stop(
     finally:
         with contextlib.suppress(Exception):
             await runner.shutdown()
-        with contextlib.suppress(Exception):
-            await source.aclose()
+        for source in set(sources):
+            with contextlib.suppress(Exception):
+                await source.aclose()
         with contextlib.suppress(Exception):
             await analysis.aclose()
         with contextlib.suppress(Exception):

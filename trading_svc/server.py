@@ -30,7 +30,9 @@ from trading_svc.exchange.pool import ExchangePool
 from trading_svc.lifecycle.cursor import CursorStore
 from trading_svc.lifecycle.follower import ChangeFollower
 from trading_svc.lifecycle.winddown import WindDown
+from trading_svc.marketdata.candle_store import CandleStore
 from trading_svc.marketdata.feed import FeedManager
+from trading_svc.marketdata.history import CandleHistory
 from trading_svc.marketdata.hub import PriceHub
 from trading_svc.marketdata.service import MarketData
 from trading_svc.orders.audit import OrderAudit
@@ -77,6 +79,7 @@ class Runtime:
     follower: ChangeFollower
     subs: SubscriptionReader
     bots: BotRuntime
+    data: MarketData
 
     async def start(self, ctx: ServiceContext) -> None:
         ctx.background.append(asyncio.create_task(self.reconciler.run()))
@@ -94,6 +97,7 @@ class Runtime:
             with contextlib.suppress(Exception):
                 # Submissions in flight finish before their exchange clients close.
                 await self.submitter.drain(SUBMISSION_DRAIN_S)
+                await self.data.recorder.drain()
                 await self.hub.close()
                 await self.event_hub.close()
                 await self.feeds.close()
@@ -127,13 +131,17 @@ def build(
         batch=config.reconcile_batch,
         audit=audit,
     )
-    data = MarketData(ctx.redis, pool, settings.market_data_exchange)
+    candles = CandleStore(ctx.engine)
+    data = MarketData(ctx.redis, pool, settings.market_data_exchange, candles)
     executor.on_incomplete = reconciler.follow_up
     submitter = Submitter(
         store, executor, config.inline_resolve_s, reconciler.follow_up, audit.placed
     )
     orders = OrderService(subs, store, pool, executor, submitter, data, audit)
-    internal = InternalTradingServicer(WindDown(ctx.engine, subs, pool, executor, audit))
+    internal = InternalTradingServicer(
+        WindDown(ctx.engine, subs, pool, executor, audit),
+        CandleHistory(candles, data, ctx.redis, replica=settings.replica_id),
+    )
     projection = ProjectionStore(ctx.engine)
     runtime_store = RuntimeStore(ctx.engine)
     decisions = DecisionStore(ctx.engine, timedelta(milliseconds=config.runtime_reclaim_idle_ms))
@@ -194,7 +202,7 @@ def build(
     )
     market_data = MarketDataServicer(data, hub, config.heartbeat_interval_s, limits)
     runtime = Runtime(
-        config, pool, feeds, hub, event_hub, reconciler, submitter, follower, subs, bots
+        config, pool, feeds, hub, event_hub, reconciler, submitter, follower, subs, bots, data
     )
     return runtime, trading, market_data, internal
 

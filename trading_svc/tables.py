@@ -162,3 +162,26 @@ stream_cursors = sa.Table(
     sa.Column("last_id", sa.String(48), nullable=False),
     sa.Column("update_time", UtcDateTime(), nullable=False),
 )
+
+# The candle store (marketdata/chunks.py, candle_store.py): one row per chunk of a series'
+# closed candles, packed columns; the primary key serves range scans of a series.
+candle_chunks = sa.Table(
+    "candle_chunks",
+    metadata,
+    sa.Column("exchange", sa.String(32), primary_key=True),
+    sa.Column("market", sa.String(32), primary_key=True),
+    sa.Column("timeframe", sa.String(8), primary_key=True),
+    # Open time (ms) of the chunk's first period: a multiple of its span.
+    sa.Column("chunk_start", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("count", sa.Integer(), nullable=False),
+    # count little-endian int64 open times (ms), then float64 columns of count values each.
+    sa.Column("open_time", sa.LargeBinary(), nullable=False),
+    sa.Column("open", sa.LargeBinary(), nullable=False),
+    sa.Column("high", sa.LargeBinary(), nullable=False),
+    sa.Column("low", sa.LargeBinary(), nullable=False),
+    sa.Column("close", sa.LargeBinary(), nullable=False),
+    sa.Column("volume", sa.LargeBinary(), nullable=False),
+    # Intervals [start, end) (little-endian int64 pairs) in which every venue candle is held.
+    sa.Column("covered", sa.LargeBinary(), nullable=False),
+    sa.Column("update_time", UtcDateTime(), nullable=False),
+)

@@ -42,7 +42,9 @@ LEASE_PREFIX = "botmesh:analysis:backtest-lease:"
 MAX_TRADES = 2_000  # a response stays far below the 4 MiB message limit; metrics count all
 MAX_EQUITY_POINTS = 500
 QUOTE_PLACES = Decimal("1e-8")  # profit_quote on the wire: 8 decimal places, as final_equity
-FETCH_SHARE = 0.5  # of the progress bar: fetching candles dominates the wall time
+# Of the progress bar: getting the candles (a backfill from the venue, the first time a range
+# is asked; then the store's columns), the replay being the rest.
+FETCH_SHARE = 0.5
 STOPPED = "the service stopped before the backtest finished; create it again"
 
 

@@ -42,7 +42,8 @@ from mesh.errors import FailedPrecondition, InvalidArgument, NotFound
 from mesh.ids import new_id
 from quant.periods import TIMEFRAME_MS, periods_per_year_for_timeframe
 
-MAX_BACKTEST_CANDLES = 100_000
+# Candles are numpy columns end to end (48 bytes a candle), read from trading_svc's store.
+MAX_BACKTEST_CANDLES = 1_000_000
 ORPHANED = "the process running the backtest stopped; create it again"
 
 

@@ -1,7 +1,9 @@
 """Where analysis_svc gets candles: one small interface, so the source can change in one class.
 
-- `ListCandlesSource` (the default): trading_svc's MarketDataService.ListCandles over internal
-  gRPC, called with the internal service identity, which stands in for a read key there.
+- `ListCandlesSource` (the default for Analyze's recent windows): trading_svc's
+  MarketDataService.ListCandles over internal gRPC, called with the internal service
+  identity, which stands in for a read key there. Backtests read long ranges from
+  trading_svc's candle store instead (store_source.py, the same interface).
 - `CcxtCandleSource`: straight from the venue through ccxt, for running analysis_svc without
   trading_svc (BOTMESH_ANALYSIS_CANDLES=venue).
 
@@ -224,7 +226,7 @@ class ListCandlesSource:
             )
             return reply
         except grpc.aio.AioRpcError as exc:
-            raise _mapped(request.exchange, request.market, exc) from None
+            raise mapped_status(request.exchange, request.market, exc) from None
 
     async def aclose(self) -> None:
         await self._channel.close()
@@ -250,7 +252,7 @@ def _error_info(exc: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None
     return None
 
 
-def _mapped(exchange: str, market: str, exc: grpc.aio.AioRpcError) -> DomainError:
+def mapped_status(exchange: str, market: str, exc: grpc.aio.AioRpcError) -> DomainError:
     """ListCandles' status as the errors CcxtCandleSource raises; nothing of it passes on
     but an exchange refusal's reason and our own metadata (what it lacks, which venue)."""
     code = exc.code()

@@ -154,3 +154,27 @@ def test_klines_window_semantics() -> None:
         11 * minute,
         12 * minute,
     ]
+
+
+@pytest.mark.parametrize("interval", ["1m", "5m", "1h", "4h", "1d"])
+def test_a_page_of_candles_is_the_candles_one_at_a_time(interval: str) -> None:
+    """klines computes a page's closed candles at once; each is the candle `bar` gives, the
+    forming one included, with a price override in the page."""
+    m = market(5)
+    now = T0 + 7 * HOUR + 1234
+    m.set_price(T0 + 2 * HOUR, Decimal("50000"), hold=False)
+    for start in (T0 - 1_000 * HOUR, T0 + HOUR, None):
+        page = m.klines(interval, start, None, 1000, now)
+        assert page == [m.bar(b.open_ms, b.close_ms, now) for b in page]
+        assert all(b.open_ms <= now for b in page)
+
+
+def test_a_million_minutes_of_history_are_served_in_pages() -> None:
+    m = market(2)
+    now = T0 // 60_000 * 60_000
+    start = now - 1_000_000 * 60_000
+    first = m.klines("1m", start, None, 1000, now)
+    assert len(first) == 1000 and first[0].open_ms == start
+    last = m.klines("1m", now - 1000 * 60_000, None, 1000, now)
+    assert last[-1].open_ms == now - 60_000  # the newest closed: 1,000,000 minutes in all
+    assert all(b.low <= min(b.open, b.close) <= max(b.open, b.close) <= b.high for b in first)

@@ -11,6 +11,11 @@ running), else asks the exchange and keeps the answer briefly, so a burst of das
 costs the exchange one request. Candle pages are cursor pages over open time. A candle is
 closed when its period has ended on the exchange's clock (venue_clock.py), which runs ahead
 of ours when exchange_sim's clock is fast.
+
+Candles go through the candle store (chunks.py, candle_store.py): a page is served from the
+store as far as the store covers it from its start, and from the venue for the rest (the
+newest candles, the one still forming); what any venue answer proves closed, here or in the
+scheduler's `closed`, is written through to the store off the caller's path (recorder.py).
 """
 
 from __future__ import annotations
@@ -30,8 +35,12 @@ from mesh.decimals import dec_str
 from mesh.pagination import decode_int_token, encode_int_token
 from mesh.redis import BestEffortCache
 from mesh.timestamps import LAST_TIMESTAMP_MS, ts_ms
+from quant.periods import TIMEFRAME_MS
 from trading_svc.exchange.pool import ExchangePool
+from trading_svc.marketdata.candle_store import CandleStore, covered_from
+from trading_svc.marketdata.chunks import Columns, Series, concat, proven
 from trading_svc.marketdata.keys import Pair, latest_key
+from trading_svc.marketdata.recorder import CandleRecorder
 from trading_svc.marketdata.tickers import ticker_of
 from trading_svc.marketdata.venue_clock import VenueClock
 
@@ -52,11 +61,19 @@ def _from_token(token: str) -> int:
 
 
 class MarketData:
-    def __init__(self, redis: Redis, pool: ExchangePool, default_exchange: str) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        pool: ExchangePool,
+        default_exchange: str,
+        store: CandleStore | None = None,
+    ) -> None:
         self._cache = BestEffortCache(redis, "tickers")
         self._pool = pool
         self._default = default_exchange
         self._clock = VenueClock()
+        self._store = store
+        self.recorder = CandleRecorder(store)
 
     def pair(self, market: str, exchange: str = "") -> Pair:
         """The (exchange, market) a request names. An exchange id ccxt has no class for, or
@@ -78,14 +95,24 @@ class MarketData:
         the newest, which is the candle still forming. Judged by the exchange's own data (a
         later candle exists), never by our clock, so a venue whose clock runs fast is read
         right. From `since_ms` when given, else the latest closed one or two."""
+        rows = await self.fetch(at, timeframe, since_ms, limit + 1 if since_ms else 3)
+        self.recorder.record(Series(at.exchange, at.market, timeframe), proven(rows, since_ms))
+        return list(rows[:-1])
+
+    async def fetch(
+        self, at: Pair, timeframe: str, since_ms: int | None, limit: int, until: int | None = None
+    ) -> list[list[Any]]:
+        """One OHLCV page from the venue, as ccxt parses it: from `since_ms` (else the
+        latest), at most `limit` rows, none opening after `until` (inclusive) when given."""
         client = await self._public(at)
+        params = {"until": until} if until is not None else {}
         try:
             rows = await client.fetch_ohlcv(
-                to_symbol(at.market), timeframe, since_ms, limit + 1 if since_ms else 3
+                to_symbol(at.market), timeframe, since_ms, limit, params
             )
         except Exception as exc:
             raise to_domain(exc, at.exchange) from None
-        return list(rows[:-1])
+        return list(rows)
 
     async def check_market(self, market: str, exchange: str = "") -> Pair:
         """The pair a price stream of `market` on `exchange` reads, once it can be fed."""
@@ -124,19 +151,28 @@ class MarketData:
         size = requested or DEFAULT_CANDLES
         since = _from_token(token) if token else (int(start.timestamp() * 1000) if start else None)
         end_ms = int(end.timestamp() * 1000) if end else None
-        # At most `size` rows: ccxt caps Binance's limit at 1000, so asking for size + 1 to
-        # detect a next page never saw one when size was 1000 (paging stopped after a page).
-        # end_time (exclusive) goes to the exchange as ccxt's unified `until` (inclusive).
-        until = {"until": end_ms - 1} if end_ms is not None else {}
-        try:
-            rows = await client.fetch_ohlcv(to_symbol(market), timeframe, since, size, until)
-        except Exception as exc:
-            raise to_domain(exc, at.exchange) from None
-        if end_ms is not None:
-            rows = [r for r in rows if r[0] < end_ms]
-        period_ms = client.parse_timeframe(timeframe) * 1000
-        now_ms = self._clock.now_ms(at.exchange, client)  # the exchange's: see venue_clock
+        period_ms = TIMEFRAME_MS[timeframe]
+        series = Series(at.exchange, at.market, timeframe)
+        stored = await self._stored(series, since, end_ms, size)
+        rows = stored.rows()
+        venue_since = stored.reach if since is not None else None
+        if len(rows) < size and (end_ms is None or venue_since is None or venue_since < end_ms):
+            # At most `size` rows: ccxt caps Binance's limit at 1000, so asking for size + 1
+            # to detect a next page never saw one when size was 1000 (paging stopped after a
+            # page). end_time (exclusive) goes to the exchange as ccxt's unified `until`
+            # (inclusive).
+            until = end_ms - 1 if end_ms is not None else None
+            fetched = await self.fetch(at, timeframe, venue_since, size - len(rows), until)
+            self.recorder.record(series, proven(fetched, venue_since))
+            if end_ms is not None:
+                fetched = [r for r in fetched if r[0] < end_ms]
+            now_ms = self._clock.now_ms(at.exchange, client)  # the exchange's: see venue_clock
+            closed = [r[0] + period_ms <= now_ms for r in fetched]
+            rows += fetched
+        else:
+            closed = []
         page = rows[:size]
+        flags = [True] * (len(page) - len(closed)) + closed
         candles = [
             pb.Candle(
                 open_time=ts_ms(r[0]),
@@ -145,9 +181,9 @@ class MarketData:
                 low=dec_str(r[3]),
                 close=dec_str(r[4]),
                 volume=dec_str(r[5]),
-                closed=r[0] + period_ms <= now_ms,
+                closed=flag,
             )
-            for r in page
+            for r, flag in zip(page, flags[: len(page)], strict=True)
         ]
         # A full page has a next one unless the next candle would open at or past the end.
         more = (
@@ -156,6 +192,36 @@ class MarketData:
             and (end_ms is None or page[-1][0] + period_ms < end_ms)
         )
         return candles, (_token(page[-1][0] + 1) if more else "")
+
+    async def _stored(
+        self, series: Series, since: int | None, end_ms: int | None, size: int
+    ) -> _Stored:
+        """The start of a page from the store: the candles it covers without a hole from
+        `since`, at most `size`. Nothing without a start (the latest candles are the
+        venue's to say) or without a store."""
+        if since is None or self._store is None:
+            return _Stored(Columns.empty(), since or 0)
+        window_end = since + size * series.step_ms
+        if end_ms is not None:
+            window_end = min(window_end, end_ms)
+        if window_end <= since:
+            return _Stored(Columns.empty(), since)
+        reach = covered_from(await self._store.coverage(series, since, window_end), since)
+        if reach <= since:
+            return _Stored(Columns.empty(), since)
+        held = concat(await self._store.read_all(series, since, reach))
+        return _Stored(held.take(0, size), reach)
+
+
+class _Stored:
+    """Candles a page takes from the store, and where the store's coverage stops."""
+
+    def __init__(self, candles: Columns, reach: int) -> None:
+        self.candles = candles
+        self.reach = reach
+
+    def rows(self) -> list[list[Any]]:
+        return self.candles.rows()
 
 
 def utc(stamp: Any) -> datetime | None:

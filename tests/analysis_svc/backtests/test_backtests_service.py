@@ -216,7 +216,7 @@ async def test_a_stake_on_a_market_the_exchange_does_not_list_is_refused(
         ({"initial_balance": "-5"}, "initial_balance", "INVALID_BACKTEST_PARAMETER"),
         ({"fee_rate": "0.5"}, "fee_rate", "INVALID_BACKTEST_PARAMETER"),
         ({"end_ms": 0}, "end_time", "INVALID_TIME_RANGE"),
-        ({"start_ms": 0}, "end_time", "BACKTEST_RANGE_TOO_LONG"),
+        ({"start_ms": 0, "timeframe": "1m"}, "end_time", "BACKTEST_RANGE_TOO_LONG"),
         ({"start_ms": 2**42}, "end_time", "INVALID_TIME_RANGE"),
     ],
 )
