@@ -16,6 +16,7 @@ Candles go through the candle store (chunks.py, candle_store.py): a page is serv
 store as far as the store covers it from its start, and from the venue for the rest (the
 newest candles, the one still forming); what any venue answer proves closed, here or in the
 scheduler's `closed`, is written through to the store off the caller's path (recorder.py).
+With the database down, pages come from the venue alone.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from exchanges.errors import to_domain
 from exchanges.markets import filters_for
 from exchanges.symbols import to_symbol
 from mesh.decimals import dec_str
+from mesh.dependencies import dependency_of
 from mesh.pagination import decode_int_token, encode_int_token
 from mesh.redis import BestEffortCache
 from mesh.timestamps import LAST_TIMESTAMP_MS, ts_ms
@@ -153,7 +155,13 @@ class MarketData:
         end_ms = int(end.timestamp() * 1000) if end else None
         period_ms = TIMEFRAME_MS[timeframe]
         series = Series(at.exchange, at.market, timeframe)
-        stored = await self._stored(series, since, end_ms, size)
+        try:
+            stored = await self._stored(series, since, end_ms, size)
+        except Exception as exc:
+            if dependency_of(exc) != "database":
+                raise
+            # The store is a copy of the venue's history: with the database down, the venue.
+            stored = _Stored(Columns.empty(), since or 0)
         rows = stored.rows()
         venue_since = stored.reach if since is not None else None
         if len(rows) < size and (end_ms is None or venue_since is None or venue_since < end_ms):
