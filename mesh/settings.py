@@ -16,7 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ICP_LEDGER = "ryjl3-tyaaa-aaaaa-aaaba-cai"
-DEFAULT_ENVOY_WORKERS = 2
+# One Envoy worker per core (Envoy's own default): on the 2-core machine, 1 and 2 workers
+# measured the same throughput and CPU per request (bench/getbot.py --envoy-concurrency).
+DEFAULT_ENVOY_WORKERS = 0
 
 
 def _env(name: str, default: str) -> str:
@@ -163,7 +165,7 @@ class Settings:
 
 def envoy_workers(text: str) -> int:
     """BOTMESH_ENVOY_CONCURRENCY as Envoy's worker count: "auto" is 0 (Envoy runs one per
-    hardware thread); unset is DEFAULT_ENVOY_WORKERS."""
+    hardware thread); unset is DEFAULT_ENVOY_WORKERS (auto)."""
     value = text.strip().lower()
     if value == "":
         return DEFAULT_ENVOY_WORKERS
