@@ -163,15 +163,18 @@ def _targets(args, mesh: Mesh, state: Path, key: str, bot_id: str, refs: list) -
         "envoy-1p", port=free_port(), admin_port=free_port(), replicas={"credential_svc": 1}
     )
     two = mesh.start_gateway()
-    targets = [
-        rest("mesh_1p", one, "envoy-1p", services[0]),
-        rest("mesh_2p", two, "envoy", *services),
-    ]
-    for workers in (1, 2):
-        port = free_port()
-        proc = fastapi_ref.start(port, workers, mesh_env(), state / f"fastapi-{workers}.log")
+    # Each mesh target next to the FastAPI one it is compared with: the machine's other load
+    # changes least between neighbours.
+    targets = []
+    for workers, (gateway, port, processes) in (
+        (1, ("envoy-1p", one, services[:1])),
+        (2, ("envoy", two, services)),
+    ):
+        targets.append(rest(f"mesh_{workers}p", port, gateway, *processes))
+        ref_port = free_port()
+        proc = fastapi_ref.start(ref_port, workers, mesh_env(), state / f"fastapi-{workers}.log")
         refs.append(proc)
-        targets.append(wrk(f"fastapi_{workers}w", port, tree(proc.pid)))
+        targets.append(wrk(f"fastapi_{workers}w", ref_port, tree(proc.pid)))
     for value in filter(None, args.envoy_concurrency.split(",")):
         workers = 0 if value == "auto" else int(value)
         name = f"envoy-c{value}"
