@@ -1,11 +1,22 @@
-"""GetBot under load, three ways in one run: REST through Envoy, gRPC through Envoy, and gRPC
-straight to credential_svc. Reports req/s, p50/p99 and server CPU per request, and the ratio
-of Envoy-REST to direct gRPC.
+"""GetBot over REST: the mesh against FastAPI + uvicorn on the same cores, in one run,
+alternating. Every target answers the same bot to the same key, from the same MariaDB
+database and Redis:
 
-    make bench                     # or: .venv/bin/python bench/getbot.py --duration 10
+- mesh_1p: REST through Envoy to one credential_svc process;
+- mesh_2p: REST through Envoy to two credential_svc processes (`--replicas credential=2`);
+- fastapi_1w, fastapi_2w: bench/fastapi_ref under uvicorn with one and two workers;
+- with `--envoy-concurrency 1,2,auto`: mesh_2p behind Envoys of those worker counts;
+- with `--grpc`: gRPC through Envoy and straight to one credential_svc process (h2load).
+
+Each round runs every target once for `--duration` s at `--connections` (the order reversed
+every other round). Reported per target, as medians over the rounds: req/s, p50, p99, server
+CPU per request (Envoy plus the credential_svc processes it routes to, or every uvicorn
+process) and the load generator's CPU per request; then mesh/FastAPI ratios per round.
+
+    make bench                     # or: .venv/bin/python bench/getbot.py --duration 10 --rounds 3
 
 Needs wrk and h2load (Debian: apt-get install wrk nghttp2-client). Starts its own mesh on free
-ports against MariaDB (database botmesh_bench, recreated) and Redis DB 10, like the tests.
+ports against MariaDB (`--database`, recreated) and a Redis DB (`--redis-db`).
 """
 
 from __future__ import annotations
@@ -14,14 +25,16 @@ import argparse
 import asyncio
 import json
 import os
-import re
+import resource
 import shutil
+import signal
+import statistics
 import struct
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,172 +42,227 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
 from botmesh.credential.v1 import marketplace_service_pb2 as api  # noqa: E402
 
+from bench.fastapi_ref import run as fastapi_ref  # noqa: E402
+from bench.loadgen import cpu_seconds, percentiles_us, run_h2load, run_wrk  # noqa: E402
 from bench.world import bench_env, bench_key, drop_database, fresh_database  # noqa: E402
-from cli.launcher import Mesh, mesh_env, service_address  # noqa: E402
+from cli.launcher import Mesh, free_port, mesh_env, service_address  # noqa: E402
 
-DATABASE = "botmesh_bench"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+# Older benches import the load tools from here.
+__all__ = ["cpu_seconds", "percentiles_us", "run_h2load", "run_wrk"]
+GRPC_PATH = "/botmesh.credential.v1.MarketplaceService/GetBot"
 
 
-def percentiles_us(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+@dataclass
+class Target:
+    name: str
+    # Loads the target for the given seconds.
+    run: Callable[[int], dict[str, float]]
+    # The processes whose CPU the target's requests cost (read when it runs).
+    pids: Callable[[], list[int]]
 
 
-def _header_args(headers: Sequence[str]) -> list[str]:
-    return [arg for header in headers for arg in ("-H", header)]
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def run_wrk(
-    url: str, key: str, conns: int, duration: int, headers: Sequence[str] = ()
-) -> dict[str, float]:
-    """`headers`: more "name: value" headers, e.g. x-principal-id (bench/subscriptions.py)."""
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{conns}",
-            f"-d{duration}s",
-            "--latency",
-            "-H",
-            f"x-api-key: {key}",
-            *_header_args(headers),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-    def pct(label: str) -> float:
-        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": rps,
-        "p50_us": pct("50"),
-        "p99_us": pct("99"),
-        "errors": int(errors.group(1)) if errors else 0,
-    }
-
-
-def run_h2load(
-    url: str, body: Path, key: str, conns: int, duration: int, headers: Sequence[str] = ()
-) -> dict[str, float]:
-    with tempfile.NamedTemporaryFile(suffix=".tsv") as log:
-        out = subprocess.run(
-            [
-                "h2load",
-                f"-c{conns}",
-                "-m1",
-                "-t2",
-                f"-D{duration}",
-                "--warm-up-time=1",
-                "-d",
-                str(body),
-                "-H",
-                "content-type: application/grpc",
-                "-H",
-                "te: trailers",
-                "-H",
-                f"x-api-key: {key}",
-                *_header_args(headers),
-                f"--log-file={log.name}",
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        rows = [line.split("\t") for line in Path(log.name).read_text().splitlines() if line]
-    rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]
-    latencies = [float(r[2]) for r in rows if r[1] == "200"]
-    p50, p99 = percentiles_us(latencies)
-    failed = int(re.search(r"(\d+) failed", out).group(1))  # type: ignore[union-attr]
-    return {"rps": rps, "p50_us": p50, "p99_us": p99, "errors": failed}
+def measure(target: Target, duration: int) -> dict[str, float]:
+    pids = target.pids()
+    before = sum(cpu_seconds(p) for p in pids)
+    client_before = _children_cpu()
+    start = time.monotonic()
+    result = target.run(duration)
+    elapsed = time.monotonic() - start
+    requests = result["rps"] * elapsed
+    result["server_cpu_us_per_req"] = (sum(cpu_seconds(p) for p in pids) - before) / requests * 1e6
+    result["client_cpu_us_per_req"] = (_children_cpu() - client_before) / requests * 1e6
+    return result
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--envoy-concurrency", default="", help="e.g. 1,2,auto")
+    parser.add_argument("--grpc", action="store_true", help="also gRPC via Envoy and direct")
+    parser.add_argument("--database", default="botmesh_bench")
+    parser.add_argument("--redis-db", type=int, default=10)
+    parser.add_argument("--out", default="getbot.json")
     args = parser.parse_args()
     for tool in ("wrk", "h2load"):
         if shutil.which(tool) is None:
             print(f"{tool} not found: apt-get install wrk nghttp2-client", file=sys.stderr)
             return 2
 
-    admin = fresh_database(DATABASE)
+    admin = fresh_database(args.database)
     state = Path(tempfile.mkdtemp(prefix="botmesh-bench-"))
-    overrides = bench_env(state, DATABASE, "redis://127.0.0.1:6379/10")
-    os.environ.update(overrides)
+    os.environ.update(bench_env(state, args.database, f"redis://127.0.0.1:6379/{args.redis_db}"))
     from mesh.settings import load_settings
 
     settings = load_settings()
-    mesh = Mesh(settings, mesh_env())
+    mesh = Mesh(settings, mesh_env(), replicas={"credential_svc": 2})
+    refs: list = []  # type: ignore[type-arg]
+    load = [os.getloadavg()]
     try:
         mesh.migrate()
         mesh.start_services()
-        mesh.start_gateway()
         key, bot_id = asyncio.run(_prepare(settings))
-        envoy = f"http://127.0.0.1:{settings.envoy_port}"
-        host, port = service_address(settings, "credential_svc")
+        targets = _targets(args, mesh, state, key, bot_id, refs)
+        for target in targets:  # warm every cache and connection
+            measure(target, 2)
+        rounds: list[dict[str, dict[str, float]]] = []
+        for i in range(args.rounds):
+            order = targets if i % 2 == 0 else list(reversed(targets))
+            rounds.append({t.name: measure(t, args.duration) for t in order})
+            print(f"round {i + 1}: " + _brief(rounds[-1]), flush=True)
+        load.append(os.getloadavg())
+    finally:
+        for proc in refs:
+            _stop_group(proc)
+        mesh.stop()
+        drop_database(admin, args.database)
+
+    summary = _summary(rounds)
+    ratios = _ratios(rounds)
+    _print(args, summary, ratios, load)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    report = {
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "cores": os.cpu_count(),
+        "load_average": load,
+        "rounds": rounds,
+        "summary": summary,
+        "ratios": ratios,
+    }
+    (out / args.out).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def _targets(args, mesh: Mesh, state: Path, key: str, bot_id: str, refs: list) -> list[Target]:  # type: ignore[no-untyped-def,type-arg]
+    conns = args.connections
+    path = f"/v1/bots/{bot_id}"
+    services = ["credential_svc-0", "credential_svc-1"]
+
+    def pids_of(*names: str) -> Callable[[], list[int]]:
+        return lambda: [mesh.processes[n].pid for n in names]
+
+    def wrk(name: str, port: int, pids: Callable[[], list[int]]) -> Target:
+        url = f"http://127.0.0.1:{port}{path}"
+        return Target(name, lambda d: run_wrk(url, key, conns, d), pids)
+
+    def rest(name: str, port: int, *processes: str) -> Target:
+        return wrk(name, port, pids_of(*processes))
+
+    def tree(pid: int) -> Callable[[], list[int]]:
+        return lambda: fastapi_ref.processes(pid)
+
+    one = mesh.start_gateway(
+        "envoy-1p", port=free_port(), admin_port=free_port(), replicas={"credential_svc": 1}
+    )
+    two = mesh.start_gateway()
+    # Each mesh target next to the FastAPI one it is compared with: the machine's other load
+    # changes least between neighbours.
+    targets = []
+    for workers, (gateway, port, processes) in (
+        (1, ("envoy-1p", one, services[:1])),
+        (2, ("envoy", two, services)),
+    ):
+        targets.append(rest(f"mesh_{workers}p", port, gateway, *processes))
+        ref_port = free_port()
+        proc = fastapi_ref.start(ref_port, workers, mesh_env(), state / f"fastapi-{workers}.log")
+        refs.append(proc)
+        targets.append(wrk(f"fastapi_{workers}w", ref_port, tree(proc.pid)))
+    for value in filter(None, args.envoy_concurrency.split(",")):
+        workers = 0 if value == "auto" else int(value)
+        name = f"envoy-c{value}"
+        port = mesh.start_gateway(
+            name, port=free_port(), admin_port=free_port(), concurrency=workers
+        )
+        targets.append(rest(f"mesh_2p_envoy_{value}", port, name, *services))
+    if args.grpc:
         body = state / "getbot.grpc"
         payload = api.GetBotRequest(bot_id=bot_id).SerializeToString()
         body.write_bytes(b"\x00" + struct.pack(">I", len(payload)) + payload)
-        grpc_path = "/botmesh.credential.v1.MarketplaceService/GetBot"
-        pids = {
-            "credential_svc": mesh.processes["credential_svc"].pid,
-            "envoy": mesh.processes["envoy"].pid,
-        }
-
-        targets = {
-            "envoy_rest": lambda: run_wrk(
-                f"{envoy}/v1/bots/{bot_id}", key, args.connections, args.duration
-            ),
-            "envoy_grpc": lambda: run_h2load(
-                f"{envoy}{grpc_path}", body, key, args.connections, args.duration
-            ),
-            "direct_grpc": lambda: run_h2load(
-                f"http://{host}:{port}{grpc_path}", body, key, args.connections, args.duration
-            ),
-        }
-        results: dict[str, dict[str, float]] = {}
-        for name, run in targets.items():
-            before = {p: cpu_seconds(pid) for p, pid in pids.items()}
-            start = time.monotonic()
-            result = run()
-            elapsed = time.monotonic() - start
-            used = {p: cpu_seconds(pid) - before[p] for p, pid in pids.items()}
-            total = result["rps"] * elapsed
-            result["service_cpu_us_per_req"] = used["credential_svc"] / total * 1e6
-            result["envoy_cpu_us_per_req"] = used["envoy"] / total * 1e6
-            results[name] = result
-        ratio = results["envoy_rest"]["rps"] / results["direct_grpc"]["rps"]
-    finally:
-        mesh.stop()
-        drop_database(admin, DATABASE)
-
-    print(f"GetBot, c={args.connections}, {args.duration}s each, {os.cpu_count()} cores")
-    print(
-        f"{'path':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'svc CPU us/req':>15} {'envoy CPU us/req':>17} {'errors':>7}"
-    )
-    for name, r in results.items():
-        print(
-            f"{name:<12} {r['rps']:>9.0f} {r['p50_us'] / 1e3:>8.2f} {r['p99_us'] / 1e3:>8.2f} "
-            f"{r['service_cpu_us_per_req']:>15.0f} {r['envoy_cpu_us_per_req']:>17.0f} {r['errors']:>7.0f}"
+        host, port = service_address(mesh.settings, "credential_svc")
+        via = f"http://127.0.0.1:{two}{GRPC_PATH}"
+        direct = f"http://{host}:{port}{GRPC_PATH}"
+        targets.append(
+            Target(
+                "grpc_envoy_2p",
+                lambda d: run_h2load(via, body, key, conns, d),
+                pids_of("envoy", *services),
+            )
         )
-    print(f"Envoy-REST / direct-gRPC throughput ratio: {ratio:.2f}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "getbot.json").write_text(json.dumps({"results": results, "ratio": ratio}, indent=2))
-    return 0
+        targets.append(
+            Target(
+                "grpc_direct_1p",
+                lambda d: run_h2load(direct, body, key, conns, d),
+                pids_of(services[0]),
+            )
+        )
+    return targets
+
+
+def _stop_group(proc) -> None:  # type: ignore[no-untyped-def]
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except (ProcessLookupError, TimeoutError):
+        pass
+
+
+def _summary(rounds: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    names = list(rounds[0])
+    keys = ("rps", "p50_us", "p99_us", "server_cpu_us_per_req", "client_cpu_us_per_req")
+    summary = {
+        name: {k: statistics.median(r[name][k] for r in rounds) for k in keys} for name in names
+    }
+    for name in names:
+        summary[name]["errors"] = sum(r[name]["errors"] for r in rounds)
+    return summary
+
+
+RATIOS = {
+    "mesh_2p / fastapi_2w": ("mesh_2p", "fastapi_2w"),
+    "mesh_1p / fastapi_1w": ("mesh_1p", "fastapi_1w"),
+    "mesh_1p / fastapi_2w": ("mesh_1p", "fastapi_2w"),
+    "mesh_2p / mesh_1p": ("mesh_2p", "mesh_1p"),
+}
+
+
+def _ratios(rounds: list[dict[str, dict[str, float]]]) -> dict[str, list[float]]:
+    """Throughput ratios within each round (both sides measured minutes apart at most)."""
+    return {
+        label: [round(r[a]["rps"] / r[b]["rps"], 3) for r in rounds]
+        for label, (a, b) in RATIOS.items()
+    }
+
+
+def _brief(results: dict[str, dict[str, float]]) -> str:
+    return ", ".join(f"{n} {r['rps']:.0f}/s" for n, r in results.items())
+
+
+def _print(args, summary, ratios, load) -> None:  # type: ignore[no-untyped-def]
+    print(
+        f"\nGetBot REST, c={args.connections}, {args.duration}s x {args.rounds} rounds, "
+        f"{os.cpu_count()} cores, load average before {load[0][0]:.2f}, after {load[-1][0]:.2f}"
+    )
+    print(
+        f"{'target':<18} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'server CPU us/req':>18} {'client CPU us/req':>18} {'errors':>7}"
+    )
+    for name, r in summary.items():
+        print(
+            f"{name:<18} {r['rps']:>8.0f} {r['p50_us'] / 1e3:>8.2f} {r['p99_us'] / 1e3:>8.2f} "
+            f"{r['server_cpu_us_per_req']:>18.0f} {r['client_cpu_us_per_req']:>18.0f} "
+            f"{r['errors']:>7.0f}"
+        )
+    for label, values in ratios.items():
+        text = ", ".join(f"{v:.2f}" for v in values)
+        print(f"{label:<22} median {statistics.median(values):.2f}  (rounds: {text})")
 
 
 async def _prepare(settings) -> tuple[str, str]:  # type: ignore[no-untyped-def]

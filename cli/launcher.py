@@ -9,6 +9,7 @@ service has replicas), so a test can SIGKILL one (`kill`) and start it again
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import signal
@@ -171,32 +172,43 @@ class Mesh:
         host = address_of(self.settings, replica.service).host
         self._wait(lambda: _healthy(host, replica.port), replica.name, 30)
 
-    def start_gateway(self) -> None:
+    def start_gateway(
+        self,
+        name: str = "envoy",
+        *,
+        port: int | None = None,
+        admin_port: int | None = None,
+        replicas: dict[str, int] | None = None,
+        concurrency: int | None = None,
+    ) -> int:
+        """Starts Envoy as process `name` and waits until every endpoint is healthy; returns
+        its port. The defaults are the mesh's gateway: the configured ports, every replica,
+        BOTMESH_ENVOY_CONCURRENCY workers (0: one per core). Benches start more gateways
+        beside it (ports of their own; `replicas` keeps each service's first N replicas,
+        `concurrency` sets the worker count)."""
         upstreams = {
-            service: [(address_of(self.settings, service).host, r.port) for r in replicas]
-            for service, replicas in self.plan.items()
+            service: [(address_of(self.settings, service).host, r.port) for r in planned]
+            for service, planned in self.plan.items()
         }
+        if replicas:
+            upstreams = {s: eps[: replicas.get(s, len(eps))] for s, eps in upstreams.items()}
         config = envoy.gateway_config(self.settings, upstreams)
-        path = envoy.write_bootstrap(config, self.settings.state_dir / "envoy.json")
+        config = dataclasses.replace(
+            config,
+            listen_port=port or config.listen_port,
+            admin_port=admin_port or config.admin_port,
+        )
+        path = envoy.write_bootstrap(config, self.settings.state_dir / f"{name}.json")
         result = envoy.validate(path)
         if result.returncode != 0:
             raise RuntimeError(f"Envoy rejected its bootstrap:\n{result.stdout}{result.stderr}")
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.processes["envoy"] = envoy.start(path, self.log_dir / "envoy.log")
-        self._wait(lambda: port_open("127.0.0.1", self.settings.envoy_port), "envoy", 30)
-        self._wait(self._envoy_ready, "envoy clusters", 30)
-
-    def _envoy_ready(self) -> bool:
-        import urllib.request
-
-        try:
-            url = f"http://127.0.0.1:{self.settings.envoy_admin_port}/clusters"
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                body = resp.read().decode()
-        except OSError:
-            return False
-        endpoints = sum(len(replicas) for replicas in self.plan.values())
-        return body.count("::health_flags::healthy") >= endpoints
+        workers = self.settings.envoy_concurrency if concurrency is None else concurrency
+        self.processes[name] = envoy.start(path, self.log_dir / f"{name}.log", concurrency=workers)
+        endpoints = sum(len(eps) for eps in upstreams.values())
+        self._wait(lambda: port_open("127.0.0.1", config.listen_port), name, 30)
+        self._wait(lambda: _envoy_ready(config.admin_port, endpoints), f"{name} clusters", 30)
+        return config.listen_port
 
     def up(self) -> None:
         self.ensure_redis()
@@ -252,6 +264,19 @@ def _healthy(host: str, port: int) -> bool:
         except grpc.RpcError:
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _envoy_ready(admin_port: int, endpoints: int) -> bool:
+    """Envoy's admin lists `endpoints` healthy hosts."""
+    import urllib.request
+
+    try:
+        url = f"http://127.0.0.1:{admin_port}/clusters"
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            body = resp.read().decode()
+    except OSError:
+        return False
+    return body.count("::health_flags::healthy") >= endpoints
 
 
 def isolated_env(*, state_dir: Path, database_url: str, redis_url: str) -> dict[str, str]:

@@ -59,15 +59,17 @@ def validate(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def start(path: Path, log_path: Path, *, concurrency: int = 2) -> subprocess.Popen[bytes]:
+def start(path: Path, log_path: Path, *, concurrency: int = 0) -> subprocess.Popen[bytes]:
+    """Envoy with `concurrency` worker threads; 0 leaves it to Envoy (one per hardware
+    thread)."""
+    workers = ["--concurrency", str(concurrency)] if concurrency > 0 else []
     log = log_path.open("ab")
     return subprocess.Popen(
         [
             envoy_binary(),
             "-c",
             str(path),
-            "--concurrency",
-            str(concurrency),
+            *workers,
             "--log-level",
             "warn",
             "--disable-hot-restart",

@@ -4,7 +4,8 @@
 --    misspelt field would be ignored rather than refused. This walks the JSON body against
 --    the request schema (generated from the protos, prepended as ROUTES and MESSAGES) and
 --    answers 400 with a google.rpc.Status naming the unknown field.
--- 2. REST responses lose the grpc-* headers the transcoder passes through.
+-- 2. REST responses lose the grpc-* headers the transcoder passes through. A response is told
+--    apart by its content type (gRPC's is application/grpc*), so nothing is kept per request.
 -- 3. Headers past MAX_HEADER_BYTES (431, or RESOURCE_EXHAUSTED for gRPC) and a REST path
 --    past MAX_PATH_BYTES (414) are refused here, in the contract's error shape, before a
 --    service's gRPC server would refuse them without it (limits from gateway/size_limits.py).
@@ -138,7 +139,6 @@ function envoy_on_request(handle)
     return
   end
   if grpc then return end
-  handle:streamInfo():dynamicMetadata():set("botmesh.rest", "rest", true)
   if #(headers:get(":path") or "") > MAX_PATH_BYTES then
     handle:respond({ [":status"] = "414", ["content-type"] = "application/json" },
       status_json(3, "URI_TOO_LONG", "the request path and query may be at most "
@@ -183,15 +183,16 @@ local LOCAL_ERRORS = {
 }
 
 function envoy_on_response(handle)
-  local meta = handle:streamInfo():dynamicMetadata():get("botmesh.rest")
-  if meta == nil then return end
   local headers = handle:headers()
+  local ctype = headers:get("content-type") or ""
+  -- A gRPC answer (a service's, or Envoy's own reply to a gRPC request) is left as it is.
+  -- Every REST answer has another type: the transcoder's JSON, Envoy's plain text.
+  if string.find(ctype, "^application/grpc") then return end
   headers:remove("grpc-status")
   headers:remove("grpc-message")
   headers:remove("grpc-accept-encoding")
   headers:remove("grpc-encoding")
   local status = headers:get(":status") or "200"
-  local ctype = headers:get("content-type") or ""
   if string.sub(status, 1, 1) == "2" or string.find(ctype, "^application/json") then return end
   local known = LOCAL_ERRORS[status] or { 2, "GATEWAY_ERROR" }
   headers:replace("content-type", "application/json")

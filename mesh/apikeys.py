@@ -3,7 +3,6 @@ stored, so a database leak reveals no usable key, and comparison is in constant 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -54,7 +53,8 @@ def parse_key(text: str) -> ParsedKey | None:
 
 
 def hash_secret(pepper: str, secret: str) -> bytes:
-    return hmac.new(pepper.encode(), secret.encode(), hashlib.sha256).digest()
+    # hmac.digest: OpenSSL's one-shot HMAC, a third of the cost of building an hmac object.
+    return hmac.digest(pepper.encode(), secret.encode(), "sha256")
 
 
 def secret_matches(pepper: str, secret: str, stored: bytes) -> bool:

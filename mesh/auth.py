@@ -174,6 +174,7 @@ class Authenticator:
         # Database reads of key rows made by this authenticator (also a Prometheus counter).
         self.db_lookups = 0
         self._loading: dict[str, asyncio.Future[ApiKeyRecord | None]] = {}
+        self._callers: dict[tuple[str, str | None, bool], tuple[ApiKeyRecord, Caller]] = {}
         self._last_used: dict[str, datetime] = {}
         self._db_down = False
         self._db_retry_at = 0.0
@@ -208,9 +209,21 @@ class Authenticator:
             raise Unauthenticated(
                 "this method acts for a principal: send x-principal-id", reason="PRINCIPAL_MISSING"
             )
-        return Caller(
+        return self._caller(record, principal, internal)
+
+    def _caller(self, record: ApiKeyRecord, principal: str | None, internal: bool) -> Caller:
+        """The Caller for a key row, made once per row read (Callers are immutable)."""
+        key = (record.key_id, principal, internal)
+        made = self._callers.get(key)
+        if made is not None and made[0] is record:
+            return made[1]
+        caller = Caller(
             key_id=record.key_id, scopes=record.scopes, principal=principal, internal=internal
         )
+        self._callers[key] = (record, caller)
+        if len(self._callers) > _CACHE_LIMIT:  # the oldest made goes first
+            del self._callers[next(iter(self._callers))]
+        return caller
 
     def verify_token(self, token: str) -> tuple[str, datetime]:
         """The principal and expiry of a valid dashboard token."""
@@ -235,7 +248,9 @@ class Authenticator:
         parsed = parse_key(presented)
         if parsed is None:
             raise Unauthenticated("the API key is malformed", reason="API_KEY_INVALID")
-        record = await self._lookup(parsed.key_id)
+        record = self._fresh(parsed.key_id)
+        if record is None:  # not read in the last cache_ttl_s (or never found)
+            record = await self._lookup(parsed.key_id)
         if record is None or not secret_matches(self._pepper, parsed.secret, record.secret_hash):
             raise Unauthenticated("the API key is not valid", reason="API_KEY_INVALID")
         now = datetime.now(UTC)
@@ -244,23 +259,29 @@ class Authenticator:
         if not record.usable_at(now):
             raise Unauthenticated("the API key has expired", reason="API_KEY_EXPIRED")
         self._last_used[record.key_id] = now
-        if self._limiter is not None:
+        if self._limiter is not None and not self._limiter.take_leased(record.key_id):
             await self._limiter.acquire(record.key_id, record.rate_limit_per_s)
         return record
 
     def cached(self, key_id: str) -> bool:
         """Whether a found key's row is fresh in the cache now (no database read needed)."""
+        return self._fresh(key_id) is not None
+
+    def _fresh(self, key_id: str) -> ApiKeyRecord | None:
+        """The key's row if it was read in the last cache_ttl_s."""
         hit, entry = self._found.get(key_id)
-        return hit and entry is not None and time.monotonic() - entry[0] < self._ttl
+        if hit and entry is not None and time.monotonic() - entry[0] < self._ttl:
+            return entry[1]
+        return None
 
     async def _lookup(self, key_id: str) -> ApiKeyRecord | None:
-        now = time.monotonic()
-        hit, entry = self._found.get(key_id)
-        if hit and entry is not None and now - entry[0] < self._ttl:
-            return entry[1]
+        fresh = self._fresh(key_id)
+        if fresh is not None:
+            return fresh
         if key_id in self._unknown:
             return None
-        if hit and self._db_down and now < self._db_retry_at:
+        hit = key_id in self._found
+        if hit and self._db_down and time.monotonic() < self._db_retry_at:
             stale = self._stale(key_id, None)
             if stale is not None:  # the database failed a moment ago: do not wait on it again
                 return stale

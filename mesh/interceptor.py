@@ -115,15 +115,7 @@ def wrap_handler(
         return handler
     name = method.rsplit("/", 1)[-1]
     idempotent = idempotency is not None and is_mutation(method)
-    latency = metrics.RPC_LATENCY.labels(service, name)
-    in_flight = metrics.RPC_IN_FLIGHT.labels(service, name)
-    counters: dict[str, Any] = {}
-
-    def count(code: str) -> None:
-        counter = counters.get(code)
-        if counter is None:
-            counter = counters[code] = metrics.RPC_TOTAL.labels(service, name, code)
-        counter.inc()
+    stats = metrics.RPC.method(service, name)
 
     async def begin(request: Message, context: grpc.aio.ServicerContext) -> dict[str, str]:
         md = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
@@ -134,9 +126,13 @@ def wrap_handler(
         validate(request)
         return md
 
+    def placeholder(exc: BaseException) -> BaseException:
+        """A generated base servicer's placeholder answers UNIMPLEMENTED (and is counted so)."""
+        if isinstance(exc, NotImplementedError):
+            return Unimplemented(f"{name} is not available yet")
+        return exc
+
     async def fail(exc: BaseException, context: grpc.aio.ServicerContext) -> str:
-        if isinstance(exc, NotImplementedError):  # a generated base servicer's placeholder
-            exc = Unimplemented(f"{name} is not available yet")
         outage = None if isinstance(exc, DomainError) else as_unavailable(exc)
         if outage is not None:  # Redis or the database is down: retry, not a bug
             log.warning(
@@ -195,7 +191,7 @@ def wrap_handler(
 
         async def unary(request: Message, context: grpc.aio.ServicerContext) -> Message:
             start = time.perf_counter()
-            in_flight.inc()
+            stats.begin()
             code = "OK"
             try:
                 md = await begin(request, context)
@@ -207,13 +203,12 @@ def wrap_handler(
                 code = "ABORTED_BY_HANDLER"
                 raise
             except Exception as exc:
-                code = outcome_code(exc)
-                await fail(exc, context)
+                error = placeholder(exc)
+                code = outcome_code(error)
+                await fail(error, context)
                 raise
             finally:
-                in_flight.dec()
-                latency.observe(time.perf_counter() - start)
-                count(code)
+                stats.end(code, time.perf_counter() - start)
 
         return grpc.unary_unary_rpc_method_handler(
             unary,
@@ -227,7 +222,7 @@ def wrap_handler(
         async def stream(
             request: Message, context: grpc.aio.ServicerContext
         ) -> AsyncIterator[Message]:
-            in_flight.inc()
+            stats.begin()
             code = "OK"
             try:
                 await begin(request, context)
@@ -237,12 +232,12 @@ def wrap_handler(
                 code = "ABORTED_BY_HANDLER"
                 raise
             except Exception as exc:
-                code = outcome_code(exc)
-                await fail(exc, context)
+                error = placeholder(exc)
+                code = outcome_code(error)
+                await fail(error, context)
                 raise
             finally:
-                in_flight.dec()
-                count(code)
+                stats.end(code)
 
         return grpc.unary_stream_rpc_method_handler(
             stream,

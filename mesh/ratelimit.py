@@ -105,9 +105,7 @@ class RateLimiter:
         """Spends one token of the key's bucket, or raises RESOURCE_EXHAUSTED with the delay
         after which one will be available."""
         while True:
-            lease = self._leases.get(key_id)
-            if lease is not None and lease.tokens > 0 and lease.expires > time.monotonic():
-                lease.tokens -= 1
+            if self.take_leased(key_id):
                 return
             rate = rate_per_s or self._default
             if self._outage and (self._probing or time.monotonic() < self._local_until):
@@ -119,6 +117,15 @@ class RateLimiter:
                 await asyncio.shield(pending)
                 continue
             await self._refill(key_id, rate)
+
+    def take_leased(self, key_id: str) -> bool:
+        """Spends one token of this process's live lease for the key, if it has one: the
+        hot path, with no await. False means `acquire` must be awaited."""
+        lease = self._leases.get(key_id)
+        if lease is not None and lease.tokens > 0 and lease.expires > time.monotonic():
+            lease.tokens -= 1
+            return True
+        return False
 
     def _take_local(self, key_id: str, rate: int) -> None:
         now = time.monotonic()

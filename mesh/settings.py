@@ -16,6 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ICP_LEDGER = "ryjl3-tyaaa-aaaaa-aaaba-cai"
+# One Envoy worker per core (Envoy's own default): on the 2-core machine, 1 and 2 workers
+# measured the same throughput and CPU per request (bench/getbot.py --envoy-concurrency).
+DEFAULT_ENVOY_WORKERS = 0
 
 
 def _env(name: str, default: str) -> str:
@@ -122,6 +125,9 @@ class Settings:
     analysis: ServiceAddress
     envoy_port: int
     envoy_admin_port: int
+    # Envoy's worker threads (BOTMESH_ENVOY_CONCURRENCY: a number, or "auto" for one per
+    # core, stored as 0); see envoy_workers() for the default.
+    envoy_concurrency: int
     # Envoy's limit per client address, requests/s (burst twice that), before authentication.
     gateway_rate_limit_per_address: int
     metrics_port: int
@@ -157,6 +163,19 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
 
+def envoy_workers(text: str) -> int:
+    """BOTMESH_ENVOY_CONCURRENCY as Envoy's worker count: "auto" is 0 (Envoy runs one per
+    hardware thread); unset is DEFAULT_ENVOY_WORKERS (auto)."""
+    value = text.strip().lower()
+    if value == "":
+        return DEFAULT_ENVOY_WORKERS
+    if value == "auto":
+        return 0
+    if not value.isdigit() or not 1 <= int(value) <= 256:
+        raise ValueError(f"BOTMESH_ENVOY_CONCURRENCY={text!r}: expected 1 to 256 or auto")
+    return int(value)
+
+
 def load_settings(service: str = "botmesh") -> Settings:
     state_dir = Path(_env("STATE_DIR", str(ROOT / ".state"))).resolve()
     pepper = os.environ.get("BOTMESH_API_KEY_PEPPER") or _state_secret(state_dir, "pepper")
@@ -174,6 +193,7 @@ def load_settings(service: str = "botmesh") -> Settings:
         analysis=_address("ANALYSIS", 50053),
         envoy_port=int(_env("ENVOY_PORT", "8080")),
         envoy_admin_port=int(_env("ENVOY_ADMIN_PORT", "9901")),
+        envoy_concurrency=envoy_workers(_env("ENVOY_CONCURRENCY", "")),
         gateway_rate_limit_per_address=int(_env("GATEWAY_RATE_LIMIT_PER_ADDRESS", "1000")),
         metrics_port=int(_env("METRICS_PORT", "0")),
         log_level=_env("LOG_LEVEL", "INFO"),

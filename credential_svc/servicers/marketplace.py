@@ -8,6 +8,7 @@ from botmesh.credential.v1 import marketplace_service_pb2 as api
 from botmesh.credential.v1 import marketplace_service_pb2_grpc as rpc
 
 from credential_svc.catalog.authors import Actor
+from credential_svc.catalog.bots import BotRecord
 from credential_svc.catalog.service import Catalog
 from credential_svc.servicers.convert import bot_to_pb, listing_to_pb, risk_to_dict, stake_to_dict
 from mesh.auth import caller
@@ -18,9 +19,32 @@ def _actor() -> Actor:
     return Actor.of(who.key_id or "", who.scopes, who.principal)
 
 
+class BotAnswers:
+    """GetBot's answer, built once per bot record read. The catalog hands out the same
+    (immutable) BotRecord object for as long as its near copy is valid, and a new object
+    after any change, so the message built for an object stays right for as long as the
+    catalog hands that object out. Building it (two maps, two Timestamps) cost more than
+    the rest of this process's own work on a call. At most `limit` answers are kept."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._answers: dict[str, tuple[BotRecord, api.GetBotResponse]] = {}
+
+    def of(self, bot: BotRecord) -> api.GetBotResponse:
+        held = self._answers.get(bot.bot_id)
+        if held is not None and held[0] is bot:
+            return held[1]
+        answer = api.GetBotResponse(bot=bot_to_pb(bot))
+        self._answers[bot.bot_id] = (bot, answer)
+        if len(self._answers) > self._limit:
+            del self._answers[next(iter(self._answers))]
+        return answer
+
+
 class MarketplaceServicer(rpc.MarketplaceServiceServicer):
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
+        self._answers = BotAnswers()
 
     async def CreateBot(
         self, request: api.CreateBotRequest, context: grpc.aio.ServicerContext
@@ -42,7 +66,7 @@ class MarketplaceServicer(rpc.MarketplaceServiceServicer):
     async def GetBot(
         self, request: api.GetBotRequest, context: grpc.aio.ServicerContext
     ) -> api.GetBotResponse:
-        return api.GetBotResponse(bot=bot_to_pb(await self._catalog.get_bot(request.bot_id)))
+        return self._answers.of(await self._catalog.get_bot(request.bot_id))
 
     async def ListBots(
         self, request: api.ListBotsRequest, context: grpc.aio.ServicerContext

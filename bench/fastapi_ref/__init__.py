@@ -1,0 +1,1 @@
+"""A FastAPI + uvicorn reference app that bench/getbot.py measures the mesh against."""
