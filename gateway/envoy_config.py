@@ -110,6 +110,9 @@ class GatewayConfig:
     listen_address: str = "::"
     request_timeout_s: int = 15
     max_request_body_bytes: int = 64 * 1024
+    # A REST answer is transcoded whole: the largest (a backtest with its 2,000 trades and
+    # 500 equity points, ~1-2 MB of JSON) must fit, or Envoy answers 500.
+    max_response_body_bytes: int = 8 * 1024 * 1024
     # Whole-gateway token bucket: a guard against floods, not per-key fairness.
     rate_limit_per_s: int = 20_000
     # Per client address (requests/s; the burst is twice that). Addresses tracked at once are
@@ -207,6 +210,7 @@ def _http_filters(config: GatewayConfig) -> list[HttpFilter]:
             reject_binding_body_field_collisions=True,
         ),
         max_request_body_size=config.max_request_body_bytes,
+        max_response_body_size=config.max_response_body_bytes,
         query_param_unescape_plus=True,
     )
     guard = Lua(default_source_code=DataSource(inline_string=config.rest_guard_lua))
