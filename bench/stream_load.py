@@ -94,9 +94,15 @@ class Tally:
         self.window = window
         self.connected = 0
         self.data = 0
+        self.in_window = 0  # messages of any kind received inside the window
         self.lags_us: list[float] = []
         self.first_s: list[float] = []
         self.failures: dict[str, list[float]] = {}
+
+    def message(self) -> None:
+        now = time.time()
+        if self.window[0] <= now <= self.window[1]:
+            self.in_window += 1
 
     def first(self, asked: float) -> None:
         self.connected += 1
@@ -126,6 +132,7 @@ async def _grpc_stream(
     got = False
     try:
         async for raw in call:
+            tally.message()
             if not got:
                 got = True
                 tally.first(asked)
@@ -178,6 +185,7 @@ async def _sse_stream(load: Load, i: int, tally: Tally, until: float) -> None:
                 if end < 0:
                     break
                 message, buf = buf[start + 6 : end], buf[end + 2 :]
+                tally.message()
                 if not got:
                     got = True
                     tally.first(asked)
@@ -253,6 +261,7 @@ def worker(
         {
             "connected": tally.connected,
             "data": tally.data,
+            "in_window": tally.in_window,
             "lags_us": tally.lags_us,
             "first_s": tally.first_s,
             "failures": tally.failures,
@@ -311,7 +320,8 @@ def measure(
     extra = during(duration_s) if during is not None else {}
     time.sleep(max(0.0, window[1] - time.time()))
     wall = time.monotonic() - started
-    cpu = {name: (cpu_seconds(pid) - before[name]) / wall for name, pid in pids.items()}
+    spent = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    cpu = {name: spent[name] / wall for name in pids}
     starved = {n: (runnable_waiting_s(pid) - waited[n]) / wall for n, pid in pids.items()}
     client_cpu = (sum(cpu_seconds(pid) for pid in clients) - client_before) / wall
     load_avg = os.getloadavg()
@@ -338,6 +348,11 @@ def measure(
             for what, waits in failures.items()
         },
         "data_messages": sum(r["data"] for r in results),
+        "messages_in_window": sum(r["in_window"] for r in results),
+        # CPU per message sent in the window (tickers, events and heartbeats alike).
+        "cpu_us_per_message": {
+            n: round(spent[n] * 1e6 / max(1, sum(r["in_window"] for r in results)), 1) for n in pids
+        },
         "lag_ms": _pct(lags, 1e3),
         "lag_samples": len(lags),
         "first_message_ms": _pct(firsts, 1e3),
