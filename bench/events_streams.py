@@ -149,6 +149,7 @@ def main() -> int:
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     overrides = bench_env(state, DATABASE, redis_url)
     overrides["BOTMESH_STREAM_HEARTBEAT_S"] = str(HEARTBEAT_S)
+    overrides["BOTMESH_RUNTIME_ENABLED"] = "false"  # the process serves streams only
     os.environ.update(overrides)
     from mesh.settings import load_settings
 

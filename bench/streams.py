@@ -57,7 +57,9 @@ def main() -> int:
 
     admin = fresh_database(DATABASE)
     state = Path(tempfile.mkdtemp(prefix="botmesh-streams-"))
-    os.environ.update(bench_env(state, DATABASE, f"redis://127.0.0.1:6379/{args.redis_db}"))
+    overrides = bench_env(state, DATABASE, f"redis://127.0.0.1:6379/{args.redis_db}")
+    overrides["BOTMESH_RUNTIME_ENABLED"] = "false"  # the process serves streams only
+    os.environ.update(overrides)
     from mesh.settings import load_settings
 
     settings = load_settings()
