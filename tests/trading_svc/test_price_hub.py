@@ -140,13 +140,15 @@ async def test_a_new_stream_starts_from_the_last_frame_without_asking_redis(
         await redis.aclose()
 
 
-async def test_a_message_that_is_no_ticker_is_skipped_and_the_reader_goes_on(
+async def test_a_message_or_latest_that_is_no_ticker_is_skipped_and_the_stream_goes_on(
     settings: Settings,
 ) -> None:
     redis = make_redis(settings.redis_url)
     hub = PriceHub(redis, frame=price_frame)
     try:
+        await redis.set(latest_key(PAIR), b"\xff\xff not a ticker", px=5000)
         async with hub.subscribe(PAIR) as slot:
+            assert await slot.get(0) is None  # the junk latest is not sent
             await _wait_subscribed(redis, 1)
             await redis.publish(channel(PAIR), b"\xff\xff not a ticker")
             await redis.publish(
@@ -154,5 +156,6 @@ async def test_a_message_that_is_no_ticker_is_skipped_and_the_reader_goes_on(
             )
             assert ticker_of(await slot.get(2)).last == "7"
     finally:
+        await redis.delete(latest_key(PAIR))
         await hub.close()
         await redis.aclose()

@@ -14,7 +14,8 @@ Rules kept:
 - a new stream starts with the newest frame: the one the hub last fanned out for its pair
   (kept while the pair has consumers), else the pair's latest ticker in Redis (a GET only
   before the pair's first message since it gained consumers);
-- a message that is not a ticker is skipped (logged), never fatal to the reader.
+- a message (or a latest ticker in Redis) that is not a ticker is skipped (logged), never
+  fatal to the reader or to a new stream.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class PriceHub:
             if latest is None:
                 cached = await self._redis.get(latest_key(pair))
                 if cached is not None:
-                    latest = self._frame(cast(bytes, cached))
+                    latest = self._framed(cast(bytes, cached))
             if latest is not None and slot.qsize() == 0:
                 slot.put(latest)
             yield slot
@@ -159,14 +160,19 @@ class PriceHub:
         slots = self._consumers.get(pair) if pair is not None else None
         if not slots or pair is None:
             return
-        try:
-            frame = self._frame(data)  # once per process, shared by every stream
-        except Exception:
-            log.warning("skipped a price message that is not a ticker", extra={"fields": {}})
+        frame = self._framed(data)  # once per process, shared by every stream
+        if frame is None:
             return
         self._latest[pair] = frame
         for slot in slots:
             slot.put(frame)
+
+    def _framed(self, ticker: bytes) -> Frame | None:
+        try:
+            return self._frame(ticker)
+        except Exception:
+            log.warning("skipped a price message that is not a ticker")
+            return None
 
     async def close(self) -> None:
         if self._reader is not None:
