@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import grpc
 from botmesh.trading.v1 import (
@@ -58,6 +59,7 @@ from trading_svc.runtime.service import BotRuntime
 from trading_svc.runtime.state import RuntimeStore
 from trading_svc.runtime.status import BotStatusReader
 from trading_svc.runtime.tick import Trading
+from trading_svc.servicers.frames import FRAMED_METHODS, event_frame, pass_through, price_frame
 from trading_svc.servicers.internal import InternalTradingServicer
 from trading_svc.servicers.market_data import MarketDataServicer
 from trading_svc.servicers.trading import TradingServicer
@@ -154,7 +156,7 @@ def build(
         ChangeAnnouncer(ctx.redis, runtime_store, subs, decisions, events),
     )
     feeds = FeedManager(ctx.redis, factory)
-    hub = PriceHub(ctx.redis, feeds.demand)
+    hub = PriceHub(ctx.redis, feeds.demand, frame=price_frame)
     limits = StreamLimits(
         ctx.redis,
         per_token=config.streams_per_token,
@@ -196,7 +198,7 @@ def build(
         config.runtime_enabled,
     )
     status = BotStatusReader(subs, store, runtime_store, decisions, performance)
-    event_hub = EventHub(ctx.redis, events)
+    event_hub = EventHub(ctx.redis, events, frame=event_frame)
     trading = TradingServicer(
         orders, status, subs, event_hub, config.heartbeat_interval_s, limits, performance
     )
@@ -207,13 +209,35 @@ def build(
     return runtime, trading, market_data, internal
 
 
+class _Framed:
+    """Registers through `server`, giving the streaming methods whose servicers yield frames
+    (servicers/frames.py) the pass-through response serializer."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+        framed = FRAMED_METHODS.get(service, frozenset())
+        self._server.add_registered_method_handlers(
+            service,
+            {
+                name: h._replace(response_serializer=pass_through) if name in framed else h
+                for name, h in handlers.items()
+            },
+        )
+
+
 class _Wiring:
     runtime: Runtime | None = None
 
     def register(self, server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
         self.runtime, trading, market_data, internal = build(ctx, TradingConfig.from_env())
-        trading_service_pb2_grpc.add_TradingServiceServicer_to_server(trading, server)
-        market_data_service_pb2_grpc.add_MarketDataServiceServicer_to_server(market_data, server)
+        framed: Any = _Framed(server)
+        trading_service_pb2_grpc.add_TradingServiceServicer_to_server(trading, framed)
+        market_data_service_pb2_grpc.add_MarketDataServiceServicer_to_server(market_data, framed)
         internal_service_pb2_grpc.add_InternalTradingServiceServicer_to_server(internal, server)
         return [
             internal_service_pb2.DESCRIPTOR.services_by_name["InternalTradingService"].full_name,

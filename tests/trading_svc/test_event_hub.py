@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from botmesh.trading.v1 import resources_pb2 as pb
+from botmesh.trading.v1 import trading_service_pb2 as tr
 from redis.asyncio import Redis
 
 from mesh.redis import make_redis
@@ -18,6 +19,7 @@ from mesh.settings import Settings
 from trading_svc.events.hub import EventHub
 from trading_svc.events.listener import PAGE, Listener
 from trading_svc.events.log import EventLog
+from trading_svc.servicers.frames import event_frame
 
 
 def new_sub() -> str:
@@ -41,7 +43,7 @@ async def log(redis: Redis) -> EventLog:
 
 @pytest.fixture
 async def hub(redis: Redis, log: EventLog) -> AsyncIterator[EventHub]:
-    events = EventHub(redis, log)
+    events = EventHub(redis, log, frame=event_frame)  # framed as StreamEvents sends them
     try:
         yield events
     finally:
@@ -57,11 +59,16 @@ async def publish(log: EventLog, sub: str, count: int) -> list[str]:
     return ids
 
 
+async def next_events(listener: Listener, wait_s: float) -> list[pb.BotEvent]:
+    """The listener's next frames, read as the StreamEvents responses they are."""
+    return [tr.StreamEventsResponse.FromString(f).event for f in await listener.next(wait_s)]
+
+
 async def collect(listener: Listener, want: int, wait_s: float = 5.0) -> list[pb.BotEvent]:
     got: list[pb.BotEvent] = []
     async with asyncio.timeout(wait_s):
         while len(got) < want:
-            got.extend(await listener.next(0.5))
+            got.extend(await next_events(listener, 0.5))
     return got
 
 
@@ -71,7 +78,7 @@ async def test_from_the_start_reads_the_backlog_in_pages_then_live(
     sub = new_sub()
     before = await publish(log, sub, PAGE * 2 + 50)
     async with hub.listen(sub, "0") as listener:
-        first = await listener.next(1)
+        first = await next_events(listener, 1)
         assert len(first) == PAGE  # a bounded page, not the whole backlog at once
         # Published while the listener is still catching up: they follow the backlog.
         during = await publish(log, sub, 30)
@@ -149,7 +156,7 @@ async def test_typed_publishers_put_each_payload_on_the_stream(
 async def test_a_slow_listener_overflows_and_resumes_from_its_cursor(
     redis: Redis, log: EventLog
 ) -> None:
-    hub = EventHub(redis, log, capacity=5)
+    hub = EventHub(redis, log, capacity=5, frame=event_frame)
     sub = new_sub()
     try:
         async with hub.listen(sub, "") as slow:

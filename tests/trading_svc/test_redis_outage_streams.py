@@ -14,6 +14,7 @@ from botmesh.trading.v1 import resources_pb2 as pb
 from mesh.redis import make_redis
 from tests.private_servers import RedisServer
 from trading_svc.events.hub import EventHub
+from trading_svc.events.listener import Listener
 from trading_svc.events.log import EventLog
 from trading_svc.marketdata.hub import PriceHub
 from trading_svc.marketdata.keys import Pair, channel
@@ -41,14 +42,14 @@ async def test_a_price_stream_resumes_after_a_redis_restart(private_redis: Redis
             await redis.publish(
                 channel(PAIR), pb.Ticker(market=MARKET, last="1").SerializeToString()
             )
-            before = await slot.get(2)
-            assert before is not None and before.last == "1"
+            before = await slot.get(2)  # unframed: the ticker's own bytes
+            assert before is not None and pb.Ticker.FromString(before).last == "1"
 
             private_redis.stop()
             assert await slot.get(1.5) is None  # nothing, and no error, while it is down
             private_redis.start()
 
-            async def delivered() -> pb.Ticker | None:
+            async def delivered() -> bytes | None:
                 # The hub resubscribes on its own; publish until its subscription is back.
                 await redis.publish(
                     channel(PAIR), pb.Ticker(market=MARKET, last="2").SerializeToString()
@@ -60,7 +61,7 @@ async def test_a_price_stream_resumes_after_a_redis_restart(private_redis: Redis
                 after = await delivered()
                 if after is not None:
                     break
-            assert after is not None and after.last == "2"
+            assert after is not None and pb.Ticker.FromString(after).last == "2"
     finally:
         if private_redis.proc is None:
             private_redis.start()
@@ -73,12 +74,16 @@ async def test_an_event_stream_waits_out_an_outage_and_resumes_from_its_cursor(
 ) -> None:
     redis = make_redis(private_redis.url)
     log = EventLog(redis, maxlen=100)
-    hub = EventHub(redis, log)
+    hub = EventHub(redis, log)  # unframed: each event's own bytes
+
+    async def ids(listener: Listener, wait_s: float) -> list[str]:
+        return [pb.BotEvent.FromString(f).event_id for f in await listener.next(wait_s)]
+
     try:
         before = await log.publish("sub_outage", pb.BotEvent())
         assert before is not None
         async with hub.listen("sub_outage", "0") as listener:
-            assert [e.event_id for e in await listener.next(2)] == [before]
+            assert await ids(listener, 2) == [before]
             private_redis.stop()
             # Down: the stream gets no events after its wait, and no error.
             assert await listener.next(1.5) == []
@@ -94,12 +99,12 @@ async def test_an_event_stream_waits_out_an_outage_and_resumes_from_its_cursor(
                     await asyncio.sleep(0.1)
                 assert published is not None
                 for stream in (listener, late):
-                    got = []
+                    got: list[str] = []
                     for _ in range(10):
-                        got += await stream.next(1)
+                        got += await ids(stream, 1)
                         if got:
                             break
-                    assert [e.event_id for e in got] == [published]
+                    assert got == [published]
     finally:
         if private_redis.proc is None:
             private_redis.start()

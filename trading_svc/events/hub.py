@@ -11,8 +11,9 @@ Rules kept:
   busy set of streams costs Redis at most 100 XREADs a second, each bringing what came
   meanwhile (latency bound: that interval). The command is packed from cached fragments
   (xread.py);
-- each entry is parsed once and offered to every listener of its stream (listener.py): a
-  bounded queue each, never a blocking write, so a stalled stream cannot stall the reader;
+- each entry is parsed and framed once (`frame`: the serialised stream response, shared by
+  every listener of its stream) and offered to every listener of its stream (listener.py):
+  a bounded queue each, never a blocking write, so a stalled stream cannot stall the reader;
 - a key leaves the XREAD when its last listener leaves; the reader stops when no key is
   left and starts again with the next listener;
 - Redis down: the reader logs once, retries every RETRY_AFTER_S from the same positions,
@@ -33,7 +34,7 @@ from redis.asyncio import Redis
 
 from mesh.redis import OUTAGE_ERRORS, RETRY_AFTER_S
 from trading_svc.events.cursor import EventId, parse
-from trading_svc.events.listener import KeyState, Listener
+from trading_svc.events.listener import Framer, KeyState, Listener, serialized
 from trading_svc.events.log import EventLog, readable, stream_key
 from trading_svc.events.xread import MultiStreamReader
 
@@ -53,10 +54,12 @@ class EventHub:
         *,
         capacity: int = QUEUE_CAPACITY,
         block_ms: int = BLOCK_MS,
+        frame: Framer = serialized,
     ) -> None:
         self._xread = MultiStreamReader(redis, READ_COUNT, block_ms)
         self._events = events
         self._capacity = capacity
+        self._frame = frame
         self._keys: dict[str, KeyState] = {}
         self._reader: asyncio.Task[None] | None = None
 
@@ -79,7 +82,7 @@ class EventHub:
             cursor = parse(after)
         else:
             tail = cursor = await self._events.tail_id(subscription_id)
-        listener = Listener(subscription_id, cursor, self._events, self._capacity)
+        listener = Listener(subscription_id, cursor, self._events, self._capacity, self._frame)
         self._join(stream_key(subscription_id), listener, cursor if tail is None else tail)
         try:
             yield listener
@@ -141,9 +144,10 @@ class EventHub:
             if event_id <= state.position:
                 continue  # read for an earlier listener set of this key
             state.move(event_id)
-            entry = readable(entry_id, fields)  # not one of ours: skipped, never fatal
-            if entry[1] is None:
+            _, event = readable(entry_id, fields)  # not one of ours: skipped, never fatal
+            if event is None:
                 continue
+            entry = (event_id, self._frame(event))  # framed once for every listener
             for listener in state.listeners:
                 listener.offer(entry)
 

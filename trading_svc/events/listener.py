@@ -13,7 +13,10 @@ Rules kept:
   the same backlog reading up to where the hub has read by then, then rejoins the fan-out.
   What MAXLEN trimmed meanwhile is gone, as for any cursor older than the stream;
 - during a Redis outage a backlog read answers nothing after the wait (the stream sends
-  heartbeats) and is retried from the same cursor.
+  heartbeats) and is retried from the same cursor;
+- what it hands out are frames (`frame(event)`, the stream's serialised response): the hub
+  frames each live entry once for every listener of its stream; a backlog page is framed
+  by the listener that read it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 
 from botmesh.trading.v1 import resources_pb2 as pb
 
@@ -28,11 +32,19 @@ from mesh.redis import OUTAGE_ERRORS, RETRY_AFTER_S
 from trading_svc.events.cursor import EventId
 from trading_svc.events.log import EventLog
 from trading_svc.events.xread import StreamFragments
+from trading_svc.wakeup import Wakeup
 
 PAGE = 200  # events per backlog read
 BATCH = 200  # events per answer from the queue
 
-Entry = tuple[EventId, pb.BotEvent | None]  # None: an entry not ours, only moves the cursor
+Frame = bytes
+Framer = Callable[[pb.BotEvent], Frame]
+Entry = tuple[EventId, Frame | None]  # None: an entry not ours, only moves the cursor
+
+
+def serialized(event: pb.BotEvent) -> Frame:
+    """The plainest framer: the event's own bytes."""
+    return event.SerializeToString()
 
 
 class KeyState(StreamFragments):
@@ -49,6 +61,7 @@ class KeyState(StreamFragments):
 class Listener:
     __slots__ = (
         "_capacity",
+        "_frame",
         "_log",
         "_queue",
         "_ready",
@@ -61,14 +74,20 @@ class Listener:
     )
 
     def __init__(
-        self, subscription_id: str, cursor: EventId, log_: EventLog, capacity: int
+        self,
+        subscription_id: str,
+        cursor: EventId,
+        log_: EventLog,
+        capacity: int,
+        frame: Framer = serialized,
     ) -> None:
         self.subscription_id = subscription_id
         self.cursor = cursor
         self._log = log_
         self._capacity = capacity
+        self._frame = frame
         self._queue: deque[Entry] = deque()
-        self._ready = asyncio.Event()
+        self._ready = Wakeup()
         self._state: KeyState | None = None
         # The backlog still to read with XRANGE: (cursor, backlog_to].
         self.backlog_to: EventId | None = None
@@ -94,9 +113,9 @@ class Listener:
             self.overflows += 1
         else:
             self._queue.append(entry)
-        self._ready.set()
+        self._ready.wake()
 
-    async def next(self, wait_s: float) -> list[pb.BotEvent]:
+    async def next(self, wait_s: float) -> list[Frame]:
         """The next events after the cursor, oldest first, or [] when none came within
         `wait_s` seconds (the caller sends a heartbeat then)."""
         deadline = time.monotonic() + wait_s
@@ -119,16 +138,14 @@ class Listener:
             if left <= 0:
                 return []
             self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), left)
-            except TimeoutError:
+            if not await self._ready.wait(left):
                 return []
 
     def _behind(self, position: EventId) -> None:
         if position > self.cursor and (self.backlog_to is None or position > self.backlog_to):
             self.backlog_to = position
 
-    async def _backlog_page(self, deadline: float) -> list[pb.BotEvent] | None:
+    async def _backlog_page(self, deadline: float) -> list[Frame] | None:
         """One page of the backlog; None when Redis is down (after waiting out the time
         left, at most RETRY_AFTER_S), [] when the backlog turned out empty."""
         until = self.backlog_to
@@ -140,19 +157,21 @@ class Listener:
             return None
         if len(page) < PAGE or page[-1][0] >= until:
             self.backlog_to = None
-        return self._take(page)
+        return self._take(
+            [(event_id, None if e is None else self._frame(e)) for event_id, e in page]
+        )
 
-    def _drain(self) -> list[pb.BotEvent]:
+    def _drain(self) -> list[Frame]:
         taken: list[Entry] = []
         while self._queue and len(taken) < BATCH:
             taken.append(self._queue.popleft())
         return self._take(taken)
 
-    def _take(self, entries: list[Entry]) -> list[pb.BotEvent]:
-        events: list[pb.BotEvent] = []
-        for event_id, event in entries:
+    def _take(self, entries: list[Entry]) -> list[Frame]:
+        frames: list[Frame] = []
+        for event_id, frame in entries:
             if event_id > self.cursor:
                 self.cursor = event_id
-                if event is not None:
-                    events.append(event)
-        return events
+                if frame is not None:
+                    frames.append(frame)
+        return frames

@@ -3,9 +3,19 @@
 Feeds publish serialised Tickers on one channel per (exchange, market) (names in keys.py).
 The hub holds a single pub/sub connection for the whole process and subscribes it to a pair's
 channel while at least one local stream wants that pair; the same market on two exchanges is
-two channels and two feeds. Each message is parsed once and handed to every local consumer's
-LatestSlot, so ten thousand streams cost ten thousand slot writes per tick, not ten thousand
-Redis subscriptions, and a stalled stream holds at most one ticker.
+two channels and two feeds.
+
+Rules kept:
+- each message is turned into its frame once per process (`frame`: the serialised stream
+  response, servicers/frames.py) and that one bytes object is handed to every local
+  consumer's LatestSlot: ten thousand streams cost ten thousand slot writes per tick, not ten
+  thousand serialisations or Redis subscriptions, and a stalled stream holds at most a
+  reference to one frame;
+- a new stream starts with the newest frame: the one the hub last fanned out for its pair
+  (kept while the pair has consumers), else the pair's latest ticker in Redis (a GET only
+  before the pair's first message since it gained consumers);
+- a message (or a latest ticker in Redis) that is not a ticker is skipped (logged), never
+  fatal to the reader or to a new stream.
 """
 
 from __future__ import annotations
@@ -16,7 +26,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import cast
 
-from botmesh.trading.v1 import resources_pb2 as pb
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
@@ -26,12 +35,28 @@ from trading_svc.marketdata.slot import LatestSlot
 log = logging.getLogger("botmesh.trading.prices")
 
 
+Frame = bytes
+# A serialised Ticker (as feeds publish it) -> what streams send; raises on junk.
+Framer = Callable[[bytes], Frame]
+
+
+def _same(ticker: bytes) -> Frame:
+    return ticker
+
+
 class PriceHub:
-    def __init__(self, redis: Redis, on_demand: Callable[[Pair, int], None] | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        on_demand: Callable[[Pair, int], None] | None = None,
+        frame: Framer = _same,
+    ) -> None:
         self._redis = redis
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._consumers: dict[Pair, set[LatestSlot[pb.Ticker]]] = {}
+        self._consumers: dict[Pair, set[LatestSlot[Frame]]] = {}
+        self._latest: dict[Pair, Frame] = {}  # the last frame fanned out, per pair in use
+        self._frame = frame
         self._lock = asyncio.Lock()
         # Told (pair, local consumer count) when demand changes: starts/stops feeds.
         self._on_demand = on_demand
@@ -46,18 +71,22 @@ class PriceHub:
         return sum(len(s) for s in self._consumers.values())
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, pair: Pair) -> AsyncIterator[LatestSlot[pb.Ticker]]:
-        slot: LatestSlot[pb.Ticker] = LatestSlot()
+    async def subscribe(self, pair: Pair) -> AsyncIterator[LatestSlot[Frame]]:
+        slot: LatestSlot[Frame] = LatestSlot()
         await self._add(pair, slot)
         try:
-            cached = await self._redis.get(latest_key(pair))
-            if cached is not None and slot.qsize() == 0:
-                slot.put(pb.Ticker.FromString(cast(bytes, cached)))
+            latest = self._latest.get(pair)
+            if latest is None:
+                cached = await self._redis.get(latest_key(pair))
+                if cached is not None:
+                    latest = self._framed(cast(bytes, cached))
+            if latest is not None and slot.qsize() == 0:
+                slot.put(latest)
             yield slot
         finally:
             await self._remove(pair, slot)
 
-    async def _add(self, pair: Pair, slot: LatestSlot[pb.Ticker]) -> None:
+    async def _add(self, pair: Pair, slot: LatestSlot[Frame]) -> None:
         async with self._lock:
             slots = self._consumers.setdefault(pair, set())
             slots.add(slot)
@@ -73,13 +102,14 @@ class PriceHub:
         if self._on_demand is not None:
             self._on_demand(pair, count)
 
-    async def _remove(self, pair: Pair, slot: LatestSlot[pb.Ticker]) -> None:
+    async def _remove(self, pair: Pair, slot: LatestSlot[Frame]) -> None:
         async with self._lock:
             slots = self._consumers.get(pair, set())
             slots.discard(slot)
             count = len(slots)
             if not slots:
                 self._consumers.pop(pair, None)
+                self._latest.pop(pair, None)
                 if self._pubsub is not None:
                     with contextlib.suppress(Exception):
                         await self._pubsub.unsubscribe(channel(pair))
@@ -128,11 +158,21 @@ class PriceHub:
         name = raw_channel.decode() if isinstance(raw_channel, bytes) else raw_channel
         pair = pair_of_channel(name)
         slots = self._consumers.get(pair) if pair is not None else None
-        if not slots:
+        if not slots or pair is None:
             return
-        ticker = pb.Ticker.FromString(data)  # parsed once, shared read-only by every stream
+        frame = self._framed(data)  # once per process, shared by every stream
+        if frame is None:
+            return
+        self._latest[pair] = frame
         for slot in slots:
-            slot.put(ticker)
+            slot.put(frame)
+
+    def _framed(self, ticker: bytes) -> Frame | None:
+        try:
+            return self._frame(ticker)
+        except Exception:
+            log.warning("skipped a price message that is not a ticker")
+            return None
 
     async def close(self) -> None:
         if self._reader is not None:

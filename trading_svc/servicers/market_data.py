@@ -1,24 +1,19 @@
-"""MarketDataService: thin; validation is the interceptor's, behaviour the domain's."""
+"""MarketDataService: thin; validation is the interceptor's, behaviour the domain's.
+StreamPrices yields frames (serialised responses shared by every stream, frames.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import grpc
 from botmesh.trading.v1 import market_data_service_pb2 as api
 from botmesh.trading.v1 import market_data_service_pb2_grpc as rpc
-from botmesh.trading.v1 import resources_pb2 as pb
 
 from mesh.auth import authenticate_stream
-from mesh.timestamps import ts
 from trading_svc.marketdata.hub import PriceHub
 from trading_svc.marketdata.service import MarketData, utc
+from trading_svc.servicers.frames import Frame, Heartbeats
 from trading_svc.stream_limits import StreamLimits
-
-
-def heartbeat() -> pb.Heartbeat:
-    return pb.Heartbeat(time=ts(datetime.now(UTC)))
 
 
 class MarketDataServicer(rpc.MarketDataServiceServicer):
@@ -29,6 +24,7 @@ class MarketDataServicer(rpc.MarketDataServiceServicer):
         self._hub = hub
         self._heartbeat_s = heartbeat_s
         self._limits = limits
+        self._heartbeats = Heartbeats(api.StreamPricesResponse)
 
     async def GetTicker(
         self, request: api.GetTickerRequest, context: grpc.aio.ServicerContext
@@ -52,15 +48,12 @@ class MarketDataServicer(rpc.MarketDataServiceServicer):
         )
         return api.ListCandlesResponse(candles=candles, next_page_token=token)
 
-    async def StreamPrices(
+    async def StreamPrices(  # type: ignore[override]  # frames: StreamPricesResponse bytes
         self, request: api.StreamPricesRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[api.StreamPricesResponse]:
+    ) -> AsyncIterator[Frame]:
         who = authenticate_stream(request.access_token)
         pair = await self._data.check_market(request.market, request.exchange)
         async with self._limits.open(who) as lease, self._hub.subscribe(pair) as slot:
             while True:
-                ticker = await slot.get(await lease.wait_s(self._heartbeat_s))
-                if ticker is None:
-                    yield api.StreamPricesResponse(heartbeat=heartbeat())
-                else:
-                    yield api.StreamPricesResponse(ticker=ticker)
+                frame = await slot.get(await lease.wait_s(self._heartbeat_s))
+                yield self._heartbeats.frame() if frame is None else frame

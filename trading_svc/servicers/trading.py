@@ -21,7 +21,7 @@ from trading_svc.performance.report import snapshot_pb
 from trading_svc.performance.service import PerformanceService
 from trading_svc.runtime.events import decision_pb
 from trading_svc.runtime.status import BotStatusReader
-from trading_svc.servicers.market_data import heartbeat
+from trading_svc.servicers.frames import Frame, Heartbeats
 from trading_svc.stream_limits import StreamLimits
 
 
@@ -55,6 +55,7 @@ class TradingServicer(rpc.TradingServiceServicer):
         self._heartbeat_s = heartbeat_s
         self._limits = limits
         self._performance = performance
+        self._heartbeats = Heartbeats(api.StreamEventsResponse)
 
     async def PlaceOrder(
         self, request: api.PlaceOrderRequest, context: grpc.aio.ServicerContext
@@ -128,9 +129,9 @@ class TradingServicer(rpc.TradingServiceServicer):
             next_page_token=page.next_page_token,
         )
 
-    async def StreamEvents(
+    async def StreamEvents(  # type: ignore[override]  # frames: StreamEventsResponse bytes
         self, request: api.StreamEventsRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[api.StreamEventsResponse]:
+    ) -> AsyncIterator[Frame]:
         who = authenticate_stream(request.access_token)
         sub = await self._subs.for_principal(who.principal, request.subscription_id)
         async with (
@@ -140,6 +141,6 @@ class TradingServicer(rpc.TradingServiceServicer):
             while True:
                 batch = await listener.next(await lease.wait_s(self._heartbeat_s))
                 if not batch:
-                    yield api.StreamEventsResponse(heartbeat=heartbeat())
-                for event in batch:
-                    yield api.StreamEventsResponse(event=event)
+                    yield self._heartbeats.frame()
+                for frame in batch:
+                    yield frame
