@@ -32,9 +32,11 @@ from trading_svc.lifecycle.cursor import CursorStore
 from trading_svc.lifecycle.follower import ChangeFollower
 from trading_svc.lifecycle.winddown import WindDown
 from trading_svc.marketdata.candle_store import CandleStore
+from trading_svc.marketdata.closes import DashboardCloses
 from trading_svc.marketdata.feed import FeedManager
 from trading_svc.marketdata.history import CandleHistory
 from trading_svc.marketdata.hub import PriceHub
+from trading_svc.marketdata.keys import Pair
 from trading_svc.marketdata.service import MarketData
 from trading_svc.orders.audit import OrderAudit
 from trading_svc.orders.execution import Executor
@@ -74,6 +76,7 @@ class Runtime:
     config: TradingConfig
     pool: ExchangePool
     feeds: FeedManager
+    closes: DashboardCloses
     hub: PriceHub
     event_hub: EventHub
     reconciler: Reconciler
@@ -103,6 +106,7 @@ class Runtime:
                 await self.hub.close()
                 await self.event_hub.close()
                 await self.feeds.close()
+                await self.closes.close()
                 await self.pool.close()
                 await self.subs.close()
                 await self.bots.close()
@@ -156,7 +160,13 @@ def build(
         ChangeAnnouncer(ctx.redis, runtime_store, subs, decisions, events),
     )
     feeds = FeedManager(ctx.redis, factory)
-    hub = PriceHub(ctx.redis, feeds.demand, frame=price_frame)
+    closes = DashboardCloses(data)
+
+    def demand(pair: Pair, consumers: int) -> None:  # a watched pair is fed and recorded
+        feeds.demand(pair, consumers)
+        closes.demand(pair, consumers)
+
+    hub = PriceHub(ctx.redis, demand, frame=price_frame)
     limits = StreamLimits(
         ctx.redis,
         per_token=config.streams_per_token,
@@ -204,7 +214,18 @@ def build(
     )
     market_data = MarketDataServicer(data, hub, config.heartbeat_interval_s, limits)
     runtime = Runtime(
-        config, pool, feeds, hub, event_hub, reconciler, submitter, follower, subs, bots, data
+        config,
+        pool,
+        feeds,
+        closes,
+        hub,
+        event_hub,
+        reconciler,
+        submitter,
+        follower,
+        subs,
+        bots,
+        data,
     )
     return runtime, trading, market_data, internal
 
