@@ -32,6 +32,7 @@ EXPECTED = {
     "bot_decisions",
     "bot_runtime",
     "stream_cursors",
+    "candle_chunks",
     "decisions",
     "backtests",
     "audit_head",
