@@ -5,6 +5,7 @@ a 1-minute candle every second), without disturbing the session's mesh."""
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,3 +95,17 @@ class PrivateMeshes:
             redis.stop()
         self.started.clear()
         self._redis.clear()
+
+
+def served_by(mesh: Mesh, cluster: str) -> set[int]:
+    """The ports of `cluster`'s replicas that answered requests, from Envoy's per-host
+    counters."""
+    url = f"http://127.0.0.1:{mesh.settings.envoy_admin_port}/clusters"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        lines = resp.read().decode().splitlines()
+    ports = set()
+    for line in lines:
+        name, host, stat, *value = line.split("::")
+        if name == cluster and stat == "rq_success" and int(value[0]) > 0:
+            ports.add(int(host.rsplit(":", 1)[1]))
+    return ports

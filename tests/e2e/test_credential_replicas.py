@@ -8,29 +8,15 @@ A mesh of this test's own (tests/e2e/private_mesh.py)."""
 from __future__ import annotations
 
 import secrets
-import urllib.request
 from pathlib import Path
 
 import httpx
 
-from cli.launcher import Mesh
 from tests.e2e.degraded_support import issue
-from tests.e2e.private_mesh import PrivateMeshes
+from tests.e2e.private_mesh import PrivateMeshes, served_by
 
 READS = 40
 
-
-def served_by(mesh: Mesh) -> set[int]:
-    """The credential_svc ports that answered requests, from Envoy's per-host counters."""
-    url = f"http://127.0.0.1:{mesh.settings.envoy_admin_port}/clusters"
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        lines = resp.read().decode().splitlines()
-    ports = set()
-    for line in lines:
-        cluster, host, stat, *value = line.split("::")
-        if cluster == "credential_svc" and stat == "rq_success" and int(value[0]) > 0:
-            ports.add(int(host.rsplit(":", 1)[1]))
-    return ports
 
 
 def command_line(pid: int) -> list[str]:
@@ -71,7 +57,7 @@ async def test_getbot_is_served_by_both_credential_replicas_and_updates_reach_bo
         bot_id = created.json()["bot"]["bot_id"]
         # Both processes read it once and keep it in their near caches.
         assert await names_read(rest, reader, bot_id, READS) == {"before"}
-        assert served_by(mesh) == {first.port, second.port}
+        assert served_by(mesh, "credential_svc") == {first.port, second.port}
 
         updated = await rest.patch(
             f"/v1/bots/{bot_id}",

@@ -8,28 +8,15 @@ A mesh of this test's own (tests/e2e/private_mesh.py), since it kills a process.
 from __future__ import annotations
 
 import json
-import urllib.request
 
 import httpx
 
 from cli.launcher import Mesh
 from tests.e2e.degraded_support import issue
-from tests.e2e.private_mesh import PrivateMeshes
+from tests.e2e.private_mesh import PrivateMeshes, served_by
 
 CALLS_AFTER_KILL = 20
 
-
-def served_by(mesh: Mesh) -> set[int]:
-    """The trading_svc ports that answered requests, from Envoy's per-host counters."""
-    url = f"http://127.0.0.1:{mesh.settings.envoy_admin_port}/clusters"
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        lines = resp.read().decode().splitlines()
-    ports = set()
-    for line in lines:
-        cluster, host, stat, *value = line.split("::")
-        if cluster == "trading_svc" and stat == "rq_success" and int(value[0]) > 0:
-            ports.add(int(host.rsplit(":", 1)[1]))
-    return ports
 
 
 def logged_replica_ids(mesh: Mesh, name: str) -> set[str]:
@@ -78,7 +65,7 @@ async def test_a_sigkilled_trading_replica_leaves_rest_calls_succeeding(
     key = await issue(mesh.settings, "read")
     async with httpx.AsyncClient(base_url=mesh.rest_url, timeout=30) as rest:
         await market_calls(rest, key, 4)
-        assert served_by(mesh) == {first.port, second.port}  # Envoy spreads over both
+        assert served_by(mesh, "trading_svc") == {first.port, second.port}  # Envoy spreads over both
 
         # Replica 0 is the first address of the internal target, where analysis_svc's
         # channel is connected: its death makes that channel move to the survivor.
