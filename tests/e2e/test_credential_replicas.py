@@ -18,7 +18,6 @@ from tests.e2e.private_mesh import PrivateMeshes, served_by
 READS = 40
 
 
-
 def command_line(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
 

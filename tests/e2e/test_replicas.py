@@ -18,7 +18,6 @@ from tests.e2e.private_mesh import PrivateMeshes, served_by
 CALLS_AFTER_KILL = 20
 
 
-
 def logged_replica_ids(mesh: Mesh, name: str) -> set[str]:
     ids = set()
     for line in (mesh.log_dir / f"{name}.log").read_text().splitlines():
@@ -65,7 +64,10 @@ async def test_a_sigkilled_trading_replica_leaves_rest_calls_succeeding(
     key = await issue(mesh.settings, "read")
     async with httpx.AsyncClient(base_url=mesh.rest_url, timeout=30) as rest:
         await market_calls(rest, key, 4)
-        assert served_by(mesh, "trading_svc") == {first.port, second.port}  # Envoy spreads over both
+        assert served_by(mesh, "trading_svc") == {
+            first.port,
+            second.port,
+        }  # Envoy spreads over both
 
         # Replica 0 is the first address of the internal target, where analysis_svc's
         # channel is connected: its death makes that channel move to the survivor.
