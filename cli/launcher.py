@@ -34,6 +34,7 @@ from cli.replicas import (
 )
 from gateway import envoy
 from mesh.settings import ROOT, Settings
+from mesh.tls import InternalTls, edge_tls, internal_tls, sync_channel
 
 __all__ = ["SERVICES", "Mesh", "free_port", "isolated_env", "mesh_env", "service_address"]
 
@@ -87,7 +88,9 @@ class Mesh:
 
     @property
     def rest_url(self) -> str:
-        return f"http://localhost:{self.settings.envoy_port}"
+        """Envoy's URL: https when the edge has a certificate (BOTMESH_TLS_CERT_FILE)."""
+        scheme = "https" if edge_tls(self.settings) else "http"
+        return f"{scheme}://localhost:{self.settings.envoy_port}"
 
     def ensure_redis(self) -> None:
         """Uses the configured Redis; for a local URL with nothing listening, starts the
@@ -170,7 +173,8 @@ class Mesh:
 
     def _wait_healthy(self, replica: Replica) -> None:
         host = address_of(self.settings, replica.service).host
-        self._wait(lambda: _healthy(host, replica.port), replica.name, 30)
+        tls = internal_tls(self.settings)
+        self._wait(lambda: _healthy(host, replica.port, tls), replica.name, 30)
 
     def start_gateway(
         self,
@@ -253,10 +257,11 @@ class Mesh:
         raise TimeoutError(f"{what} did not become ready in {timeout_s:.0f}s")
 
 
-def _healthy(host: str, port: int) -> bool:
-    """The process at host:port answers SERVING. A blocking channel: the launcher is called
-    from plain code and from async tests alike, where asyncio.run would not work."""
-    with grpc.insecure_channel(f"{host}:{port}") as channel:
+def _healthy(host: str, port: int, tls: InternalTls | None = None) -> bool:
+    """The process at host:port answers SERVING (over internal TLS when `tls`). A blocking
+    channel: the launcher is called from plain code and from async tests alike, where
+    asyncio.run would not work."""
+    with sync_channel(f"{host}:{port}", tls) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=1

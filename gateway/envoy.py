@@ -13,6 +13,7 @@ from gateway.envoy_config import GatewayConfig, render
 from gateway.rest_schema import render_lua_tables
 from gateway.size_limits import lua_constants
 from mesh.settings import Settings
+from mesh.tls import edge_tls, internal_tls
 
 REST_GUARD = Path(__file__).with_name("rest_guard.lua")
 
@@ -40,6 +41,8 @@ def gateway_config(
         upstreams=upstreams,
         rest_guard_lua=render_lua_tables(fds, services) + lua_constants() + REST_GUARD.read_text(),
         per_address_rate_limit_per_s=settings.gateway_rate_limit_per_address,
+        tls=edge_tls(settings),
+        upstream_tls=internal_tls(settings),
     )
 
 
