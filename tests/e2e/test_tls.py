@@ -21,6 +21,7 @@ import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -41,7 +42,8 @@ from mesh.auth import API_KEY_HEADER, INTERNAL_HEADER
 from mesh.scopes import SCOPES
 from mesh.tls import internal_tls
 from tests.e2e.degraded_support import issue
-from tests.e2e.private_mesh import PrivateMeshes
+from tests.e2e.private_mesh import PrivateMeshes, sim_of
+from tests.e2e.subscription_support import make_renter, payment, subscribe
 from tests.e2e.tls_support import client_context, handshake, start_tls_mesh
 from tests.support import count_rows
 
@@ -207,17 +209,26 @@ async def test_sse_over_tls(tls: TlsMesh, rest: httpx.AsyncClient) -> None:
 # --- the ICP outcall storm over IPv6 with TLS ------------------------------------------
 
 
+async def _storm(
+    tls: TlsMesh, path: str, body: dict[str, Any], headers: dict[str, str]
+) -> list[httpx.Response]:
+    """COPIES identical POSTs at once, as ICP replicas send one outcall: over IPv6 and TLS."""
+    async with httpx.AsyncClient(
+        base_url=f"https://[::1]:{tls.port}", verify=tls.context(), timeout=30
+    ) as v6:
+        return list(
+            await asyncio.gather(
+                *[v6.post(path, json=body, headers=headers) for _ in range(COPIES)]
+            )
+        )
+
+
 async def test_thirteen_icp_copies_over_ipv6_tls_get_identical_answers_and_one_bot(
     tls: TlsMesh,
 ) -> None:
     headers = {"x-api-key": tls.keys["bots:write"], "idempotency-key": secrets.token_hex(16)}
     before = count_rows(tls.mesh.settings, "bots")
-    async with httpx.AsyncClient(
-        base_url=f"https://[::1]:{tls.port}", verify=tls.context(), timeout=30
-    ) as v6:
-        replies = await asyncio.gather(
-            *[v6.post("/v1/bots", json=BOT, headers=headers) for _ in range(COPIES)]
-        )
+    replies = await _storm(tls, "/v1/bots", BOT, headers)
     assert {r.status_code for r in replies} == {200}, [r.text for r in replies]
     assert len({r.content for r in replies}) == 1
     varying = {"date"}
@@ -231,6 +242,19 @@ async def test_thirteen_icp_copies_over_ipv6_tls_get_identical_answers_and_one_b
         == 1
     )
     assert count_rows(tls.mesh.settings, "bots") == before + 1
+
+
+async def test_thirteen_icp_copies_of_a_payment_over_ipv6_tls_record_it_once(
+    tls: TlsMesh, rest: httpx.AsyncClient
+) -> None:
+    renter = await make_renter(rest, tls.keys, sim_of(tls.mesh))
+    sid = (await subscribe(rest, renter))["subscription_id"]
+    headers = {**renter.headers, "idempotency-key": secrets.token_hex(16)}
+    before = count_rows(tls.mesh.settings, "payments")
+    replies = await _storm(tls, f"/v1/subscriptions/{sid}/payments", payment(), headers)
+    assert {r.status_code for r in replies} == {200}, [r.text for r in replies]
+    assert len({r.content for r in replies}) == 1
+    assert count_rows(tls.mesh.settings, "payments") == before + 1
 
 
 # --- service to service ----------------------------------------------------------------
