@@ -184,12 +184,14 @@ class Mesh:
         admin_port: int | None = None,
         replicas: dict[str, int] | None = None,
         concurrency: int | None = None,
+        plaintext: bool = False,
     ) -> int:
         """Starts Envoy as process `name` and waits until every endpoint is healthy; returns
         its port. The defaults are the mesh's gateway: the configured ports, every replica,
         BOTMESH_ENVOY_CONCURRENCY workers (0: one per core). Benches start more gateways
         beside it (ports of their own; `replicas` keeps each service's first N replicas,
-        `concurrency` sets the worker count)."""
+        `concurrency` sets the worker count, `plaintext` drops the edge certificate: bench/tls.py
+        compares the two)."""
         upstreams = {
             service: [(address_of(self.settings, service).host, r.port) for r in planned]
             for service, planned in self.plan.items()
@@ -201,6 +203,7 @@ class Mesh:
             config,
             listen_port=port or config.listen_port,
             admin_port=admin_port or config.admin_port,
+            tls=None if plaintext else config.tls,
         )
         path = envoy.write_bootstrap(config, self.settings.state_dir / f"{name}.json")
         result = envoy.validate(path)
