@@ -277,6 +277,22 @@ async def test_a_request_that_crosses_services_is_served_over_internal_tls(
     assert resp.status_code == 200, resp.text
 
 
+def test_envoy_health_checks_the_services_over_mutual_tls(tls: TlsMesh) -> None:
+    admin = f"http://127.0.0.1:{tls.mesh.settings.envoy_admin_port}"
+    clusters = httpx.get(f"{admin}/clusters", timeout=10).text
+    stats = dict(
+        line.split(": ", 1)
+        for line in httpx.get(f"{admin}/stats", timeout=10).text.splitlines()
+        if ": " in line
+    )
+    for service in ("credential_svc", "trading_svc", "analysis_svc"):
+        assert f"{service}::" in clusters
+        assert int(stats[f"cluster.{service}.health_check.success"]) > 0
+        assert int(stats[f"cluster.{service}.ssl.handshake"]) > 0
+        assert int(stats[f"cluster.{service}.ssl.connection_error"]) == 0
+    assert clusters.count("::health_flags::healthy") >= 3
+
+
 def _health(target: str, credentials: grpc.ChannelCredentials | None, **kw: str) -> int:
     options = [("grpc.ssl_target_name_override", kw["name"])] if "name" in kw else []
     channel = (

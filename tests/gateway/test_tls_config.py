@@ -1,6 +1,6 @@
 """TLS in the rendered bootstrap (gateway/tls.py): the real Envoy accepts it; the public
 listener is TLS 1.3 with h2 and http/1.1 by ALPN only when the edge has a certificate; the
-clusters speak mutual TLS only when internal TLS is set; half a setting is refused."""
+clusters speak mutual TLS only when internal TLS is set."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from cli.dev_ca import ensure_dev_certificates
 from gateway import envoy
 from mesh.settings import Settings
-from mesh.tls import edge_tls, internal_tls
 
 UPSTREAMS = {s: [("127.0.0.1", 1)] for s in ("credential_svc", "trading_svc", "analysis_svc")}
 
@@ -90,29 +87,3 @@ def test_internal_tls_makes_every_cluster_mutual_tls(settings: Settings, tmp_pat
         assert common["alpnProtocols"] == ["h2"]
         # Health checks stay gRPC, over the same TLS sockets.
         assert "grpcHealthCheck" in cluster["healthChecks"][0]
-
-
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"tls_cert_file": "/x/server.pem"},
-        {"tls_key_file": "/x/server.key"},
-    ],
-)
-def test_a_certificate_without_its_key_is_refused(
-    settings: Settings, changes: dict[str, str]
-) -> None:
-    with pytest.raises(ValueError, match="go together"):
-        edge_tls(dataclasses.replace(settings, **changes))
-
-
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"internal_tls_ca_file": "/x/ca.pem"},
-        {"internal_tls_cert_file": "/x/i.pem", "internal_tls_key_file": "/x/i.key"},
-    ],
-)
-def test_half_of_internal_tls_is_refused(settings: Settings, changes: dict[str, str]) -> None:
-    with pytest.raises(ValueError, match="set all three"):
-        internal_tls(dataclasses.replace(settings, **changes))
