@@ -28,6 +28,7 @@ from analysis_svc.candles.venue import CandleExchanges
 from analysis_svc.servicers.analysis import AnalysisServicer
 from mesh.server import ServiceContext, ServiceSpec
 from mesh.settings import Settings
+from mesh.tls import internal_tls
 
 # Where candles come from: "trading" (trading_svc's ListCandles, the default) or "venue" (the
 # exchange through ccxt, for running analysis_svc without trading_svc).
@@ -46,6 +47,7 @@ def candle_source(settings: Settings) -> CandleSource:
             settings.trading.target,
             settings.internal_token,
             options=settings.trading.channel_options,
+            tls=internal_tls(settings),
         )
     if choice == "venue":
         return CcxtCandleSource(settings.exchange_venue, settings.exchange_sim_url)
@@ -60,6 +62,7 @@ def backtest_source(settings: Settings, recent: CandleSource) -> CandleSource:
             settings.trading.target,
             settings.internal_token,
             options=settings.trading.channel_options,
+            tls=internal_tls(settings),
         )
     return recent
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import grpc
 from botmesh.credential.v1 import internal_service_pb2 as api
 from botmesh.credential.v1 import internal_service_pb2_grpc as rpc
 
@@ -13,6 +12,7 @@ from mesh.auth import API_KEY_HEADER, INTERNAL_HEADER
 from mesh.scopes import PB_TO_SCOPE, SCOPE_TO_PB
 from mesh.settings import Settings
 from mesh.timestamps import ts
+from mesh.tls import aio_channel, internal_tls
 
 
 def _metadata(settings: Settings, admin_key: str) -> tuple[tuple[str, str], ...]:
@@ -35,7 +35,7 @@ async def create_key(
     )
     if expires is not None:
         request.expire_time.CopyFrom(ts(expires))
-    async with grpc.aio.insecure_channel(settings.credential.target) as channel:
+    async with aio_channel(settings.credential.target, tls=internal_tls(settings)) as channel:
         reply = await rpc.AdminServiceStub(channel).CreateApiKey(
             request, metadata=_metadata(settings, admin_key), timeout=10
         )
@@ -44,7 +44,7 @@ async def create_key(
 
 async def list_keys(settings: Settings, admin_key: str) -> list[str]:
     lines, token = [], ""
-    async with grpc.aio.insecure_channel(settings.credential.target) as channel:
+    async with aio_channel(settings.credential.target, tls=internal_tls(settings)) as channel:
         stub = rpc.AdminServiceStub(channel)
         while True:
             reply = await stub.ListApiKeys(
@@ -62,7 +62,7 @@ async def list_keys(settings: Settings, admin_key: str) -> list[str]:
 
 
 async def revoke_key(settings: Settings, admin_key: str, key_id: str) -> str:
-    async with grpc.aio.insecure_channel(settings.credential.target) as channel:
+    async with aio_channel(settings.credential.target, tls=internal_tls(settings)) as channel:
         reply = await rpc.AdminServiceStub(channel).RevokeApiKey(
             api.RevokeApiKeyRequest(key_id=key_id),
             metadata=_metadata(settings, admin_key),
@@ -72,7 +72,7 @@ async def revoke_key(settings: Settings, admin_key: str, key_id: str) -> str:
 
 
 async def rotate_encryption_key(settings: Settings, admin_key: str, retire_previous: bool) -> str:
-    async with grpc.aio.insecure_channel(settings.credential.target) as channel:
+    async with aio_channel(settings.credential.target, tls=internal_tls(settings)) as channel:
         reply = await rpc.AdminServiceStub(channel).RotateEncryptionKey(
             api.RotateEncryptionKeyRequest(retire_previous=retire_previous),
             metadata=_metadata(settings, admin_key),

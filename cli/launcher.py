@@ -34,6 +34,7 @@ from cli.replicas import (
 )
 from gateway import envoy
 from mesh.settings import ROOT, Settings
+from mesh.tls import InternalTls, edge_tls, internal_tls, sync_channel
 
 __all__ = ["SERVICES", "Mesh", "free_port", "isolated_env", "mesh_env", "service_address"]
 
@@ -87,7 +88,9 @@ class Mesh:
 
     @property
     def rest_url(self) -> str:
-        return f"http://localhost:{self.settings.envoy_port}"
+        """Envoy's URL: https when the edge has a certificate (BOTMESH_TLS_CERT_FILE)."""
+        scheme = "https" if edge_tls(self.settings) else "http"
+        return f"{scheme}://localhost:{self.settings.envoy_port}"
 
     def ensure_redis(self) -> None:
         """Uses the configured Redis; for a local URL with nothing listening, starts the
@@ -170,7 +173,8 @@ class Mesh:
 
     def _wait_healthy(self, replica: Replica) -> None:
         host = address_of(self.settings, replica.service).host
-        self._wait(lambda: _healthy(host, replica.port), replica.name, 30)
+        tls = internal_tls(self.settings)
+        self._wait(lambda: _healthy(host, replica.port, tls), replica.name, 30)
 
     def start_gateway(
         self,
@@ -180,12 +184,14 @@ class Mesh:
         admin_port: int | None = None,
         replicas: dict[str, int] | None = None,
         concurrency: int | None = None,
+        plaintext: bool = False,
     ) -> int:
         """Starts Envoy as process `name` and waits until every endpoint is healthy; returns
         its port. The defaults are the mesh's gateway: the configured ports, every replica,
         BOTMESH_ENVOY_CONCURRENCY workers (0: one per core). Benches start more gateways
         beside it (ports of their own; `replicas` keeps each service's first N replicas,
-        `concurrency` sets the worker count)."""
+        `concurrency` sets the worker count, `plaintext` drops the edge certificate: bench/tls.py
+        compares the two)."""
         upstreams = {
             service: [(address_of(self.settings, service).host, r.port) for r in planned]
             for service, planned in self.plan.items()
@@ -197,6 +203,7 @@ class Mesh:
             config,
             listen_port=port or config.listen_port,
             admin_port=admin_port or config.admin_port,
+            tls=None if plaintext else config.tls,
         )
         path = envoy.write_bootstrap(config, self.settings.state_dir / f"{name}.json")
         result = envoy.validate(path)
@@ -253,10 +260,11 @@ class Mesh:
         raise TimeoutError(f"{what} did not become ready in {timeout_s:.0f}s")
 
 
-def _healthy(host: str, port: int) -> bool:
-    """The process at host:port answers SERVING. A blocking channel: the launcher is called
-    from plain code and from async tests alike, where asyncio.run would not work."""
-    with grpc.insecure_channel(f"{host}:{port}") as channel:
+def _healthy(host: str, port: int, tls: InternalTls | None = None) -> bool:
+    """The process at host:port answers SERVING (over internal TLS when `tls`). A blocking
+    channel: the launcher is called from plain code and from async tests alike, where
+    asyncio.run would not work."""
+    with sync_channel(f"{host}:{port}", tls) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=1

@@ -1,6 +1,6 @@
 """`botmesh`: run the mesh and administer it.
 
-botmesh up [--replicas trading=2,analysis=2] [--sim-speed 60]
+botmesh up [--replicas trading=2,analysis=2] [--sim-speed 60] [--tls [--internal-tls]]
                                 start Redis (if needed), migrations, services and Envoy
 botmesh migrate                 upgrade the database to the latest schema
 botmesh apikey create --name N --scopes a,b [--expires-in-days D]
@@ -21,6 +21,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cli.dev_ca import ensure_dev_certificates, trust_instructions
 from cli.launcher import Mesh, mesh_env
 from cli.replicas import parse_replicas
 from mesh.scopes import SCOPES
@@ -95,7 +96,18 @@ def _supervise(mesh: Mesh, name: str, code: int | None) -> bool:
     return True
 
 
+def _use_dev_certificates(internal: bool) -> str:
+    """`--tls`: the development CA and certificates (made or reused) in the state folder,
+    the settings pointed at them for every process this run starts; returns how to trust
+    the CA."""
+    settings = load_settings()
+    certs = ensure_dev_certificates(settings.state_dir)
+    os.environ.update(certs.env(internal=internal))
+    return trust_instructions(certs, settings.envoy_port)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
+    trust = _use_dev_certificates(args.internal_tls) if args.tls or args.internal_tls else ""
     settings = load_settings()
     mesh = Mesh(settings, mesh_env(), replicas=args.replicas, sim_speed=args.sim_speed)
     stop = False
@@ -111,6 +123,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         created = asyncio.run(_bootstrap_admin_key(settings))
         key_path = settings.state_dir / ADMIN_KEY_FILE
         print(f"botmesh is up: REST and gRPC at {mesh.rest_url}", flush=True)
+        if trust:
+            print(trust, flush=True)
+        if args.internal_tls:
+            print(
+                "services speak mutual TLS to each other; for `botmesh apikey`/`keys`, export "
+                + " ".join(f"{k}={v}" for k, v in os.environ.items() if "INTERNAL_TLS" in k),
+                flush=True,
+            )
         if created:
             print(f"created a development admin key, saved in {key_path}", flush=True)
         else:
@@ -209,6 +229,16 @@ def parser() -> argparse.ArgumentParser:
         type=_speed,
         default=None,
         help="exchange_sim's clock speed when botmesh starts it, e.g. 60: a minute a second",
+    )
+    up.add_argument(
+        "--tls",
+        action="store_true",
+        help="TLS 1.3 at Envoy with a development CA made (or reused) in the state folder",
+    )
+    up.add_argument(
+        "--internal-tls",
+        action="store_true",
+        help="with --tls: mutual TLS between the services and from Envoy, same development CA",
     )
     up.set_defaults(run=cmd_up)
     sub.add_parser("migrate", help="upgrade the database").set_defaults(run=cmd_migrate)

@@ -44,6 +44,7 @@ from credential_svc.vault.store import VaultStore
 from mesh.apikey_store import ApiKeyStore
 from mesh.audit import AuditLog
 from mesh.server import ServiceContext, ServiceSpec
+from mesh.tls import internal_tls
 
 
 def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
@@ -52,7 +53,10 @@ def register(server: grpc.aio.Server, ctx: ServiceContext) -> Sequence[str]:
     keyring = Keyring.load(settings.keyring_json, settings.keyring_file)
     envelope = Envelope(keyring)
     wind_down = TradingWindDown(
-        settings.trading.target, settings.internal_token, settings.trading.channel_options
+        settings.trading.target,
+        settings.internal_token,
+        settings.trading.channel_options,
+        internal_tls(settings),
     )
     vault_store = VaultStore(ctx.engine, audit)
     vault = Vault(

@@ -14,6 +14,7 @@ from gateway.rest_schema import render_lua_tables
 from gateway.size_limits import lua_constants
 from gateway.static_files import StaticFile, content_type, folder
 from mesh.settings import ROOT, Settings
+from mesh.tls import edge_tls, internal_tls
 
 REST_GUARD = Path(__file__).with_name("rest_guard.lua")
 DASHBOARD = ROOT / "web" / "dashboard"
@@ -53,6 +54,8 @@ def gateway_config(
         rest_guard_lua=render_lua_tables(fds, services) + lua_constants() + REST_GUARD.read_text(),
         per_address_rate_limit_per_s=settings.gateway_rate_limit_per_address,
         static_files=static_files(),
+        tls=edge_tls(settings),
+        upstream_tls=internal_tls(settings),
     )
 
 

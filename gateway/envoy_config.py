@@ -16,7 +16,9 @@ What it sets up:
 - one cluster per service listing every replica, health-checked, and retries of requests no
   replica received (gateway/upstreams.py);
 - static files (the dashboard page, /openapi.json) answered by Envoy itself, GET/HEAD only;
-- admin on loopback only.
+- admin on loopback only;
+- TLS on the public listener when the edge has a certificate, and to the services when
+  internal TLS is set (gateway/tls.py); plaintext otherwise.
 """
 
 from __future__ import annotations
@@ -76,8 +78,10 @@ from envoy_data_plane.google.protobuf import Struct
 from gateway.contract import PublicService
 from gateway.size_limits import buffer_filter, local_replies
 from gateway.static_files import StaticFile, max_body_bytes, static_routes
+from gateway.tls import downstream_socket, upstream_socket
 from gateway.upstreams import cluster, retry_policy
 from mesh.auth import INTERNAL_HEADER
+from mesh.tls import EdgeTls, InternalTls
 
 # Headers only our own services may set. Envoy drops them from every outside request.
 INTERNAL_ONLY_HEADERS = (INTERNAL_HEADER,)
@@ -123,6 +127,10 @@ class GatewayConfig:
     max_tracked_addresses: int = 10_000
     # Files Envoy serves itself (gateway/static_files.py): the dashboard, /openapi.json.
     static_files: list[StaticFile] = field(default_factory=list)
+    # The public listener's certificate; None: plaintext.
+    tls: EdgeTls | None = None
+    # Mutual TLS to the services (their CA, Envoy's certificate); None: plaintext.
+    upstream_tls: InternalTls | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -271,12 +279,13 @@ def _listener(config: GatewayConfig) -> Listener:
         address=_socket(config.listen_address, config.listen_port, dual_stack=True),
         filter_chains=[
             FilterChain(
+                transport_socket=downstream_socket(config.tls) if config.tls else None,
                 filters=[
                     Filter(
                         name="envoy.filters.network.http_connection_manager",
                         typed_config=AnyPb.pack(manager),
                     )
-                ]
+                ],
             )
         ],
     )
@@ -287,7 +296,12 @@ def build_bootstrap(config: GatewayConfig) -> Bootstrap:
         admin=Admin(address=_socket("127.0.0.1", config.admin_port)),
         static_resources=BootstrapStaticResources(
             listeners=[_listener(config)],
-            clusters=[cluster(name, eps) for name, eps in sorted(config.upstreams.items())],
+            clusters=[
+                cluster(
+                    name, eps, upstream_socket(config.upstream_tls) if config.upstream_tls else None
+                )
+                for name, eps in sorted(config.upstreams.items())
+            ],
         ),
     )
 

@@ -26,6 +26,7 @@ from envoy_data_plane.envoy.config.core.v3 import (
     HealthCheckGrpcHealthCheck,
     Http2ProtocolOptions,
     SocketAddress,
+    TransportSocket,
 )
 from envoy_data_plane.envoy.config.endpoint.v3 import (
     ClusterLoadAssignment,
@@ -69,8 +70,11 @@ def retry_policy() -> RetryPolicy:
     )
 
 
-def cluster(name: str, endpoints: list[tuple[str, int]]) -> Cluster:
-    """The service's cluster: every replica in `endpoints`, health-checked over gRPC."""
+def cluster(
+    name: str, endpoints: list[tuple[str, int]], transport_socket: TransportSocket | None = None
+) -> Cluster:
+    """The service's cluster: every replica in `endpoints`, health-checked over gRPC, through
+    `transport_socket` (TLS, gateway/tls.py) when given, else plaintext."""
     http2 = HttpProtocolOptions(
         explicit_http_config=HttpProtocolOptionsExplicitHttpConfig(
             http2_protocol_options=Http2ProtocolOptions(max_concurrent_streams=1024)
@@ -80,6 +84,7 @@ def cluster(name: str, endpoints: list[tuple[str, int]]) -> Cluster:
         name=name,
         type=ClusterDiscoveryType.STATIC,
         connect_timeout=_seconds(1),
+        transport_socket=transport_socket,
         typed_extension_protocol_options={
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": AnyPb.pack(http2)
         },

@@ -29,6 +29,7 @@ from mesh.logs import setup_logging
 from mesh.ratelimit import RateLimiter
 from mesh.redis import make_redis
 from mesh.settings import ServiceAddress, Settings, load_settings
+from mesh.tls import internal_tls
 
 log = logging.getLogger("botmesh.server")
 
@@ -130,7 +131,11 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         server,
     )
     address = spec.address(settings)
-    bound = server.add_insecure_port(address.bind)
+    tls = internal_tls(settings)
+    if tls is None:
+        bound = server.add_insecure_port(address.bind)
+    else:
+        bound = server.add_secure_port(address.bind, tls.server_credentials())
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
     await server.start()

@@ -157,6 +157,22 @@ class Settings:
     # launcher: "trading_svc-0", "trading_svc-1", ...); "<service>-<pid>" by default. The bot
     # runtime names its stream consumer after it.
     replica_id: str = ""
+    # The edge's certificate chain (PEM) for Envoy's public listener; "" (default): Envoy
+    # listens in plaintext. With BOTMESH_TLS_KEY_FILE, the listener speaks TLS 1.3 only.
+    tls_cert_file: str = ""
+    # The private key of BOTMESH_TLS_CERT_FILE (PEM); "" (default) with it.
+    tls_key_file: str = ""
+    # CA (PEM) that service-to-service gRPC trusts; "" (default): plaintext between services.
+    # Set with the two below: every service serves TLS, requires the internal certificate of
+    # its callers (mutual TLS), and Envoy's upstream clusters speak TLS with it too.
+    internal_tls_ca_file: str = ""
+    # The certificate (PEM) every service and Envoy present inside the mesh; "" (default).
+    internal_tls_cert_file: str = ""
+    # Its private key (PEM); "" (default).
+    internal_tls_key_file: str = ""
+    # The name internal callers expect in a service's certificate (it must be a SAN of the
+    # internal certificate); "localhost" by default.
+    internal_tls_server_name: str = "localhost"
 
     @property
     def is_sqlite(self) -> bool:
@@ -212,4 +228,10 @@ def load_settings(service: str = "botmesh") -> Settings:
             name.strip() for name in _env("ACCEPTED_LEDGERS", ICP_LEDGER).split(",") if name.strip()
         ),
         replica_id=_env("REPLICA_ID", f"{service}-{os.getpid()}"),
+        tls_cert_file=_env("TLS_CERT_FILE", ""),
+        tls_key_file=_env("TLS_KEY_FILE", ""),
+        internal_tls_ca_file=_env("INTERNAL_TLS_CA_FILE", ""),
+        internal_tls_cert_file=_env("INTERNAL_TLS_CERT_FILE", ""),
+        internal_tls_key_file=_env("INTERNAL_TLS_KEY_FILE", ""),
+        internal_tls_server_name=_env("INTERNAL_TLS_SERVER_NAME", "localhost"),
     )

@@ -19,6 +19,7 @@ from botmesh.credential.v1 import internal_service_pb2_grpc as internal_rpc
 
 from mesh.auth import INTERNAL_HEADER
 from mesh.errors import FailedPrecondition, Unavailable
+from mesh.tls import InternalTls, aio_channel
 
 RELEASE_TIMEOUT_S = 5.0
 TRADE = internal.RELEASE_PURPOSE_TRADE
@@ -44,10 +45,14 @@ class InternalCredentialClient:
     """ReleaseCredential over one long-lived gRPC channel to the credential service."""
 
     def __init__(
-        self, target: str, internal_token: str, options: Sequence[tuple[str, str | int]] = ()
+        self,
+        target: str,
+        internal_token: str,
+        options: Sequence[tuple[str, str | int]] = (),
+        tls: InternalTls | None = None,
     ) -> None:
         # `options`: round_robin when `target` lists several replicas (ServiceAddress).
-        self._channel = grpc.aio.insecure_channel(target, options=list(options))
+        self._channel = aio_channel(target, options, tls)
         self._stub = internal_rpc.InternalCredentialServiceStub(self._channel)
         self._metadata = ((INTERNAL_HEADER, internal_token),)
 

@@ -23,6 +23,7 @@ from exchanges.clients import ClientFactory
 from mesh.audit import AuditLog
 from mesh.changes import SUBSCRIPTION_CHANGES
 from mesh.server import ServiceContext, ServiceSpec
+from mesh.tls import internal_tls
 from trading_svc.config import TradingConfig
 from trading_svc.credentials import InternalCredentialClient
 from trading_svc.events.hub import EventHub
@@ -120,11 +121,14 @@ def build(
         settings.exchange_venue, settings.exchange_sim_url, config.client_settings()
     )
     credential_svc = (settings.credential.target, settings.internal_token)
-    credentials = InternalCredentialClient(*credential_svc, settings.credential.channel_options)
+    tls = internal_tls(settings)
+    credentials = InternalCredentialClient(
+        *credential_svc, settings.credential.channel_options, tls
+    )
     pool = ExchangePool(credentials, factory, config.client_idle_s)
     events = EventLog(ctx.redis, config.event_stream_maxlen)
     store = OrderStore(ctx.engine)
-    subs = SubscriptionReader(*credential_svc, settings.credential.channel_options)
+    subs = SubscriptionReader(*credential_svc, settings.credential.channel_options, tls)
     executor = Executor(store, events, config.recv_window_ms, config.abandon_after_s)
     audit = OrderAudit(ctx.engine, AuditLog(settings.api_key_pepper))
     reconciler = Reconciler(
@@ -178,7 +182,10 @@ def build(
         performance, performance_store, subs, ticker_price(data), publish=events.performance
     )
     analysis = AnalysisClient(
-        settings.analysis.target, settings.internal_token, settings.analysis.channel_options
+        settings.analysis.target,
+        settings.internal_token,
+        settings.analysis.channel_options,
+        internal_tls(settings),
     )
     queue = TickQueue(ctx.redis, config.runtime_reclaim_idle_ms)
     runner = TickRunner(

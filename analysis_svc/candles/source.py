@@ -31,6 +31,7 @@ from exchanges.symbols import to_symbol
 from mesh.auth import INTERNAL_HEADER
 from mesh.errors import DomainError, FailedPrecondition, NotFound, Unavailable
 from mesh.timestamps import ts_ms
+from mesh.tls import InternalTls, aio_channel
 from quant.periods import TIMEFRAME_MS
 
 log = logging.getLogger("botmesh.analysis.candles")
@@ -161,8 +162,9 @@ class ListCandlesSource:
         page_size: int = PAGE_LIMIT,
         timeout_s: float = TIMEOUT_MS / 1000,
         options: Sequence[tuple[str, str | int]] = (),
+        tls: InternalTls | None = None,
     ) -> None:
-        self._channel = grpc.aio.insecure_channel(target, options=list(options))
+        self._channel = aio_channel(target, options, tls)
         self._stub = md_rpc.MarketDataServiceStub(self._channel)
         self._metadata = ((INTERNAL_HEADER, internal_token),)
         self._page_size = max(1, min(PAGE_LIMIT, page_size))

@@ -25,6 +25,7 @@ from analysis_svc.domain.candles import Candles
 from analysis_svc.domain.errors import UnusableCandles
 from mesh.auth import INTERNAL_HEADER
 from mesh.timestamps import ts_ms
+from mesh.tls import InternalTls, aio_channel
 from quant.periods import TIMEFRAME_MS
 
 # A cold backfill of a million candles runs a thousand venue pages through ccxt's throttle.
@@ -40,8 +41,9 @@ class StoreCandleSource:
         *,
         timeout_s: float = STREAM_TIMEOUT_S,
         options: Sequence[tuple[str, str | int]] = (),
+        tls: InternalTls | None = None,
     ) -> None:
-        self._channel = grpc.aio.insecure_channel(target, options=list(options))
+        self._channel = aio_channel(target, options, tls)
         self._stub = rpc.InternalTradingServiceStub(self._channel)
         self._metadata = ((INTERNAL_HEADER, internal_token),)
         self._timeout_s = timeout_s

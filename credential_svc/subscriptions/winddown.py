@@ -18,6 +18,7 @@ from botmesh.trading.v1 import internal_service_pb2_grpc as internal_rpc
 
 from mesh.auth import INTERNAL_HEADER
 from mesh.errors import Unavailable
+from mesh.tls import InternalTls, aio_channel
 
 log = logging.getLogger("botmesh.subscriptions.winddown")
 TIMEOUT_S = 15.0
@@ -28,16 +29,21 @@ class TradingWindDown:
     """WindDownSubscriptions over one long-lived channel to trading_svc."""
 
     def __init__(
-        self, target: str, internal_token: str, options: Sequence[tuple[str, str | int]] = ()
+        self,
+        target: str,
+        internal_token: str,
+        options: Sequence[tuple[str, str | int]] = (),
+        tls: InternalTls | None = None,
     ) -> None:
         self._target = target
         self._options = list(options)
+        self._tls = tls
         self._metadata = ((INTERNAL_HEADER, internal_token),)
         self._channel: grpc.aio.Channel | None = None
 
     def _stub(self) -> internal_rpc.InternalTradingServiceStub:
         if self._channel is None:  # made lazily, inside the serving event loop
-            self._channel = grpc.aio.insecure_channel(self._target, options=self._options)
+            self._channel = aio_channel(self._target, self._options, self._tls)
         return internal_rpc.InternalTradingServiceStub(self._channel)
 
     async def __call__(self, subscription_ids: Sequence[str]) -> None:

@@ -31,6 +31,7 @@ from mesh.auth import INTERNAL_HEADER
 from mesh.decimals import dec
 from mesh.errors import FailedPrecondition, NotFound, Unavailable
 from mesh.timestamps import from_ts
+from mesh.tls import InternalTls, aio_channel
 from quant.sizing import Stake
 from trading_svc.orders.projection import Projected
 from trading_svc.runtime.terms import BotTerms, Limits
@@ -167,10 +168,14 @@ class SubscriptionReader:
     failure is UNAVAILABLE (SUBSCRIPTIONS_UNAVAILABLE), never a guess."""
 
     def __init__(
-        self, target: str, internal_token: str, options: Sequence[tuple[str, str | int]] = ()
+        self,
+        target: str,
+        internal_token: str,
+        options: Sequence[tuple[str, str | int]] = (),
+        tls: InternalTls | None = None,
     ) -> None:
         # `options`: round_robin when `target` lists several replicas (ServiceAddress).
-        self._channel = grpc.aio.insecure_channel(target, options=list(options))
+        self._channel = aio_channel(target, options, tls)
         self._stub = internal_rpc.InternalCredentialServiceStub(self._channel)
         self._metadata = ((INTERNAL_HEADER, internal_token),)
 

@@ -20,6 +20,7 @@ from botmesh.analysis.v1 import analysis_service_pb2_grpc as rpc
 from mesh.auth import INTERNAL_HEADER
 from mesh.errors import DomainError, FailedPrecondition, Unavailable
 from mesh.timestamps import ts
+from mesh.tls import InternalTls, aio_channel
 from trading_svc.runtime.terms import BotTerms
 
 ANALYZE_TIMEOUT_S = 30.0  # an advisor chain may take its endpoints' timeouts
@@ -37,9 +38,13 @@ class Signal:
 
 class AnalysisClient:
     def __init__(
-        self, target: str, internal_token: str, options: Sequence[tuple[str, str | int]] = ()
+        self,
+        target: str,
+        internal_token: str,
+        options: Sequence[tuple[str, str | int]] = (),
+        tls: InternalTls | None = None,
     ) -> None:
-        self._channel = grpc.aio.insecure_channel(target, options=list(options))
+        self._channel = aio_channel(target, options, tls)
         self._stub = rpc.AnalysisServiceStub(self._channel)
         self._metadata = ((INTERNAL_HEADER, internal_token),)
 
