@@ -21,13 +21,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cli import topology
 from cli.replicas import address_of
 from gateway import envoy
-from mesh.settings import load_settings
+from mesh.settings import Settings, load_settings
 
 
-def gateway_upstreams() -> dict[str, list[tuple[str, int]]]:
+def gateway_upstreams(settings: Settings) -> dict[str, list[tuple[str, int]]]:
     """One endpoint per service: its configured host (a name resolving to every replica)
     and port."""
-    settings = load_settings()
     upstreams = {}
     for service in topology.SERVICES:
         address = address_of(settings, service.name)
@@ -38,7 +37,7 @@ def gateway_upstreams() -> dict[str, list[tuple[str, int]]]:
 def cmd_gateway_render(args: argparse.Namespace) -> int:
     settings = load_settings()
     path = envoy.write_bundle(
-        settings, gateway_upstreams(), Path(args.out), topology.GATEWAY_BOOTSTRAP
+        settings, gateway_upstreams(settings), Path(args.out), topology.GATEWAY_BOOTSTRAP
     )
     if args.validate:
         result = envoy.validate(path)

@@ -183,6 +183,13 @@ class Mesh:
         host = address_of(self.settings, replica.service).host
         self._wait(lambda: _healthy(host, replica.port), replica.name, 30)
 
+    def upstreams(self) -> dict[str, list[tuple[str, int]]]:
+        """Envoy's endpoints: every planned replica of every service, by cluster name."""
+        return {
+            service: [(address_of(self.settings, service).host, r.port) for r in planned]
+            for service, planned in self.plan.items()
+        }
+
     def start_gateway(
         self,
         name: str = "envoy",
@@ -197,10 +204,7 @@ class Mesh:
         BOTMESH_ENVOY_CONCURRENCY workers (0: one per core). Benches start more gateways
         beside it (ports of their own; `replicas` keeps each service's first N replicas,
         `concurrency` sets the worker count)."""
-        upstreams = {
-            service: [(address_of(self.settings, service).host, r.port) for r in planned]
-            for service, planned in self.plan.items()
-        }
+        upstreams = self.upstreams()
         if replicas:
             upstreams = {s: eps[: replicas.get(s, len(eps))] for s, eps in upstreams.items()}
         config = envoy.gateway_config(self.settings, upstreams)
