@@ -126,7 +126,7 @@ def test_the_gateway_ports_and_commands_agree_everywhere() -> None:
     envoy_port = topology.ENVOY_DEFAULT_PORT
     assert services["envoy"]["ports"] == [f"{envoy_port}:{envoy_port}"]
     admin = f"127.0.0.1/{topology.ENVOY_ADMIN_DEFAULT_PORT}"
-    assert admin in services["envoy"]["healthcheck"]["test"][1]
+    assert admin in services["envoy"]["healthcheck"]["test"][3]
     edge = find(objects, "Deployment", "envoy")
     assert container(edge, "envoy")["ports"][0]["containerPort"] == envoy_port
     probe = container(edge, "envoy")["readinessProbe"]["exec"]["command"][2]
