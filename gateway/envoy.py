@@ -61,15 +61,36 @@ def gateway_config(
 def write_bundle(
     settings: Settings, upstreams: dict[str, list[tuple[str, int]]], out_dir: Path, name: str
 ) -> Path:
-    """The bootstrap `out_dir/name` plus a copy of the descriptor set it points at, so the
-    folder alone is Envoy's whole configuration. Paths inside are `out_dir`'s own: mount the
-    folder at the same path in Envoy's container. Returns the bootstrap's path."""
+    """The bootstrap `out_dir/name` plus a copy of every file it reads (bundle_config), so
+    the folder alone is Envoy's whole configuration. Paths inside are `out_dir`'s own: mount
+    the folder at the same path in Envoy's container. Returns the bootstrap's path."""
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    descriptor = out_dir / DESCRIPTOR_SET.name
-    shutil.copyfile(DESCRIPTOR_SET, descriptor)
-    config = gateway_config(settings, upstreams)
-    return write_bootstrap(replace(config, descriptor_set=descriptor), out_dir / name)
+    config = bundle_config(gateway_config(settings, upstreams), out_dir)
+    return write_bootstrap(config, out_dir / name)
+
+
+def bundle_config(config: GatewayConfig, out_dir: Path) -> GatewayConfig:
+    """`config` reading copies in `out_dir` of the files it names (the descriptor set, the
+    static files), each at its path relative to the checkout (`gen/botmesh.binpb`,
+    `web/dashboard/index.html`), so the bundle mirrors the tree it came from."""
+    copies: dict[Path, Path] = {}
+
+    def copy(file: Path) -> Path:
+        if file not in copies:
+            source = file.resolve()
+            relative = source.relative_to(ROOT) if source.is_relative_to(ROOT) else source.name
+            target = out_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            copies[file] = target
+        return copies[file]
+
+    return replace(
+        config,
+        descriptor_set=copy(config.descriptor_set),
+        static_files=[replace(f, file=copy(f.file)) for f in config.static_files],
+    )
 
 
 def write_bootstrap(config: GatewayConfig, path: Path) -> Path:

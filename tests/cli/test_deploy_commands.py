@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -18,6 +19,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from cli import topology
 from cli.launcher import free_port
 from cli.main import main
+from gateway import envoy
+from gateway.envoy_config import GatewayConfig
+from gateway.static_files import StaticFile
+from mesh.settings import ROOT
 
 
 @pytest.fixture
@@ -71,7 +76,6 @@ def test_render_writes_a_bundle_envoy_accepts_with_dns_clusters(
     assert main(["gateway", "render", "--out", str(out), "--validate"]) == 0
     bootstrap = out / topology.GATEWAY_BOOTSTRAP
     assert capsys.readouterr().out == f"wrote {bootstrap}\n"
-    assert sorted(p.name for p in out.iterdir()) == ["botmesh.binpb", "envoy.json"]
     config = json.loads(bootstrap.read_text())
     clusters = {c["name"]: c for c in config["staticResources"]["clusters"]}
     assert sorted(clusters) == sorted(s.name for s in topology.SERVICES)
@@ -84,10 +88,56 @@ def test_render_writes_a_bundle_envoy_accepts_with_dns_clusters(
             service.k8s_name,
             service.default_port,
         )
-    # Every file the bootstrap names is in the folder, so mounting it alone is enough.
-    text = bootstrap.read_text()
-    assert str(out / "botmesh.binpb") in text
-    assert "/gen/" not in text
+    # Every file the bootstrap reads is in the folder, so mounting it alone is enough.
+    named = files_named(config)
+    assert out / "gen" / "botmesh.binpb" in named
+    for path in named:
+        assert path.is_relative_to(out) and path.is_file(), path
+    assert str(ROOT) not in bootstrap.read_text()
+
+
+def files_named(node: Any) -> set[Path]:
+    """Every file path in a bootstrap: DataSource filenames, the transcoder's descriptor."""
+    found: set[Path] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("filename", "protoDescriptor") and isinstance(value, str):
+                found.add(Path(value))
+            found |= files_named(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= files_named(item)
+    return found
+
+
+def test_a_bundle_copies_each_named_file_mirroring_the_checkout(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere" / "page.html"
+    outside.parent.mkdir()
+    outside.write_text("<p>hi</p>")
+    readme = ROOT / "README.md"
+    config = GatewayConfig(
+        listen_port=1,
+        admin_port=2,
+        descriptor_set=envoy.DESCRIPTOR_SET,
+        services=[],
+        upstreams={},
+        static_files=[
+            StaticFile("/readme", readme, "text/plain"),
+            StaticFile("/readme/", readme, "text/plain"),
+            StaticFile("/page", outside, "text/html"),
+        ],
+    )
+    out = tmp_path / "bundle"
+    bundled = envoy.bundle_config(config, out)
+    assert bundled.descriptor_set == out / "gen" / "botmesh.binpb"
+    assert [f.file for f in bundled.static_files] == [
+        out / "README.md",
+        out / "README.md",
+        out / "page.html",
+    ]
+    assert (out / "README.md").read_bytes() == readme.read_bytes()
+    assert (out / "page.html").read_text() == "<p>hi</p>"
+    assert bundled.descriptor_set.read_bytes() == envoy.DESCRIPTOR_SET.read_bytes()
 
 
 def test_render_fails_when_envoy_rejects_the_bootstrap(
