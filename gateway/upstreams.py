@@ -12,6 +12,7 @@ Idempotency-Key.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 
 from envoy_data_plane.envoy.config.cluster.v3 import (
@@ -70,6 +71,23 @@ def retry_policy() -> RetryPolicy:
     )
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def discovery(endpoints: list[tuple[str, int]]) -> ClusterDiscoveryType:
+    """STATIC for addresses (`botmesh up`: one per replica); STRICT_DNS when a host is a
+    name (compose's service name, a headless Kubernetes Service): Envoy re-resolves it and
+    every address it returns (every replica) becomes an endpoint."""
+    if all(_is_ip(host) for host, _ in endpoints):
+        return ClusterDiscoveryType.STATIC
+    return ClusterDiscoveryType.STRICT_DNS
+
+
 def cluster(
     name: str, endpoints: list[tuple[str, int]], transport_socket: TransportSocket | None = None
 ) -> Cluster:
@@ -82,7 +100,7 @@ def cluster(
     )
     return Cluster(
         name=name,
-        type=ClusterDiscoveryType.STATIC,
+        type=discovery(endpoints),
         connect_timeout=_seconds(1),
         transport_socket=transport_socket,
         typed_extension_protocol_options={

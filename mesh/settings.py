@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import secrets
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,8 +155,9 @@ class Settings:
     # comma-separated): the ICP ledger by default.
     accepted_ledgers: frozenset[str] = frozenset({ICP_LEDGER})
     # This process among the replicas of its service (BOTMESH_REPLICA_ID, set by the
-    # launcher: "trading_svc-0", "trading_svc-1", ...); "<service>-<pid>" by default. The bot
-    # runtime names its stream consumer after it.
+    # launcher: "trading_svc-0", "trading_svc-1", ...); "<service>-<host name>-<pid>" by
+    # default, unique across containers too (each is pid 1 on a host name of its own). The
+    # bot runtime names its stream consumer after it.
     replica_id: str = ""
     # The edge's certificate chain (PEM) for Envoy's public listener; "" (default): Envoy
     # listens in plaintext. With BOTMESH_TLS_KEY_FILE, the listener speaks TLS 1.3 only.
@@ -227,7 +229,7 @@ def load_settings(service: str = "botmesh") -> Settings:
         accepted_ledgers=frozenset(
             name.strip() for name in _env("ACCEPTED_LEDGERS", ICP_LEDGER).split(",") if name.strip()
         ),
-        replica_id=_env("REPLICA_ID", f"{service}-{os.getpid()}"),
+        replica_id=_env("REPLICA_ID", f"{service}-{socket.gethostname()}-{os.getpid()}"),
         tls_cert_file=_env("TLS_CERT_FILE", ""),
         tls_key_file=_env("TLS_KEY_FILE", ""),
         internal_tls_ca_file=_env("INTERNAL_TLS_CA_FILE", ""),
