@@ -8,6 +8,8 @@ botmesh apikey list
 botmesh apikey revoke KEY_ID
 botmesh keys rotate [--retire-previous]
 botmesh audit verify
+botmesh demo [--market BTC-USDT] [--wait-for-bot 90]
+                                the README's marketplace walk-through against a running mesh
 """
 
 from __future__ import annotations
@@ -194,6 +196,22 @@ def cmd_audit(_: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cli.demo import DemoOptions
+    from cli.demo import main as demo_main
+
+    settings = load_settings()
+    options = DemoOptions(
+        rest_url=args.url or f"http://localhost:{settings.envoy_port}",
+        sim_url=settings.exchange_sim_url,
+        api_key=_admin_key(settings),
+        market=args.market,
+        wait_for_bot_s=args.wait_for_bot,
+        sim_admin_token=os.environ.get("BOTMESH_SIM_ADMIN_TOKEN") or None,
+    )
+    return demo_main(options)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="botmesh", description=__doc__.splitlines()[0])
     sub = root.add_subparsers(dest="command", required=True)
@@ -239,6 +257,16 @@ def parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     audit.add_parser("verify", help="check the hash chain").set_defaults(run=cmd_audit)
+    demo = sub.add_parser("demo", help="a scripted marketplace walk-through (needs `make run`)")
+    demo.add_argument("--url", default="", help="Envoy's REST URL (default: this machine's)")
+    demo.add_argument("--market", default="BTC-USDT", help="the market the bot trades")
+    demo.add_argument(
+        "--wait-for-bot",
+        type=float,
+        default=90.0,
+        help="seconds to wait for the bot's first decision (0: do not wait)",
+    )
+    demo.set_defaults(run=cmd_demo)
     return root
 
 
