@@ -135,6 +135,8 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def _admin_key(settings: Settings) -> str:
+    # The API key of the CLI's admin commands and the demo; by default the development admin
+    # key `botmesh up` saved in the state folder.
     key = os.environ.get("BOTMESH_API_KEY")
     if key:
         return key
@@ -207,6 +209,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         api_key=_admin_key(settings),
         market=args.market,
         wait_for_bot_s=args.wait_for_bot,
+        # exchange_sim's admin token, if it was started with one (the demo opens an account).
         sim_admin_token=os.environ.get("BOTMESH_SIM_ADMIN_TOKEN") or None,
     )
     return demo_main(options)
