@@ -9,7 +9,8 @@ It calls REST through Envoy as the ICP marketplace would, and prints every reque
   4. the bot trades: the demo waits (up to --wait-for-bot seconds) for the runtime's first
      decision, then places a manual market order within the allocation;
   5. trades, status, performance; a dashboard token, and the subscription's events and live
-     prices over Server-Sent Events, as a browser dashboard reads them.
+     prices over Server-Sent Events, as a browser dashboard reads them;
+  6. an analysis of the market and a backtest of the strategy over the last week.
 
 Rules it keeps:
 - Only public REST routes through Envoy, with the API key and x-principal-id the marketplace
@@ -28,6 +29,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -38,6 +40,8 @@ from mesh.settings import ICP_LEDGER
 
 MARKETPLACE_CANISTER = "qoctq-giaaa-aaaaa-aaaea-cai"
 PRICE_E8S = "250000000"  # 2.5 ICP for 30 days
+# Seconds the demo waits for its backtest (a week of hourly candles) to finish.
+BACKTEST_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -231,6 +235,38 @@ class Demo:
         if not any("ticker" in item for item in ticks):
             raise DemoFailed("the price stream sent no tick")
 
+    async def analysis(self) -> None:
+        self.step("Analysis of the market now, and a backtest of the bot's strategy (read)")
+        market = self.options.market
+        await self.api.call(
+            "POST",
+            "/v1/analysis:analyze",
+            {"market": market, "timeframe": "1m", "strategy": {"name": "rsi_mean_reversion"}},
+        )
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        created = await self.api.call(
+            "POST",
+            "/v1/backtests",
+            {
+                "strategy": {"name": "ma_crossover", "params": {"fast": "9", "slow": "21"}},
+                "market": market,
+                "timeframe": "1h",
+                "start_time": (end - timedelta(days=7)).isoformat().replace("+00:00", "Z"),
+                "end_time": end.isoformat().replace("+00:00", "Z"),
+                "initial_balance": "10000",
+            },
+        )
+        path = f"/v1/backtests/{created['backtest']['backtest_id']}"
+        deadline = time.monotonic() + BACKTEST_WAIT_S
+        while time.monotonic() < deadline:
+            polled = await self.api.peek(path)
+            if (polled or {}).get("backtest", {}).get("state") != "BACKTEST_STATE_RUNNING":
+                break
+            await asyncio.sleep(1)
+        done = await self.api.call("GET", path)
+        if done["backtest"]["state"] != "BACKTEST_STATE_SUCCEEDED":
+            raise DemoFailed(f"the backtest is {done['backtest']['state']}")
+
 
 async def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> dict[str, str]:
     """Runs every step; the ids it created. Raises DemoFailed at the first failed step."""
@@ -243,6 +279,7 @@ async def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> 
         await demo.rent_and_pay()
         await demo.trade()
         await demo.dashboard()
+        await demo.analysis()
         say(f"\ndemo complete: {shorten(demo.ids)}")
         return demo.ids
 
