@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 BUF    := node_modules/.bin/buf
+NODE_CLIENT := clients/node/node_modules/.installed
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PROTOS := $(shell find protos -name '*.proto')
 
@@ -15,7 +16,7 @@ run: setup
 
 test: setup services lint typecheck proto-lint proto-breaking pytest
 
-setup: $(STAMP) $(BUF) gen/.stamp
+setup: $(STAMP) $(BUF) $(NODE_CLIENT) gen/.stamp
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +28,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 $(BUF): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The Node.js client (clients/node) has its own lock; its smoke test runs in `make test`.
+$(NODE_CLIENT): clients/node/package.json clients/node/package-lock.json
+	cd clients/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # One command generates everything derived from the protos (Python, stubs, types, descriptors).
@@ -65,4 +71,4 @@ bench: setup
 	$(PY) bench/getbot.py
 
 clean:
-	rm -rf $(VENV) node_modules gen .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules clients/node/node_modules gen .mypy_cache .ruff_cache .pytest_cache

@@ -35,8 +35,9 @@ from mesh.tls import internal_tls
 CANDLES_ENV = "BOTMESH_ANALYSIS_CANDLES"
 # Advisor computations one API key may cause per (exchange, market, timeframe, candle).
 ADVISOR_BUDGET_ENV = "BOTMESH_ADVISOR_CALLS_PER_CANDLE"
-# Running backtests per API key and in all, across every analysis_svc process.
+# Running backtests per API key, across every analysis_svc process.
 BACKTESTS_PER_KEY_ENV = "BOTMESH_BACKTESTS_PER_KEY"
+# Running backtests in all, across every analysis_svc process.
 BACKTESTS_TOTAL_ENV = "BOTMESH_BACKTESTS_TOTAL"
 
 

@@ -11,6 +11,8 @@ botmesh audit verify
 botmesh gateway render --out DIR [--validate]
                                 write Envoy's bootstrap for compose / Kubernetes
 botmesh health HOST:PORT        exit 0 if the gRPC health service answers SERVING
+botmesh demo [--market BTC-USDT] [--wait-for-bot 90]
+                                the README's marketplace walk-through against a running mesh
 """
 
 from __future__ import annotations
@@ -157,6 +159,8 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def _admin_key(settings: Settings) -> str:
+    # The API key of the CLI's admin commands and the demo; by default the development admin
+    # key `botmesh up` saved in the state folder.
     key = os.environ.get("BOTMESH_API_KEY")
     if key:
         return key
@@ -218,6 +222,23 @@ def cmd_audit(_: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cli.demo import DemoOptions
+    from cli.demo import main as demo_main
+
+    settings = load_settings()
+    options = DemoOptions(
+        rest_url=args.url or f"http://localhost:{settings.envoy_port}",
+        sim_url=settings.exchange_sim_url,
+        api_key=_admin_key(settings),
+        market=args.market,
+        wait_for_bot_s=args.wait_for_bot,
+        # exchange_sim's admin token, if it was started with one (the demo opens an account).
+        sim_admin_token=os.environ.get("BOTMESH_SIM_ADMIN_TOKEN") or None,
+    )
+    return demo_main(options)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="botmesh", description=__doc__.splitlines()[0])
     sub = root.add_subparsers(dest="command", required=True)
@@ -274,6 +295,16 @@ def parser() -> argparse.ArgumentParser:
     )
     audit.add_parser("verify", help="check the hash chain").set_defaults(run=cmd_audit)
     add_commands(sub)
+    demo = sub.add_parser("demo", help="a scripted marketplace walk-through (needs `make run`)")
+    demo.add_argument("--url", default="", help="Envoy's REST URL (default: this machine's)")
+    demo.add_argument("--market", default="BTC-USDT", help="the market the bot trades")
+    demo.add_argument(
+        "--wait-for-bot",
+        type=float,
+        default=90.0,
+        help="seconds to wait for the bot's first decision (0: do not wait)",
+    )
+    demo.set_defaults(run=cmd_demo)
     return root
 
 

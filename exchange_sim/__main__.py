@@ -21,10 +21,27 @@ from exchange_sim.config import SimConfig
 def _parser() -> argparse.ArgumentParser:
     env = os.environ
     p = argparse.ArgumentParser(prog="exchange_sim", description=__doc__)
-    p.add_argument("--host", default=env.get("BOTMESH_SIM_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(env.get("BOTMESH_SIM_PORT", "8090")))
-    p.add_argument("--seed", type=int, default=int(env.get("BOTMESH_SIM_SEED", "1")))
-    p.add_argument("--speed", type=float, default=float(env.get("BOTMESH_SIM_SPEED", "1.0")))
+    p.add_argument(
+        "--host", default=env.get("BOTMESH_SIM_HOST", "127.0.0.1"), help="exchange_sim's host"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(env.get("BOTMESH_SIM_PORT", "8090")),
+        help="exchange_sim's port",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=int(env.get("BOTMESH_SIM_SEED", "1")),
+        help="seed of the simulated price paths (the same seed, the same market)",
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=float(env.get("BOTMESH_SIM_SPEED", "1.0")),
+        help="the market clock's speed: 60 closes a 1-minute candle every second",
+    )
     p.add_argument(
         "--start-behind-s",
         type=float,
@@ -32,12 +49,23 @@ def _parser() -> argparse.ArgumentParser:
         help="start the market clock this many seconds in the past (with --speed above 1, "
         "the market catches up with the wall clock after start-behind / (speed - 1) seconds)",
     )
-    p.add_argument("--admin-token", default=env.get("BOTMESH_SIM_ADMIN_TOKEN") or None)
     p.add_argument(
-        "--weight-limit", type=int, default=int(env.get("BOTMESH_SIM_WEIGHT_LIMIT", "6000"))
+        "--admin-token",
+        default=env.get("BOTMESH_SIM_ADMIN_TOKEN") or None,
+        help="token its /admin API requires in X-Admin-Token (none: open)",
+    )
+    p.add_argument(
+        "--weight-limit",
+        type=int,
+        default=int(env.get("BOTMESH_SIM_WEIGHT_LIMIT", "6000")),
+        help="request weight an API key may use per minute, as Binance counts it",
     )
     p.add_argument("--ws-interval", type=float, default=1.0, help="seconds between stream pushes")
-    p.add_argument("--log-level", default=env.get("BOTMESH_SIM_LOG_LEVEL", "INFO"))
+    p.add_argument(
+        "--log-level",
+        default=env.get("BOTMESH_SIM_LOG_LEVEL", "INFO"),
+        help="exchange_sim's log level",
+    )
     return p
 
 

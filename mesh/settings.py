@@ -106,9 +106,12 @@ class ServiceAddress:
 
 
 def _address(name: str, default_port: int) -> ServiceAddress:
+    # Every replica's port, comma-separated, when it runs several (the launcher sets it).
     ports = _env(f"{name}_REPLICA_PORTS", "")
     return ServiceAddress(
+        # The host it listens on and is dialled at.
         _env(f"{name}_HOST", "127.0.0.1"),
+        # Its gRPC port (this replica's own, when it runs several).
         int(_env(f"{name}_PORT", str(default_port))),
         tuple(int(p) for p in ports.split(",") if p.strip()),
     )
@@ -116,31 +119,51 @@ def _address(name: str, default_port: int) -> ServiceAddress:
 
 @dataclass(frozen=True)
 class Settings:
+    # The state folder: the development database, secrets and keyring files, logs.
     state_dir: Path
+    # SQLAlchemy URL of the database: `mysql+aiomysql://user:pass@host/db` in production;
+    # SQLite in the state folder by default.
     database_url: str
+    # Redis: rate limits, caches, streams, the bot runtime's ticks and leases.
     redis_url: str
+    # Server pepper of API-key hashes (HMAC-SHA256). Set it in production; unset, a random
+    # one is made and kept (0600) in the state folder.
     api_key_pepper: str = field(repr=False)
+    # Shared secret that marks service-to-service calls (the internal identity). Set it in
+    # production; unset, a random one is kept in the state folder.
     internal_token: str = field(repr=False)
+    # credential_svc:
     credential: ServiceAddress
+    # trading_svc:
     trading: ServiceAddress
+    # analysis_svc:
     analysis: ServiceAddress
+    # Envoy's public listener: REST, gRPC and SSE.
     envoy_port: int
+    # Envoy's admin interface (on 127.0.0.1).
     envoy_admin_port: int
     # Envoy's worker threads (BOTMESH_ENVOY_CONCURRENCY: a number, or "auto" for one per
     # core, stored as 0); see envoy_workers() for the default.
     envoy_concurrency: int
     # Envoy's limit per client address, requests/s (burst twice that), before authentication.
     gateway_rate_limit_per_address: int
+    # Prometheus metrics port of a service process (0: off).
     metrics_port: int
+    # Log level of the services (DEBUG, INFO, WARNING, ERROR).
     log_level: str
+    # Seconds a process trusts an authenticated API key before reading it again (how soon a
+    # revoked key is refused).
     auth_cache_ttl_s: float
     # Default requests/s per API key (a key's own rate_limit_per_s overrides it).
     rate_limit_per_s: int
+    # Seconds a stopping service lets calls in flight finish.
     grace_period_s: float
+    # Where exchange_sim serves (`botmesh up` starts it there when the venue is "sim").
     exchange_sim_url: str
     # Key-encryption keyring: JSON in BOTMESH_KEYRING (fixed; rotation refuses), else a file
     # (created 0600 on first run) that rotation rewrites. Never in the database.
     keyring_json: str | None = field(repr=False)
+    # The keyring file used when BOTMESH_KEYRING is unset.
     keyring_file: Path
     # Verify refuses keys that can withdraw unless this is set.
     allow_withdrawal_keys: bool

@@ -28,26 +28,32 @@ class TradingConfig:
     rate_limit: bool = True
     # How long PlaceOrder itself keeps resolving an UNKNOWN order before answering.
     inline_resolve_s: float = 2.0
+    # Seconds between passes of the reconciler over unsettled orders.
     reconcile_interval_s: float = 30.0
     # Orders one full reconciliation pass looks at, unsettled ones first.
     reconcile_batch: int = 500
     # Unsettled orders older than this whose submission is proven lost are rejected.
     abandon_after_s: float = 600.0
+    # Seconds between heartbeats on idle price and event streams.
     heartbeat_interval_s: float = 10.0
     # Clients of credentials unused this long are closed.
     client_idle_s: float = 600.0
+    # Events kept per subscription's event stream in Redis (older ones are trimmed).
     event_stream_maxlen: int = 10_000
     # Concurrent dashboard-token streams (trading_svc/stream_limits.py), across processes.
     streams_per_token: int = 4
+    # Concurrent dashboard-token streams per principal, across processes.
     streams_per_principal: int = 16
-    # The bot runtime (runtime/): whether this process schedules and consumes ticks; how
-    # often the leader looks for closed candles; its lock's TTL (the failover bound); how
-    # long a tick may sit unacknowledged with a consumer before another takes it (and how
-    # long a decision claim is honoured); ticks decided at once per process.
+    # The bot runtime (runtime/): whether this process schedules and consumes ticks.
     runtime_enabled: bool = True
+    # Seconds between the runtime leader's looks for closed candles.
     runtime_poll_s: float = 1.0
+    # The runtime leader lock's TTL, ms: the failover bound.
     runtime_lock_ttl_ms: int = 10_000
+    # How long a tick may sit unacknowledged with a consumer before another takes it (and
+    # how long a decision claim is honoured), ms.
     runtime_reclaim_idle_ms: int = 15_000
+    # Ticks the runtime decides at once per process.
     runtime_concurrency: int = 32
 
     def client_settings(self) -> ClientSettings:
