@@ -53,6 +53,7 @@ def gateway_config(
         rest_guard_lua=render_lua_tables(fds, services) + lua_constants() + REST_GUARD.read_text(),
         per_address_rate_limit_per_s=settings.gateway_rate_limit_per_address,
         static_files=static_files(),
+        cors_origins=settings.cors_origins,
     )
 
 
