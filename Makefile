@@ -8,12 +8,12 @@ BUF    := node_modules/.bin/buf
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: run test setup gen lint typecheck proto-lint proto-breaking services pytest bench clean
+.PHONY: run test setup gen lint typecheck proto-lint proto-breaking services chromium pytest bench clean
 
 run: setup
 	$(VENV)/bin/botmesh up
 
-test: setup services lint typecheck proto-lint proto-breaking pytest
+test: setup services chromium lint typecheck proto-lint proto-breaking pytest
 
 setup: $(STAMP) $(BUF) gen/.stamp
 
@@ -40,6 +40,10 @@ gen/.stamp: $(PROTOS) tools/codegen.py $(STAMP)
 
 services:
 	bash tools/ensure_services.sh
+
+# Debian's headless Chromium for the dashboard's browser test (driven by playwright-core).
+chromium:
+	bash tools/ensure_chromium.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .
