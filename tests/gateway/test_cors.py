@@ -131,7 +131,10 @@ async def test_the_sse_stream_answers_a_listed_origin_with_a_dashboard_token(
                     break
 
 
-def test_production_allows_no_origin_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_allows_no_origin_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BOTMESH_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("BOTMESH_ENVIRONMENT", "production")
     monkeypatch.delenv("BOTMESH_CORS_ORIGINS", raising=False)
     assert load_settings().cors_origins == ()
