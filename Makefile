@@ -9,12 +9,12 @@ NODE_CLIENT := clients/node/node_modules/.installed
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PROTOS := $(shell find protos -name '*.proto')
 
-.PHONY: run test setup gen lint typecheck proto-lint proto-breaking services pytest bench clean
+.PHONY: run test setup gen lint typecheck proto-lint proto-breaking services chromium pytest bench clean
 
 run: setup
 	$(VENV)/bin/botmesh up
 
-test: setup services lint typecheck proto-lint proto-breaking pytest
+test: setup services chromium lint typecheck proto-lint proto-breaking pytest
 
 setup: $(STAMP) $(BUF) $(NODE_CLIENT) gen/.stamp
 
@@ -46,6 +46,10 @@ gen/.stamp: $(PROTOS) tools/codegen.py $(STAMP)
 
 services:
 	bash tools/ensure_services.sh
+
+# Debian's headless Chromium for the dashboard's browser test (driven by playwright-core).
+chromium:
+	bash tools/ensure_chromium.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .

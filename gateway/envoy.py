@@ -58,6 +58,7 @@ def gateway_config(
         static_files=static_files(),
         tls=edge_tls(settings),
         upstream_tls=internal_tls(settings),
+        cors_origins=settings.cors_origins,
     )
 
 

@@ -16,9 +16,11 @@ What it sets up:
 - one cluster per service listing every replica, health-checked, and retries of requests no
   replica received (gateway/upstreams.py);
 - static files (the dashboard page, /openapi.json) answered by Envoy itself, GET/HEAD only;
-- admin on loopback only;
 - TLS on the public listener when the edge has a certificate, and to the services when
-  internal TLS is set (gateway/tls.py); plaintext otherwise.
+  internal TLS is set (gateway/tls.py); plaintext otherwise;
+- CORS for the configured browser origins on the REST routes and SSE streams, preflight
+  included (gateway/cors.py);
+- admin on loopback only.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ from envoy_data_plane.google.protobuf import Any as AnyPb
 from envoy_data_plane.google.protobuf import Struct
 
 from gateway.contract import PublicService
+from gateway.cors import cors_filter, rest_route
 from gateway.size_limits import buffer_filter, local_replies
 from gateway.static_files import StaticFile, max_body_bytes, static_routes
 from gateway.tls import downstream_socket, upstream_socket
@@ -131,6 +134,8 @@ class GatewayConfig:
     tls: EdgeTls | None = None
     # Mutual TLS to the services (their CA, Envoy's certificate); None: plaintext.
     upstream_tls: InternalTls | None = None
+    # Browser origins (or patterns, mesh/origins.py) allowed cross-origin; () allows none.
+    cors_origins: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -146,6 +151,9 @@ def _seconds(value: float) -> timedelta:
 
 def _routes(config: GatewayConfig) -> list[Route]:
     routes: list[Route] = static_routes(config.static_files)
+    if config.services:
+        cluster = config.services[0].cluster
+        routes.append(rest_route(config.cors_origins, cluster, config.request_timeout_s))
     for service in config.services:
         for method in service.streaming_methods:
             routes.append(
@@ -227,6 +235,9 @@ def _http_filters(config: GatewayConfig) -> list[HttpFilter]:
     )
     guard = Lua(default_source_code=DataSource(inline_string=config.rest_guard_lua))
     return [
+        # First: preflights answered before anything else, and every answer after it (the
+        # guard's, the rate limit's, the transcoder's errors too) gets the CORS headers.
+        cors_filter(),
         HttpFilter(name="envoy.filters.http.lua", typed_config=AnyPb.pack(guard)),
         HttpFilter(name="envoy.filters.http.local_ratelimit", typed_config=AnyPb.pack(rate_limit)),
         HttpFilter(

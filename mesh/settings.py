@@ -15,6 +15,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mesh import origins
+
 ROOT = Path(__file__).resolve().parent.parent
 ICP_LEDGER = "ryjl3-tyaaa-aaaaa-aaaba-cai"
 # One Envoy worker per core (Envoy's own default): on the 2-core machine, 1 and 2 workers
@@ -198,6 +200,14 @@ class Settings:
     # The name internal callers expect in a service's certificate (it must be a SAN of the
     # internal certificate); "localhost" by default.
     internal_tls_server_name: str = "localhost"
+    # Where this runs: "development" (the default) or "production" (compose and Kubernetes
+    # set it). It picks defaults that differ between the two, e.g. cors_origins.
+    environment: str = "development"
+    # Browser origins allowed to call the REST routes and SSE streams cross-origin
+    # (BOTMESH_CORS_ORIGINS, comma-separated, e.g. https://<canister-id>.icp0.io;
+    # `*` stands for one DNS label or the port: https://*.icp0.io, http://localhost:*).
+    # Default: localhost on any port in development, none in production; `none`: none.
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -223,6 +233,7 @@ def load_settings(service: str = "botmesh") -> Settings:
     internal = os.environ.get("BOTMESH_INTERNAL_TOKEN") or _state_secret(
         state_dir, "internal-token"
     )
+    environment = origins.environment(_env("ENVIRONMENT", "development"))
     return Settings(
         state_dir=state_dir,
         database_url=_env("DATABASE_URL", f"sqlite+aiosqlite:///{state_dir / 'botmesh.db'}"),
@@ -259,4 +270,6 @@ def load_settings(service: str = "botmesh") -> Settings:
         internal_tls_cert_file=_env("INTERNAL_TLS_CERT_FILE", ""),
         internal_tls_key_file=_env("INTERNAL_TLS_KEY_FILE", ""),
         internal_tls_server_name=_env("INTERNAL_TLS_SERVER_NAME", "localhost"),
+        environment=environment,
+        cors_origins=origins.parse(_env("CORS_ORIGINS", ""), environment),
     )

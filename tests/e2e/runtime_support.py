@@ -66,8 +66,11 @@ async def rent_quick_bot(
     keys: dict[str, str],
     bot: dict[str, Any] | None = None,
     allocation: str = "250",
+    *,
+    pay: bool = True,
 ) -> tuple[Renter, str]:
-    """A renter of a freshly published quick bot, subscribed and paid: (renter, sub id)."""
+    """A renter of a freshly published quick bot, subscribed and paid (unless `pay` is
+    False: then pay_for() starts it): (renter, sub id)."""
     renter = await make_renter(rest, keys, SimHandle(mesh.settings.exchange_sim_url))
     published = await rest.post(
         "/v1/bots", json=bot or QUICK_BOT, headers={"x-api-key": keys["bots:write"]}
@@ -88,11 +91,16 @@ async def rent_quick_bot(
     )
     assert sub.status_code == 200, sub.text
     sid = sub.json()["subscription"]["subscription_id"]
+    if pay:
+        await pay_for(rest, renter, sid)
+    return renter, sid
+
+
+async def pay_for(rest: httpx.AsyncClient, renter: Renter, sid: str) -> None:
     paid = await rest.post(
         f"/v1/subscriptions/{sid}/payments", json=payment(), headers=renter.headers
     )
     assert paid.status_code == 200, paid.text
-    return renter, sid
 
 
 async def eventually(

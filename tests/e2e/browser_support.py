@@ -1,0 +1,96 @@
+"""Headless Chromium for the dashboard tests: the node driver (tests/browser/dashboard.mjs,
+playwright-core on Debian's `chromium`), and the dashboard folder served from another local
+origin by a plain http.server, as a marketplace frontend on its own origin would serve it."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from gateway.envoy import DASHBOARD
+from mesh.settings import ROOT
+
+DRIVER = ROOT / "tests" / "browser" / "dashboard.mjs"
+ARTIFACTS = ROOT / ".artifacts" / "browser"
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium")
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@contextmanager
+def other_origin(port: int) -> Iterator[str]:
+    """web/dashboard/ served at http://127.0.0.1:<port>/ until the block ends."""
+    handler = functools.partial(_Quiet, directory=str(DASHBOARD))
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Driver:
+    """One run of the node driver; `read()` returns its next JSON line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, **args: Any) -> Driver:
+        proc = await asyncio.create_subprocess_exec(
+            "node",
+            str(DRIVER),
+            json.dumps({"chromium": chromium(), **args}),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        return cls(proc)
+
+    async def read(self, timeout_s: float = 180) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout_s)
+        if not line:
+            assert self.proc.stderr is not None
+            err = await self.proc.stderr.read()
+            raise AssertionError(f"the browser driver failed: {err.decode()[-3000:]}")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    async def say(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+        await self.proc.stdin.drain()
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            try:
+                await asyncio.wait_for(self.proc.wait(), 30)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+async def run(**args: Any) -> dict[str, Any]:
+    """One driver run that prints one result."""
+    driver = await Driver.start(**args)
+    try:
+        return await driver.read()
+    finally:
+        await driver.close()
