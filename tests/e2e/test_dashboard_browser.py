@@ -101,6 +101,7 @@ async def test_the_dashboard_shows_live_ticks_and_the_bots_trades_across_origins
                 f" screenshots {shots[0]} {shots[1]}"
             )
             assert live["state"] == "running" and "equity" in live["performance"]
+            assert int(live["opened"]["performanceReads"]) >= 1, "GetPerformance read"
 
             # Break both streams: the trading service dies, and comes back.
             trading = mesh.plan["trading_svc"][0].name

@@ -8,7 +8,9 @@
 // storage, so a reload still works); the events stream starts from the first event (after=0)
 // and, after any break, resumes after the last event shown, so no event is lost; an event at
 // or before that cursor is dropped, so none is shown twice; an expired token stops the
-// streams with a message instead of retrying forever.
+// streams with a message instead of retrying forever. Status and performance are read whole
+// (GetBotStatus, GetPerformance, with the same token) at start and after each fill; the events
+// stream updates them in between.
 import { PriceChart } from "./chart.js";
 import { addRow, plain, showPerformance, showStatus } from "./render.js";
 import { LiveStream, compareCursors } from "./stream.js";
@@ -129,7 +131,27 @@ function onEvent(item) {
     if (event.status.market && event.status.market !== market) switchMarket(event.status.market);
   }
   if (event.performance) showPerformance(event.performance);
+  if (event.trade) refresh();
   showConnection();
+}
+
+async function read(path) {
+  const answer = await fetch(`${api}${path}`, { headers: { "x-access-token": token } });
+  const body = await answer.json();
+  if (!answer.ok) throw new Error(body.message || `${path}: HTTP ${answer.status}`);
+  return body;
+}
+
+async function refresh() {
+  const sub = `/v1/subscriptions/${encodeURIComponent(subscription)}`;
+  try {
+    const [status, perf] = await Promise.all([read(`${sub}/status`), read(`${sub}/performance`)]);
+    if (status.status) showStatus(status.status);
+    if (perf.performance) showPerformance(perf.performance);
+    document.body.dataset.performanceReads = String(Number(document.body.dataset.performanceReads || 0) + 1);
+  } catch (error) {
+    document.getElementById("performance-note").textContent = `not read: ${error.message}`;
+  }
 }
 
 function switchMarket(next) {
@@ -168,5 +190,6 @@ if (!token || !subscription) {
 } else {
   prices.start();
   events.start();
+  refresh();
   setInterval(showConnection, 30000);
 }
