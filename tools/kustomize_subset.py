@@ -9,8 +9,10 @@ The subset, and the rule for each:
 - `labels` (`pairs`, without selectors): added to every object's metadata.labels;
 - `images` (`name`, `newName`, `newTag`): rewrites each container and initContainer image
   whose name is `name` (with or without a tag);
-- `secretGenerator` (`name`, `envs`) with `generatorOptions.disableNameSuffixHash: true`:
-  one Opaque Secret per entry, its data base64 from KEY=VALUE lines (`#` comments skipped);
+- `secretGenerator` (`name`, `envs`, `files`, `type`) with
+  `generatorOptions.disableNameSuffixHash: true`: one Secret per entry (Opaque unless
+  `type` says otherwise), its data base64 from KEY=VALUE lines (`#` comments skipped) and
+  from each file (`key=path`, or the file's name as the key);
 - `patches` (`path`): a strategic-merge patch, applied to the object of the same kind and
   name: maps merge key by key, lists of maps with a `name` merge item by item on it, any
   other value replaces.
@@ -74,11 +76,15 @@ def _secrets(folder: Path, spec: Object) -> list[Object]:
         raise ValueError(f"{folder}: name hashes are not rendered; set disableNameSuffixHash")
     secrets = []
     for generator in generators:
-        unsupported = set(generator) - {"name", "envs"}
+        unsupported = set(generator) - {"name", "envs", "files", "type"}
         if unsupported:
             raise ValueError(f"{folder}: unsupported secretGenerator fields {sorted(unsupported)}")
         data: dict[str, str] = {}
-        for env in generator["envs"]:
+        for file in generator.get("files", []):
+            key, _, path = file.rpartition("=") if "=" in file else ("", "", file)
+            raw = (folder / path).read_bytes()
+            data[key or Path(path).name] = base64.b64encode(raw).decode()
+        for env in generator.get("envs", []):
             for line in (folder / env).read_text().splitlines():
                 line = line.strip()
                 if not line or line.startswith("#"):
@@ -91,7 +97,7 @@ def _secrets(folder: Path, spec: Object) -> list[Object]:
             {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "type": "Opaque",
+                "type": generator.get("type", "Opaque"),
                 "metadata": {"name": generator["name"]},
                 "data": data,
             }

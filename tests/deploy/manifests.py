@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from cli.dev_ca import ensure_dev_certificates
 from mesh.settings import ROOT
 from tools import kustomize_subset
 
@@ -38,6 +39,9 @@ def dev_objects(tmp_path: Path) -> list[dict[str, Any]]:
     copy = tmp_path / "k8s"
     shutil.copytree(K8S, copy)
     shutil.copyfile(DEV / "secrets.env.example", copy / "overlays" / "dev" / "secrets.env")
+    certs = ensure_dev_certificates(tmp_path / "state")
+    shutil.copyfile(certs.server_cert_file, copy / "overlays" / "dev" / "tls.crt")
+    shutil.copyfile(certs.server_key_file, copy / "overlays" / "dev" / "tls.key")
     return kustomize_subset.build(copy / "overlays" / "dev")
 
 

@@ -96,8 +96,9 @@ def test_envoy_is_the_official_image_of_the_wheels_version_on_the_rendered_confi
     render = services["gateway-config"]
     assert render["command"][:4] == [*topology.GATEWAY_RENDER_COMMAND, "--out"]
     out = render["command"][4]
-    assert render["volumes"] == [f"gateway-config:{out}"]
-    assert envoy["volumes"] == [f"gateway-config:{out}:ro"]
+    tls = "./deploy/tls:/etc/botmesh/tls:ro"
+    assert render["volumes"] == [f"gateway-config:{out}", tls]
+    assert envoy["volumes"] == [f"gateway-config:{out}:ro", tls]
     assert envoy["command"][:3] == ["envoy", "-c", f"{out}/{topology.GATEWAY_BOOTSTRAP}"]
     depends = envoy["depends_on"]
     assert depends["gateway-config"]["condition"] == "service_completed_successfully"
@@ -108,6 +109,14 @@ def test_envoy_is_the_official_image_of_the_wheels_version_on_the_rendered_confi
     assert envoy["healthcheck"]["test"][:3] == ["CMD", "bash", "-c"]
     assert "127.0.0.1/9901" in envoy["healthcheck"]["test"][3]
     assert "/ready" in envoy["healthcheck"]["test"][3]
+
+
+def test_the_public_listener_terminates_tls_with_the_mounted_certificate() -> None:
+    """ICP HTTPS outcalls need TLS: the rendered bootstrap names the mounted edge
+    certificate, which Envoy reads at the same path."""
+    render = compose_services()["gateway-config"]["environment"]
+    assert render["BOTMESH_TLS_CERT_FILE"] == "/etc/botmesh/tls/tls.crt"
+    assert render["BOTMESH_TLS_KEY_FILE"] == "/etc/botmesh/tls/tls.key"
 
 
 def test_exchange_sim_and_monitoring_run_only_in_their_profiles() -> None:

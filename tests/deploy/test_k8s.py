@@ -124,6 +124,22 @@ def test_the_edge_renders_its_config_in_an_init_container_that_envoy_reads() -> 
     assert service["spec"]["ports"][0]["targetPort"] == envoy["ports"][0]["name"]
 
 
+def test_the_edge_terminates_tls_with_the_certificate_secret(tmp_path: Path) -> None:
+    """ICP HTTPS outcalls need TLS: the renderer names the certificate at the path where
+    Envoy mounts the botmesh-edge-tls Secret, which the dev overlay generates from files."""
+    edge = find(base_objects(), "Deployment", "envoy")
+    (render,) = pod_spec(edge)["initContainers"]
+    env = {e["name"]: e["value"] for e in render["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in container(edge, "envoy")["volumeMounts"]}
+    assert env["BOTMESH_TLS_CERT_FILE"] == f"{mounts['edge-tls']}/tls.crt"
+    assert env["BOTMESH_TLS_KEY_FILE"] == f"{mounts['edge-tls']}/tls.key"
+    volumes = {v["name"]: v for v in pod_spec(edge)["volumes"]}
+    assert volumes["edge-tls"]["secret"]["secretName"] == "botmesh-edge-tls"
+    secret = find(dev_objects(tmp_path), "Secret", "botmesh-edge-tls")
+    assert secret["type"] == "kubernetes.io/tls"
+    assert base64.b64decode(secret["data"]["tls.crt"]).startswith(b"-----BEGIN CERTIFICATE")
+
+
 def test_secrets_are_only_referenced_in_the_base_and_generated_by_the_overlay(
     tmp_path: Path,
 ) -> None:
