@@ -161,7 +161,8 @@ def _send(
         else:
             problems = _check(case, response, headers, kwargs)
     body = json.dumps(kwargs.get("json"))[:300]
-    result.record(op_id, response.status_code, [f"{label} body={body}: {p}" for p in problems])
+    status = response.status_code
+    result.record(op_id, status, [f"{label} body={body} -> {status}: {p}" for p in problems])
 
 
 def _check(

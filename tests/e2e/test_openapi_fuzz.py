@@ -50,3 +50,27 @@ async def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
     assert result.cases >= 1000, text
     assert result.server_errors() == 0, text
     assert not result.failures, text
+
+
+async def test_a_document_that_lies_about_an_answer_is_caught(
+    rest: httpx.AsyncClient, keys: dict[str, str], exchange_sim: object, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """The checks bite: a copy of the document claiming the ticker is a number and that the
+    ticker route never answers 400 or 404 fails on every case."""
+    document = json.loads(OUTPUT.read_text())
+    ticker = document["paths"]["/v1/markets/{market}/ticker"]["get"]
+    ticker["responses"]["200"]["content"]["application/json"]["schema"] = {"type": "number"}
+    for code in ("400", "404"):
+        del ticker["responses"][code]
+    lying = tmp_path / "openapi.json"
+    lying.write_text(json.dumps(document))
+    ops = [op for op in operations(lying) if op.definition.raw["operationId"] == "GetTicker"]
+    target = Target(str(rest.base_url).rstrip("/"), keys["read"], "", {"market": ["BTC-USDT"]})
+
+    cases = await asyncio.to_thread(generate, ops, 20, 7)
+    result = await asyncio.to_thread(send_all, cases, target, document, 7, 2)
+
+    assert result.cases == len(cases) > 0
+    assert len(result.failures) >= result.cases, summary(result, 0, 7, SEED_ENV)
+    assert any("status" in f.lower() for f in result.failures)
+    assert any("schema" in f.lower() for f in result.failures), "\n".join(result.failures)
