@@ -12,9 +12,21 @@ from gateway.contract import DESCRIPTOR_SET, load_descriptor_set, public_service
 from gateway.envoy_config import GatewayConfig, render
 from gateway.rest_schema import render_lua_tables
 from gateway.size_limits import lua_constants
-from mesh.settings import Settings
+from gateway.static_files import StaticFile, content_type, folder
+from mesh.settings import ROOT, Settings
 
 REST_GUARD = Path(__file__).with_name("rest_guard.lua")
+DASHBOARD = ROOT / "web" / "dashboard"
+OPENAPI = ROOT / "gen" / "openapi.json"
+
+
+def static_files() -> list[StaticFile]:
+    """The dashboard page at /dashboard/ and the generated OpenAPI document at
+    /openapi.json (each only when present: a checkout before `make gen` has no document)."""
+    files = folder("/dashboard", DASHBOARD)
+    if OPENAPI.is_file():
+        files.append(StaticFile("/openapi.json", OPENAPI, content_type(OPENAPI)))
+    return files
 
 
 def envoy_binary() -> str:
@@ -40,6 +52,7 @@ def gateway_config(
         upstreams=upstreams,
         rest_guard_lua=render_lua_tables(fds, services) + lua_constants() + REST_GUARD.read_text(),
         per_address_rate_limit_per_s=settings.gateway_rate_limit_per_address,
+        static_files=static_files(),
     )
 
 

@@ -15,6 +15,7 @@ What it sets up:
   carrying x-request-id;
 - one cluster per service listing every replica, health-checked, and retries of requests no
   replica received (gateway/upstreams.py);
+- static files (the dashboard page, /openapi.json) answered by Envoy itself, GET/HEAD only;
 - admin on loopback only.
 """
 
@@ -74,6 +75,7 @@ from envoy_data_plane.google.protobuf import Struct
 
 from gateway.contract import PublicService
 from gateway.size_limits import buffer_filter, local_replies
+from gateway.static_files import StaticFile, max_body_bytes, static_routes
 from gateway.upstreams import cluster, retry_policy
 from mesh.auth import INTERNAL_HEADER
 
@@ -119,6 +121,8 @@ class GatewayConfig:
     # bounded (LRU), so a spray of source addresses cannot grow Envoy's memory.
     per_address_rate_limit_per_s: int = 1_000
     max_tracked_addresses: int = 10_000
+    # Files Envoy serves itself (gateway/static_files.py): the dashboard, /openapi.json.
+    static_files: list[StaticFile] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,7 +137,7 @@ def _seconds(value: float) -> timedelta:
 
 
 def _routes(config: GatewayConfig) -> list[Route]:
-    routes: list[Route] = []
+    routes: list[Route] = static_routes(config.static_files)
     for service in config.services:
         for method in service.streaming_methods:
             routes.append(
@@ -242,6 +246,7 @@ def _listener(config: GatewayConfig) -> Listener:
     route_config = RouteConfiguration(
         name="botmesh",
         internal_only_headers=list(INTERNAL_ONLY_HEADERS),
+        max_direct_response_body_size_bytes=max_body_bytes(config.static_files),
         request_headers_to_remove=list(INTERNAL_ONLY_HEADERS),
         virtual_hosts=[
             VirtualHost(
