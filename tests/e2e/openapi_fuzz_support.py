@@ -44,6 +44,8 @@ CHECKS = [
 STREAM_READ_S = 10.0
 # How often a path parameter names one of the fuzzing principal's real resources.
 REAL_ID_RATE = 0.5
+# How often a case carries no credentials at all (its answer, a 401, is checked too).
+ANONYMOUS_RATE = 0.1
 # Operations that would end or replace the fuzzing principal act for a fresh one.
 FRESH_PRINCIPAL = {"CreateUser", "DeleteUser"}
 
@@ -104,12 +106,20 @@ def generate(ops: list[APIOperation], per_operation: int, run_seed: int) -> list
 
 
 def send_all(
-    cases: list[Case], target: Target, document: dict[str, Any], run_seed: int, threads: int
+    cases: list[Case],
+    target: Target,
+    document: dict[str, Any],
+    run_seed: int,
+    threads: int,
+    anonymous_rate: float = ANONYMOUS_RATE,
 ) -> Result:
     result = Result()
     rng = random.Random(run_seed)
     # Decided up front, in order, so a seed replays the same requests.
-    plans = [(case, rng.random() < REAL_ID_RATE, rng.random()) for case in cases]
+    plans = [
+        (case, rng.random() < REAL_ID_RATE, rng.random(), rng.random() < anonymous_rate)
+        for case in cases
+    ]
     local = threading.local()
 
     def session() -> requests.Session:
@@ -117,16 +127,18 @@ def send_all(
             local.session = requests.Session()
         return local.session  # type: ignore[no-any-return]
 
-    def one(plan: tuple[Case, bool, float]) -> None:
-        case, real, pick = plan
-        _send(case, target, document, session(), result, real_ids=real, pick=pick)
+    def one(plan: tuple[Case, bool, float, bool]) -> None:
+        case, real, pick, anonymous = plan
+        _send(case, target, document, session(), result, real, pick, anonymous)
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(one, plans))
     return result
 
 
-def _headers(case: Case, target: Target) -> dict[str, str]:
+def _headers(case: Case, target: Target, anonymous: bool) -> dict[str, str]:
+    if anonymous:
+        return {}
     op_id = case.operation.definition.raw["operationId"]
     principal = new_principal() if op_id in FRESH_PRINCIPAL else target.principal
     return {"x-api-key": target.api_key, "x-principal-id": principal}
@@ -138,9 +150,9 @@ def _send(
     document: dict[str, Any],
     session: requests.Session,
     result: Result,
-    *,
     real_ids: bool,
     pick: float,
+    anonymous: bool,
 ) -> None:
     op_id = case.operation.definition.raw["operationId"]
     if real_ids:
@@ -148,8 +160,12 @@ def _send(
             known = target.ids.get(name)
             if known:
                 case.path_parameters[name] = known[int(pick * len(known))]  # type: ignore[index]
-    headers = _headers(case, target)
+    headers = _headers(case, target, anonymous)
     kwargs = case.as_transport_kwargs(base_url=target.base_url, headers=headers)
+    if anonymous:  # the generated credentials go too: made-up keys, tokens and principals
+        for name in ("x-api-key", "x-principal-id", "x-access-token", "Authorization"):
+            kwargs["headers"].pop(name, None)
+        (kwargs.get("params") or {}).pop("access_token", None)
     label = f"{op_id} {kwargs['method']} {kwargs['url']} params={kwargs.get('params')}"
     streaming = "text/event-stream" in json.dumps(case.operation.definition.raw["responses"]["200"])
     problems: list[str] = []

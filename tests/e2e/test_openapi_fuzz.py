@@ -68,7 +68,7 @@ async def test_a_document_that_lies_about_an_answer_is_caught(
     target = Target(str(rest.base_url).rstrip("/"), keys["read"], "", {"market": ["BTC-USDT"]})
 
     cases = await asyncio.to_thread(generate, ops, 20, 7)
-    result = await asyncio.to_thread(send_all, cases, target, document, 7, 2)
+    result = await asyncio.to_thread(send_all, cases, target, document, 7, 2, 0.0)
 
     assert result.cases == len(cases) > 0
     assert len(result.failures) >= result.cases, summary(result, 0, 7, SEED_ENV)
