@@ -29,7 +29,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from jsonschema import Draft202012Validator, FormatChecker
-from schemathesis import APIOperation, Case
+from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.core.failures import FailureGroup
 
 from tests.e2e.vault_support import new_principal
@@ -84,8 +84,14 @@ def operations(document: Path) -> list[APIOperation]:
     return [result.ok() for result in schema.get_all_operations()]
 
 
-def generate(ops: list[APIOperation], per_operation: int, run_seed: int) -> list[Case]:
-    """Up to per_operation positive cases of each operation, seeded."""
+def generate(
+    ops: list[APIOperation],
+    per_operation: int,
+    run_seed: int,
+    mode: GenerationMode = GenerationMode.POSITIVE,
+) -> list[Case]:
+    """Up to per_operation cases of each operation, seeded: positive ones fit the document;
+    negative ones break it somewhere (a wrong type, a value past a limit, a missing field)."""
     cases: list[Case] = []
     for op in ops:
 
@@ -97,7 +103,7 @@ def generate(ops: list[APIOperation], per_operation: int, run_seed: int) -> list
             phases=[Phase.explicit, Phase.generate],
             suppress_health_check=list(HealthCheck),
         )
-        @given(case=op.as_strategy())
+        @given(case=op.as_strategy(generation_mode=mode))
         def collect(case: Case) -> None:
             cases.append(case)
 
@@ -176,6 +182,11 @@ def _send(
                 result.streams_opened += 1
         else:
             problems = _check(case, response, headers, kwargs)
+            if problems:
+                shown = {k: v for k, v in kwargs["headers"].items() if k.lower() != "x-api-key"}
+                problems = [
+                    f"{p} [headers {shown}] answer {response.text[:300]!r}" for p in problems
+                ]
     body = json.dumps(kwargs.get("json"))[:300]
     status = response.status_code
     result.record(op_id, status, [f"{label} body={body} -> {status}: {p}" for p in problems])

@@ -14,6 +14,7 @@ import json
 import time
 
 import httpx
+from schemathesis import GenerationMode
 
 from mesh.scopes import SCOPES
 from tests.e2e.fuzz_world import SEED_ENV, build_world, fuzz_cases, fuzz_seed
@@ -21,6 +22,8 @@ from tests.e2e.openapi_fuzz_support import Target, generate, operations, send_al
 from tools.openapi import OUTPUT
 
 CASES_PER_OPERATION = 30
+# Cases that break the document (each must still be answered with a documented error).
+NEGATIVE_PER_OPERATION = 15
 THREADS = 8
 
 
@@ -40,6 +43,9 @@ async def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
 
     start = time.perf_counter()
     cases = await asyncio.to_thread(generate, ops, fuzz_cases(CASES_PER_OPERATION), run_seed)
+    cases += await asyncio.to_thread(
+        generate, ops, fuzz_cases(NEGATIVE_PER_OPERATION), run_seed, GenerationMode.NEGATIVE
+    )
     # In a thread: exchange_sim answers the services from this test's event loop.
     result = await asyncio.to_thread(send_all, cases, target, document, run_seed, THREADS)
     text = summary(result, time.perf_counter() - start, run_seed, SEED_ENV)
