@@ -54,6 +54,7 @@ FRESH_PRINCIPAL = {"CreateUser", "DeleteUser"}
 class Result:
     cases: int = 0
     per_operation: Counter[str] = field(default_factory=Counter)
+    ok_per_operation: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     streams_opened: int = 0
@@ -63,6 +64,7 @@ class Result:
         with self.lock:
             self.cases += 1
             self.per_operation[op] += 1
+            self.ok_per_operation[op] += status == 200
             self.statuses[status] += 1
             self.failures.extend(problems)
 
@@ -118,12 +120,13 @@ def send_all(
     run_seed: int,
     threads: int,
     anonymous_rate: float = ANONYMOUS_RATE,
+    real_id_rate: float = REAL_ID_RATE,
 ) -> Result:
     result = Result()
     rng = random.Random(run_seed)
     # Decided up front, in order, so a seed replays the same requests.
     plans = [
-        (case, rng.random() < REAL_ID_RATE, rng.random(), rng.random() < anonymous_rate)
+        (case, rng.random() < real_id_rate, rng.random(), rng.random() < anonymous_rate)
         for case in cases
     ]
     local = threading.local()
@@ -166,6 +169,8 @@ def _send(
             known = target.ids.get(name)
             if known:
                 case.path_parameters[name] = known[int(pick * len(known))]  # type: ignore[index]
+    if real_ids and isinstance(case.body, dict):
+        _name_real_things(case.body, target.ids, pick)
     headers = _headers(case, target, anonymous)
     kwargs = case.as_transport_kwargs(base_url=target.base_url, headers=headers)
     if anonymous:  # the generated credentials go too: made-up keys, tokens and principals
@@ -190,6 +195,17 @@ def _send(
     body = json.dumps(kwargs.get("json"))[:300]
     status = response.status_code
     result.record(op_id, status, [f"{label} body={body} -> {status}: {p}" for p in problems])
+
+
+def _name_real_things(body: dict[str, Any], ids: dict[str, list[str]], pick: float) -> None:
+    """Body fields named like the world's ids (listing_id, credential_id, market...) get a
+    real value, in nested messages too."""
+    for key, value in body.items():
+        known = ids.get(key)
+        if known and isinstance(value, str):
+            body[key] = known[int(pick * len(known))]
+        elif isinstance(value, dict):
+            _name_real_things(value, ids, pick)
 
 
 def _check(
@@ -231,9 +247,11 @@ def _first_event_problems(
 
 def summary(result: Result, seconds: float, run_seed: int, replay_env: str) -> str:
     shown = "\n".join(result.failures[:20])
+    ok = +result.ok_per_operation
     return (
         f"schemathesis: {result.cases} cases over {len(result.per_operation)} operations in "
         f"{seconds:.1f} s, {result.server_errors()} server errors, {len(result.failures)} "
         f"failures, {result.streams_opened} streams opened; replay with {replay_env}={run_seed}"
-        f"\nstatuses: {dict(sorted(result.statuses.items()))}\n{shown}"
+        f"\nstatuses: {dict(sorted(result.statuses.items()))}\n"
+        f"operations never answered 200: {sorted(set(result.per_operation) - set(ok))}\n{shown}"
     )
