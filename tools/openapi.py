@@ -238,7 +238,9 @@ def build(fds: descriptor_pb2.FileDescriptorSet) -> dict[str, Any]:
             "title": "botmesh REST API",
             "version": "v1",
             "description": "Generated from protos/ by tools/openapi.py: the REST face of the "
-            "gRPC contract, as Envoy's transcoder serves it. Errors are google.rpc.Status.",
+            "gRPC contract, as Envoy's transcoder serves it. Field names are the proto names "
+            "(requests may also use protobuf's lowerCamelCase JSON names); 64-bit integers are "
+            "strings; enums are value names. Errors are google.rpc.Status.",
         },
         "servers": [{"url": "/"}],
         "paths": dict(sorted(paths.items())),
