@@ -9,6 +9,10 @@
 -- 3. Headers past MAX_HEADER_BYTES (431, or RESOURCE_EXHAUSTED for gRPC) and a REST path
 --    past MAX_PATH_BYTES (414) are refused here, in the contract's error shape, before a
 --    service's gRPC server would refuse them without it (limits from gateway/size_limits.py).
+-- 4. A header gRPC metadata cannot carry is refused (400 INVALID_HEADER, or INVALID_ARGUMENT
+--    for gRPC): a name outside [0-9a-z_.-] (HTTP/1.1 also allows !#$%&'*+^`|~), or, unless
+--    the name ends in -bin, a value with a byte outside printable ASCII. Passed on, the
+--    services' gRPC server would fail the call as INTERNAL (a 500).
 
 local function fail(path, msg)
   error({ field = path, msg = msg }, 0)
@@ -122,6 +126,17 @@ local function header_bytes(headers)
   return total
 end
 
+-- The first header gRPC metadata cannot carry, or nil. Pseudo-headers (":path") are Envoy's.
+local function illegal_header(headers)
+  for key, value in pairs(headers) do
+    if string.sub(key, 1, 1) ~= ":" then
+      if string.find(key, "[^0-9a-z_%.%-]") then return key end
+      if string.sub(key, -4) ~= "-bin" and string.find(value, "[^\32-\126]") then return key end
+    end
+  end
+  return nil
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
   local ctype = headers:get("content-type") or ""
@@ -135,6 +150,19 @@ function envoy_on_request(handle)
     else
       handle:respond({ [":status"] = "431", ["content-type"] = "application/json" },
         status_json(3, "HEADERS_TOO_LARGE", msg))
+    end
+    return
+  end
+  local illegal = illegal_header(headers)
+  if illegal then
+    local msg = "header " .. illegal .. " is not valid gRPC metadata"
+    if grpc then
+      handle:respond({ [":status"] = "200", ["content-type"] = "application/grpc",
+        ["grpc-status"] = "3", ["grpc-message"] = "a header is not valid gRPC metadata",
+        ["grpc-status-details-bin"] = INVALID_HEADER_DETAILS }, "")
+    else
+      handle:respond({ [":status"] = "400", ["content-type"] = "application/json" },
+        status_json(3, "INVALID_HEADER", msg))
     end
     return
   end

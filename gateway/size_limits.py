@@ -89,12 +89,16 @@ def local_replies() -> LocalReplyConfig:
 
 
 def lua_constants() -> str:
-    """The guard's limits, and the gRPC status details it answers them with."""
+    """The guard's limits, and the gRPC status details it answers its refusals with."""
     details = _grpc_details("HEADERS_TOO_LARGE", "request headers too large")
+    invalid = _grpc_details(
+        "INVALID_HEADER", "a header is not valid gRPC metadata", code=INVALID_ARGUMENT
+    )
     return (
         f"MAX_HEADER_BYTES = {MAX_HEADER_BYTES}\n"
         f"MAX_PATH_BYTES = {MAX_PATH_BYTES}\n"
         f'HEADERS_TOO_LARGE_DETAILS = "{details}"\n'
+        f'INVALID_HEADER_DETAILS = "{invalid}"\n'
     )
 
 
@@ -121,9 +125,9 @@ def _when(status: int, *, grpc: bool) -> AccessLogFilter:
     )
 
 
-def _grpc_details(reason: str, message: str) -> str:
+def _grpc_details(reason: str, message: str, *, code: int = RESOURCE_EXHAUSTED) -> str:
     """grpc-status-details-bin: a google.rpc.Status with the ErrorInfo, unpadded base64."""
-    status = status_pb2.Status(code=RESOURCE_EXHAUSTED, message=message)
+    status = status_pb2.Status(code=code, message=message)
     status.details.add().Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN))
     return base64.b64encode(status.SerializeToString()).decode().rstrip("=")
 

@@ -1,5 +1,6 @@
 """Generates everything derived from protos/: Python messages, gRPC stubs, .pyi types and the
-descriptor set Envoy's transcoder loads. One command (`make gen`), so nothing is edited by hand.
+descriptor set Envoy's transcoder loads, and the OpenAPI document (tools/openapi.py). One
+command (`make gen`), so nothing is edited by hand.
 
 Generated code lives in gen/ and is not committed: every setup regenerates it, so it cannot
 go stale.
@@ -8,6 +9,7 @@ go stale.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,6 +55,8 @@ def main() -> int:
         f"-I{wkt}",
         f"--descriptor_set_out={DESCRIPTOR_SET}",
         "--include_imports",
+        # Comments, for the OpenAPI document's descriptions (Envoy ignores them).
+        "--include_source_info",
         *files,
         "google/rpc/status.proto",
         "google/rpc/error_details.proto",
@@ -65,7 +69,9 @@ def main() -> int:
             (folder / "__init__.py").touch()
     (GEN / "botmesh" / "py.typed").touch()
     print(f"generated {len(files)} protos into {GEN.relative_to(ROOT)}/")
-    return 0
+    # The OpenAPI document, from the descriptor set just written. A fresh interpreter: gen/
+    # joins sys.path (botmesh-gen.pth) only when it exists at start-up.
+    return subprocess.run([sys.executable, "-m", "tools.openapi"], cwd=ROOT, check=False).returncode
 
 
 if __name__ == "__main__":
