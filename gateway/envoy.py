@@ -40,6 +40,8 @@ def gateway_config(
         upstreams=upstreams,
         rest_guard_lua=render_lua_tables(fds, services) + lua_constants() + REST_GUARD.read_text(),
         per_address_rate_limit_per_s=settings.gateway_rate_limit_per_address,
+        stats_address=settings.metrics_address,
+        stats_port=settings.envoy_metrics_port,
     )
 
 

@@ -15,7 +15,8 @@ What it sets up:
   carrying x-request-id;
 - one cluster per service listing every replica, health-checked, and retries of requests no
   replica received (gateway/upstreams.py);
-- admin on loopback only.
+- admin on loopback only; Prometheus metrics on a stats listener of their own
+  (gateway/stats_listener.py).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ from envoy_data_plane.google.protobuf import Struct
 
 from gateway.contract import PublicService
 from gateway.size_limits import buffer_filter, local_replies
+from gateway.stats_listener import stats_cluster, stats_listener
 from gateway.upstreams import cluster, retry_policy
 from mesh.auth import INTERNAL_HEADER
 
@@ -120,6 +122,9 @@ class GatewayConfig:
     per_address_rate_limit_per_s: int = 1_000
     max_tracked_addresses: int = 10_000
     extra: dict[str, Any] = field(default_factory=dict)
+    # The stats listener (gateway/stats_listener.py): GET /metrics only; port 0 leaves it out.
+    stats_address: str = "127.0.0.1"
+    stats_port: int = 0
 
 
 def _socket(host: str, port: int, *, dual_stack: bool = False) -> Address:
@@ -278,12 +283,14 @@ def _listener(config: GatewayConfig) -> Listener:
 
 
 def build_bootstrap(config: GatewayConfig) -> Bootstrap:
+    listeners = [_listener(config)]
+    clusters = [cluster(name, eps) for name, eps in sorted(config.upstreams.items())]
+    if config.stats_port:
+        listeners.append(stats_listener(config.stats_address, config.stats_port))
+        clusters.append(stats_cluster(config.admin_port))
     return Bootstrap(
         admin=Admin(address=_socket("127.0.0.1", config.admin_port)),
-        static_resources=BootstrapStaticResources(
-            listeners=[_listener(config)],
-            clusters=[cluster(name, eps) for name, eps in sorted(config.upstreams.items())],
-        ),
+        static_resources=BootstrapStaticResources(listeners=listeners, clusters=clusters),
     )
 
 
