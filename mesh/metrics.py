@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import REGISTRY, Counter, start_http_server
 from prometheus_client.core import (
@@ -93,8 +93,31 @@ class RpcMetrics:
         yield in_flight
 
 
+class CircuitBreakers:
+    """`botmesh_circuit_breakers_open{breaker}`: each kind of circuit breaker a process has
+    (an exchange account's backoff, an LLM endpoint's breaker) registers how to count its open
+    ones, and the count is read at scrape. One family for every kind, so one alert rule covers
+    them all, and services share it without one knowing another."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, Callable[[], float]] = {}
+
+    def register(self, breaker: str, count_open: Callable[[], float]) -> None:
+        self._sources[breaker] = count_open
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "botmesh_circuit_breakers_open", "Circuit breakers open, by breaker", labels=["breaker"]
+        )
+        for breaker, count_open in list(self._sources.items()):
+            family.add_metric([breaker], count_open())
+        yield family
+
+
 RPC = RpcMetrics()
 REGISTRY.register(RPC)  # type: ignore[arg-type]
+BREAKERS = CircuitBreakers()
+REGISTRY.register(BREAKERS)  # type: ignore[arg-type]
 AUTH_KEY_LOOKUPS = Counter(
     "botmesh_auth_key_lookups_total", "Database reads of API key rows, by outcome", ["result"]
 )

@@ -3,19 +3,17 @@
 `botmesh_circuit_breakers_open{breaker="advisor_endpoint"}` counts the LLM endpoints whose
 breaker is open (calls skipped until the cool-down ends) across the advisors this process
 built; trading_svc reports its exchange accounts under the same name, so one alert rule
-covers every breaker. Nothing is recorded on the call path: the breakers' own state is read.
+covers every breaker (mesh.metrics.BREAKERS). Nothing is recorded on the call path: the
+breakers' own state is read.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
-
-from prometheus_client import REGISTRY
-from prometheus_client.core import GaugeMetricFamily, Metric
 
 from analysis_svc.advisor.chain import Advisor
 from analysis_svc.domain.advisor.circuit_breaker import CircuitState
+from mesh.metrics import BREAKERS
 
 ADVISOR_BREAKER = "advisor_endpoint"
 
@@ -35,13 +33,6 @@ class AdvisorMetrics:
             if breaker.state is CircuitState.OPEN
         )
 
-    def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily(
-            "botmesh_circuit_breakers_open", "Circuit breakers open, by breaker", labels=["breaker"]
-        )
-        family.add_metric([ADVISOR_BREAKER], self.open_breakers())
-        yield family
-
 
 ADVISOR_METRICS = AdvisorMetrics()
-REGISTRY.register(ADVISOR_METRICS)  # type: ignore[arg-type]
+BREAKERS.register(ADVISOR_BREAKER, ADVISOR_METRICS.open_breakers)

@@ -23,13 +23,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mesh.db import utcnow
 from trading_svc.runtime.backoff import AccountBackoff
-from trading_svc.runtime.metrics import OPEN_STATES, RUNTIME, RuntimeMetrics
+from trading_svc.runtime.metrics import (
+    EXCHANGE_ACCOUNT_BREAKER,
+    OPEN_STATES,
+    RUNTIME,
+    RuntimeMetrics,
+)
 from trading_svc.tables import orders
 
+__all__ = ["EXCHANGE_ACCOUNT_BREAKER", "GAUGE_REFRESH_S", "StoreGauges"]
 log = logging.getLogger("botmesh.trading.runtime")
 GAUGE_REFRESH_S = 15.0
 UNKNOWN_AFTER_S = 60.0
-EXCHANGE_ACCOUNT_BREAKER = "exchange_account"
 
 
 class StoreGauges:

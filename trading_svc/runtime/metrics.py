@@ -14,7 +14,9 @@ What each process exports (see `collect` for the names):
   by rule and outcome, bot orders by side and the state they were in once placed;
 - tick lag: wall time from a tick's enqueue (its Redis stream entry id's time) to its
   decision being recorded, a histogram;
-- the store gauges, cluster-wide (every replica reports the same numbers: alert on max).
+- the store gauges, cluster-wide (every replica reports the same numbers: alert on max); the
+  open exchange circuits among them through mesh.metrics.BREAKERS, the family every kind
+  of breaker shares.
 """
 
 from __future__ import annotations
@@ -32,10 +34,14 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString
 
+from mesh.metrics import BREAKERS
+
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 # Orders in these states are counted from the store; the terminal ones (FILLED, CANCELED,
 # REJECTED) grow without bound and are not.
 OPEN_STATES = ("PENDING_SUBMIT", "SUBMITTING", "UNKNOWN", "OPEN", "PARTIALLY_FILLED")
+# botmesh_circuit_breakers_open{breaker=...} of exchange accounts in backoff (mesh.metrics).
+EXCHANGE_ACCOUNT_BREAKER = "exchange_account"
 
 
 class RuntimeMetrics:
@@ -131,12 +137,6 @@ class RuntimeMetrics:
                 [],
                 {(): self.unknown_stale},
             )
-        yield _gauge(
-            "botmesh_circuit_breakers_open",
-            "Circuit breakers open, by breaker",
-            ["breaker"],
-            {(k,): v for k, v in list(self.breakers_open.items())},
-        )
         if self.gauges_time:
             yield _gauge(
                 "botmesh_runtime_gauges_refresh_timestamp_seconds",
@@ -171,3 +171,6 @@ def entry_lag_s(entry_id: str, now: float | None = None) -> float:
 
 RUNTIME = RuntimeMetrics()
 REGISTRY.register(RUNTIME)  # type: ignore[arg-type]
+BREAKERS.register(
+    EXCHANGE_ACCOUNT_BREAKER, lambda: RUNTIME.breakers_open.get(EXCHANGE_ACCOUNT_BREAKER, 0)
+)

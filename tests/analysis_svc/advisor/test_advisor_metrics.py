@@ -15,6 +15,7 @@ from analysis_svc.domain.advisor import AdvisorConfig, EndpointConfig
 from analysis_svc.domain.advisor.prompt import AdvisorContext
 from analysis_svc.domain.signal import Action, Signal
 from analysis_svc.llm_fake import Behaviour, FakeLLM
+from mesh.metrics import CircuitBreakers
 from tests.e2e.metrics_support import parse
 
 CTX = AdvisorContext("BTC-USDT", "1h", 1_700_000_000_000, "rsi_mean_reversion", "period=14")
@@ -49,8 +50,9 @@ async def test_a_failing_endpoint_opens_its_breaker_and_the_gauge_counts_it(
         cooldown_s=30.0,
     )
     advisor = Advisor(config, clock=clock)
-    metrics, registry = AdvisorMetrics(), CollectorRegistry()
-    registry.register(metrics)  # type: ignore[arg-type]
+    metrics, breakers, registry = AdvisorMetrics(), CircuitBreakers(), CollectorRegistry()
+    breakers.register(ADVISOR_BREAKER, metrics.open_breakers)
+    registry.register(breakers)  # type: ignore[arg-type]
     metrics.watch(advisor)
     try:
         assert open_breakers(registry) == 0
