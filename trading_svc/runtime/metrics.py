@@ -133,7 +133,7 @@ class RuntimeMetrics:
         if self.unknown_stale is not None:
             yield _gauge(
                 "botmesh_orders_unknown_stale",
-                "UNKNOWN orders last updated over a minute ago",
+                "UNKNOWN orders created over a minute ago",
                 [],
                 {(): self.unknown_stale},
             )
