@@ -88,6 +88,23 @@ class Mesh:
         return self.settings.state_dir / "logs"
 
     @property
+    def metrics_urls(self) -> dict[str, str]:
+        """Where each process serves Prometheus metrics, by process name, Envoy's as "envoy"
+        (none when metrics are off)."""
+        host = self.settings.metrics_address
+        host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        host = f"[{host}]" if ":" in host else host
+        urls = {
+            r.name: f"http://{host}:{r.metrics_port}/metrics"
+            for replicas in self.plan.values()
+            for r in replicas
+            if r.metrics_port
+        }
+        if self.settings.envoy_metrics_port:
+            urls["envoy"] = f"http://{host}:{self.settings.envoy_metrics_port}/metrics"
+        return urls
+
+    @property
     def rest_url(self) -> str:
         """Envoy's URL: https when the edge has a certificate (BOTMESH_TLS_CERT_FILE)."""
         scheme = "https" if edge_tls(self.settings) else "http"
@@ -178,7 +195,7 @@ class Mesh:
         proc.wait()
 
     def _spawn_replica(self, replica: Replica) -> None:
-        env = {**self.env, **replica_env(replica, self.settings)}
+        env = {**self.env, **replica_env(replica)}
         module = topology.spec(replica.service).module
         self._spawn(replica.name, [sys.executable, "-m", module], env)
 
@@ -219,6 +236,8 @@ class Mesh:
             listen_port=port or config.listen_port,
             admin_port=admin_port or config.admin_port,
             tls=None if plaintext else config.tls,
+            # Gateways started beside the mesh's (ports of their own) serve no stats listener.
+            stats_port=config.stats_port if port is None else 0,
         )
         path = envoy.write_bootstrap(config, self.settings.state_dir / f"{name}.json")
         result = envoy.validate(path)
@@ -314,6 +333,9 @@ def isolated_env(*, state_dir: Path, database_url: str, redis_url: str) -> dict[
         "BOTMESH_ANALYSIS_PORT": str(free_port()),
         "BOTMESH_ENVOY_PORT": str(free_port()),
         "BOTMESH_ENVOY_ADMIN_PORT": str(free_port()),
+        "BOTMESH_ENVOY_METRICS_PORT": str(free_port()),
+        # Every service process on a free metrics port of its own (Replica.metrics_port).
+        "BOTMESH_METRICS_PORT": "auto",
         "BOTMESH_EXCHANGE_SIM_URL": f"http://127.0.0.1:{free_port()}",
         "BOTMESH_API_KEY_PEPPER": secrets.token_urlsafe(32),
         "BOTMESH_INTERNAL_TOKEN": secrets.token_urlsafe(32),

@@ -141,6 +141,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"created a development admin key, saved in {key_path}", flush=True)
         else:
             print(f"development admin key: {key_path}", flush=True)
+        for name, url in mesh.metrics_urls.items():
+            print(f"metrics of {name}: {url}", flush=True)
         print(f"logs: {mesh.log_dir}   stop: Ctrl-C", flush=True)
         while not stop:
             for name, proc in list(mesh.processes.items()):

@@ -11,6 +11,10 @@ Rules the launcher keeps with this plan:
   ("trading_svc-1"), which settings expose as `replica_id`.
 - A lone replica's process is named after its service ("trading_svc"), as before replicas;
   several are named after their replica ids.
+- Each replica exposes Prometheus metrics on a port of its own (BOTMESH_METRICS_PORT, which it
+  is told): the configured port plus METRICS_STRIDE per service in SERVICES' order plus 1
+  per replica (9460; 9480, 9481, ...; 9500, ...), a free port each when the setting is
+  "auto" (private meshes of tests), none when it is 0.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from dataclasses import dataclass
 
 from cli.topology import SERVICE_NAMES
 from cli.topology import SERVICES as SPECS
-from mesh.settings import ServiceAddress, Settings
+from mesh.settings import AUTO_PORT, ServiceAddress, Settings
 
 SERVICES = SERVICE_NAMES
 ENV_KEYS = {s.name: s.env_key for s in SPECS}
 MAX_REPLICAS = 16
+# Metrics ports reserved per service: more than MAX_REPLICAS, so no two processes share one.
+METRICS_STRIDE = 20
 
 
 def address_of(settings: Settings, service: str) -> ServiceAddress:
@@ -66,6 +72,8 @@ class Replica:
     port: int
     # The process's name in Mesh.processes (and its log file).
     name: str
+    # Its Prometheus metrics port; 0: metrics off.
+    metrics_port: int = 0
 
     @property
     def replica_id(self) -> str:
@@ -85,10 +93,24 @@ def plan_replicas(
         else:
             ports = [address.port] + [free_port() for _ in range(count - 1)]
         planned[service] = [
-            Replica(service, i, port, service if count == 1 else f"{service}-{i}")
+            Replica(
+                service,
+                i,
+                port,
+                service if count == 1 else f"{service}-{i}",
+                _metrics_port(settings.metrics_port, service, i, free_port),
+            )
             for i, port in enumerate(ports)
         ]
     return planned
+
+
+def _metrics_port(configured: int, service: str, index: int, free_port: Callable[[], int]) -> int:
+    if configured == AUTO_PORT:
+        return free_port()
+    if configured == 0:
+        return 0
+    return configured + METRICS_STRIDE * SERVICES.index(service) + index
 
 
 def shared_env(planned: dict[str, list[Replica]]) -> dict[str, str]:
@@ -100,15 +122,11 @@ def shared_env(planned: dict[str, list[Replica]]) -> dict[str, str]:
     return env
 
 
-def replica_env(replica: Replica, settings: Settings) -> dict[str, str]:
+def replica_env(replica: Replica) -> dict[str, str]:
     """What one replica process is told about itself: its port, its id, its metrics port
-    (the configured one, plus 10 per service in SERVICES' order and 1 per replica, so no two
-    processes of a mesh share one)."""
-    env = {
+    (planned by plan_replicas; 0 when metrics are off)."""
+    return {
         f"BOTMESH_{ENV_KEYS[replica.service]}_PORT": str(replica.port),
         "BOTMESH_REPLICA_ID": replica.replica_id,
+        "BOTMESH_METRICS_PORT": str(replica.metrics_port),
     }
-    if settings.metrics_port:
-        offset = 10 * SERVICES.index(replica.service) + replica.index
-        env["BOTMESH_METRICS_PORT"] = str(settings.metrics_port + offset)
-    return env

@@ -59,6 +59,8 @@ def gateway_config(
         tls=edge_tls(settings),
         upstream_tls=internal_tls(settings),
         cors_origins=settings.cors_origins,
+        stats_address=settings.metrics_address,
+        stats_port=settings.envoy_metrics_port,
     )
 
 

@@ -20,7 +20,8 @@ What it sets up:
   internal TLS is set (gateway/tls.py); plaintext otherwise;
 - CORS for the configured browser origins on the REST routes and SSE streams, preflight
   included (gateway/cors.py);
-- admin on loopback only.
+- admin on loopback only; Prometheus metrics on a stats listener of their own
+  (gateway/stats_listener.py).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ from gateway.contract import PublicService
 from gateway.cors import cors_filter, rest_route
 from gateway.size_limits import buffer_filter, local_replies
 from gateway.static_files import StaticFile, max_body_bytes, static_routes
+from gateway.stats_listener import stats_cluster, stats_listener
 from gateway.tls import downstream_socket, upstream_socket
 from gateway.upstreams import cluster, retry_policy
 from mesh.auth import INTERNAL_HEADER
@@ -137,6 +139,9 @@ class GatewayConfig:
     # Browser origins (or patterns, mesh/origins.py) allowed cross-origin; () allows none.
     cors_origins: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # The stats listener (gateway/stats_listener.py): GET /metrics only; port 0 leaves it out.
+    stats_address: str = "127.0.0.1"
+    stats_port: int = 0
 
 
 def _socket(host: str, port: int, *, dual_stack: bool = False) -> Address:
@@ -303,17 +308,15 @@ def _listener(config: GatewayConfig) -> Listener:
 
 
 def build_bootstrap(config: GatewayConfig) -> Bootstrap:
+    listeners = [_listener(config)]
+    tls = upstream_socket(config.upstream_tls) if config.upstream_tls else None
+    clusters = [cluster(name, eps, tls) for name, eps in sorted(config.upstreams.items())]
+    if config.stats_port:
+        listeners.append(stats_listener(config.stats_address, config.stats_port))
+        clusters.append(stats_cluster(config.admin_port))
     return Bootstrap(
         admin=Admin(address=_socket("127.0.0.1", config.admin_port)),
-        static_resources=BootstrapStaticResources(
-            listeners=[_listener(config)],
-            clusters=[
-                cluster(
-                    name, eps, upstream_socket(config.upstream_tls) if config.upstream_tls else None
-                )
-                for name, eps in sorted(config.upstreams.items())
-            ],
-        ),
+        static_resources=BootstrapStaticResources(listeners=listeners, clusters=clusters),
     )
 
 

@@ -10,10 +10,11 @@ be a call behind, never torn; the histogram's count is the sum of its bucket cou
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import REGISTRY, Counter, start_http_server
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -22,6 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.utils import floatToGoString
 
+log = logging.getLogger("botmesh.metrics")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 
 
@@ -91,8 +93,49 @@ class RpcMetrics:
         yield in_flight
 
 
+class CircuitBreakers:
+    """`botmesh_circuit_breakers_open{breaker}`: each kind of circuit breaker a process has
+    (an exchange account's backoff, an LLM endpoint's breaker) registers how to count its open
+    ones, and the count is read at scrape. One family for every kind, so one alert rule covers
+    them all, and services share it without one knowing another."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, Callable[[], float]] = {}
+
+    def register(self, breaker: str, count_open: Callable[[], float]) -> None:
+        self._sources[breaker] = count_open
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "botmesh_circuit_breakers_open", "Circuit breakers open, by breaker", labels=["breaker"]
+        )
+        for breaker, count_open in list(self._sources.items()):
+            family.add_metric([breaker], count_open())
+        yield family
+
+
 RPC = RpcMetrics()
 REGISTRY.register(RPC)  # type: ignore[arg-type]
+BREAKERS = CircuitBreakers()
+REGISTRY.register(BREAKERS)  # type: ignore[arg-type]
 AUTH_KEY_LOOKUPS = Counter(
     "botmesh_auth_key_lookups_total", "Database reads of API key rows, by outcome", ["result"]
 )
+
+
+def serve_metrics(address: str, port: int) -> int:
+    """Serves this process's registry as Prometheus text on http://address:port/metrics, on
+    its own thread; returns the port bound (0: off). Port 0 is off; a negative port ("auto")
+    binds a free one. A port already taken (two services started by hand on one host with
+    the default) is logged and leaves metrics off: the service itself still serves."""
+    if port == 0:
+        return 0
+    try:
+        httpd, _ = start_http_server(max(port, 0), addr=address)
+    except OSError as exc:
+        log.warning(
+            "metrics not served",
+            extra={"fields": {"address": f"{address}:{port}", "error": str(exc)}},
+        )
+        return 0
+    return int(httpd.server_port)

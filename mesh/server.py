@@ -16,7 +16,6 @@ import grpc
 import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +25,7 @@ from mesh.db import make_engine
 from mesh.idempotency import IdempotencyStore
 from mesh.interceptor import InterceptingServer
 from mesh.logs import setup_logging
+from mesh.metrics import serve_metrics
 from mesh.ratelimit import RateLimiter
 from mesh.redis import make_redis
 from mesh.settings import ServiceAddress, Settings, load_settings
@@ -136,8 +136,7 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         bound = server.add_insecure_port(address.bind)
     else:
         bound = server.add_secure_port(address.bind, tls.server_credentials())
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+    metrics_port = serve_metrics(settings.metrics_address, settings.metrics_port)
     await server.start()
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -147,7 +146,13 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None) -> None:
         await spec.on_start(ctx)
     log.info(
         "serving",
-        extra={"fields": {"address": f"{address.host}:{bound}", "replica": settings.replica_id}},
+        extra={
+            "fields": {
+                "address": f"{address.host}:{bound}",
+                "replica": settings.replica_id,
+                "metrics": f"{settings.metrics_address}:{metrics_port}" if metrics_port else "off",
+            }
+        },
     )
 
     stop = asyncio.Event()

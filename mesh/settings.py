@@ -149,8 +149,17 @@ class Settings:
     envoy_concurrency: int
     # Envoy's limit per client address, requests/s (burst twice that), before authentication.
     gateway_rate_limit_per_address: int
-    # Prometheus metrics port of a service process (0: off).
+    # Port of this process's Prometheus /metrics (BOTMESH_METRICS_PORT, default 9460): 0 turns
+    # metrics off; "auto" (stored as -1) lets the launcher pick a free port per process. The
+    # launcher gives each replica its own: this port plus 20 per service (credential, trading,
+    # analysis) plus 1 per replica, so 9460, 9480-9495, 9500-9515 by default.
     metrics_port: int
+    # Address the metrics endpoints of the services and Envoy's stats listener bind
+    # (BOTMESH_METRICS_ADDRESS, default 127.0.0.1: loopback; 0.0.0.0 in containers).
+    metrics_address: str
+    # Port of Envoy's stats listener, which serves only GET /metrics (Envoy's
+    # /stats/prometheus); the admin API stays on loopback (default 9902; 0 turns it off).
+    envoy_metrics_port: int
     # Log level of the services (DEBUG, INFO, WARNING, ERROR).
     log_level: str
     # Seconds a process trusts an authenticated API key before reading it again (how soon a
@@ -227,6 +236,20 @@ def envoy_workers(text: str) -> int:
     return int(value)
 
 
+AUTO_PORT = -1
+
+
+def metrics_port(text: str) -> int:
+    """BOTMESH_METRICS_PORT as a port: "auto" is AUTO_PORT (a free port per process, picked by
+    the launcher), 0 is off."""
+    value = text.strip().lower()
+    if value == "auto":
+        return AUTO_PORT
+    if not value.isdigit() or int(value) > 65535:
+        raise ValueError(f"BOTMESH_METRICS_PORT={text!r}: expected 0 to 65535 or auto")
+    return int(value)
+
+
 def load_settings(service: str = "botmesh") -> Settings:
     state_dir = Path(_env("STATE_DIR", str(ROOT / ".state"))).resolve()
     pepper = os.environ.get("BOTMESH_API_KEY_PEPPER") or _state_secret(state_dir, "pepper")
@@ -247,7 +270,9 @@ def load_settings(service: str = "botmesh") -> Settings:
         envoy_admin_port=int(_env("ENVOY_ADMIN_PORT", "9901")),
         envoy_concurrency=envoy_workers(_env("ENVOY_CONCURRENCY", "")),
         gateway_rate_limit_per_address=int(_env("GATEWAY_RATE_LIMIT_PER_ADDRESS", "1000")),
-        metrics_port=int(_env("METRICS_PORT", "0")),
+        metrics_port=metrics_port(_env("METRICS_PORT", "9460")),
+        metrics_address=_env("METRICS_ADDRESS", "127.0.0.1"),
+        envoy_metrics_port=int(_env("ENVOY_METRICS_PORT", "9902")),
         log_level=_env("LOG_LEVEL", "INFO"),
         auth_cache_ttl_s=float(_env("AUTH_CACHE_TTL", "2.0")),
         rate_limit_per_s=int(_env("RATE_LIMIT_PER_S", "500")),

@@ -56,6 +56,7 @@ from trading_svc.runtime.batch import TickRunner
 from trading_svc.runtime.changes import ChangeAnnouncer
 from trading_svc.runtime.consumer import TickConsumer
 from trading_svc.runtime.decisions import DecisionStore
+from trading_svc.runtime.gauges import StoreGauges
 from trading_svc.runtime.queue import TickQueue
 from trading_svc.runtime.scheduler import Scheduler
 from trading_svc.runtime.service import BotRuntime
@@ -188,10 +189,11 @@ def build(
         internal_tls(settings),
     )
     queue = TickQueue(ctx.redis, config.runtime_reclaim_idle_ms)
+    backoff = AccountBackoff(ctx.redis)
     runner = TickRunner(
         decisions,
         runtime_store,
-        Trading(analysis, orders, store, pool, AccountBackoff(ctx.redis)),
+        Trading(analysis, orders, store, pool, backoff),
         performance,
         events,
         subs,
@@ -213,6 +215,7 @@ def build(
         hourly,
         analysis,
         config.runtime_enabled,
+        StoreGauges(ctx.engine, backoff),
     )
     status = BotStatusReader(subs, store, runtime_store, decisions, performance)
     event_hub = EventHub(ctx.redis, events, frame=event_frame)

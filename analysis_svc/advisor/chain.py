@@ -87,6 +87,10 @@ class Advisor:
     def breaker(self, endpoint_name: str) -> CircuitBreaker:
         return self._breakers[endpoint_name]
 
+    def breakers(self) -> dict[str, CircuitBreaker]:
+        """Every endpoint's breaker, by endpoint name (a copy)."""
+        return dict(self._breakers)
+
     def would_call(self, strategy_signal: Signal) -> bool:
         """Whether advise() would reach an endpoint for this signal (what a budget charges)."""
         if not self.config.endpoints:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 
 from analysis_svc.advisor.chain import Advisor
+from analysis_svc.advisor.metrics import ADVISOR_METRICS
 from analysis_svc.domain.advisor import AdvisorConfig
 
 
@@ -34,5 +35,10 @@ def advisor_config_from_json(text: str) -> AdvisorConfig | None:
 
 
 def advisor_from_json(text: str) -> Advisor | None:
+    """The process's advisor, its breakers exported as metrics (advisor/metrics.py)."""
     config = advisor_config_from_json(text)
-    return Advisor(config) if config is not None else None
+    if config is None:
+        return None
+    advisor = Advisor(config)
+    ADVISOR_METRICS.watch(advisor)
+    return advisor

@@ -98,10 +98,58 @@ def test_every_process_learns_all_replica_ports_and_each_replica_its_own_identit
         "BOTMESH_ANALYSIS_REPLICA_PORTS": "",
     }
     second = plan["trading_svc"][1]
-    assert replica_env(second, with_ports(settings)) == {
+    assert replica_env(second) == {
         "BOTMESH_TRADING_PORT": "42001",
         "BOTMESH_REPLICA_ID": "trading_svc-1",
+        "BOTMESH_METRICS_PORT": "0",
     }
+
+
+def test_each_process_gets_a_metrics_port_of_its_own_by_service_and_replica(
+    settings: Settings,
+) -> None:
+    on = dataclasses.replace(with_ports(settings), metrics_port=9460)
+    spare = iter(range(42001, 42100))
+    plan = plan_replicas(on, {"trading_svc": 16, "analysis_svc": 2}, lambda: next(spare))
+    ports = {r.name: r.metrics_port for replicas in plan.values() for r in replicas}
+    assert ports["credential_svc"] == 9460
+    assert (ports["trading_svc-0"], ports["trading_svc-15"]) == (9480, 9495)
+    assert (ports["analysis_svc-0"], ports["analysis_svc-1"]) == (9500, 9501)
+    assert len(set(ports.values())) == len(ports)  # even at the most replicas a service may run
+    assert replica_env(plan["trading_svc"][1])["BOTMESH_METRICS_PORT"] == "9481"
+
+
+def test_auto_metrics_ports_are_free_ports_and_zero_turns_metrics_off(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOTMESH_METRICS_PORT", "auto")
+    auto = dataclasses.replace(with_ports(settings), metrics_port=load_settings().metrics_port)
+    spare = iter(range(43001, 43100))
+    plan = plan_replicas(auto, {"trading_svc": 2}, lambda: next(spare))
+    assert [r.metrics_port for r in plan["trading_svc"]] == [43003, 43004]  # 43002: a gRPC port
+    assert plan["credential_svc"][0].metrics_port == 43001
+    off = plan_replicas(with_ports(settings), {"trading_svc": 2}, lambda: next(spare))
+    assert {r.metrics_port for replicas in off.values() for r in replicas} == {0}
+
+
+@pytest.mark.parametrize("bad", ["-1", "65536", "nine", "9460.5"])
+def test_a_bad_metrics_port_is_refused_naming_the_setting(
+    bad: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOTMESH_METRICS_PORT", bad)
+    with pytest.raises(ValueError, match="BOTMESH_METRICS_PORT"):
+        load_settings()
+
+
+def test_metrics_are_on_by_default_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("METRICS_PORT", "METRICS_ADDRESS", "ENVOY_METRICS_PORT"):
+        monkeypatch.delenv(f"BOTMESH_{name}", raising=False)
+    defaults = load_settings()
+    assert (defaults.metrics_port, defaults.metrics_address, defaults.envoy_metrics_port) == (
+        9460,
+        "127.0.0.1",
+        9902,
+    )
 
 
 def test_settings_read_the_replica_id_and_a_target_reaching_every_replica(

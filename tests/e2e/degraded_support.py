@@ -41,7 +41,6 @@ def start_mesh(
         "BOTMESH_LOG_LEVEL": "INFO",
         "BOTMESH_EXCHANGE_VENUE": "sim",
         "BOTMESH_STREAM_HEARTBEAT_S": "2",
-        "BOTMESH_METRICS_PORT": "0",
     }
     overrides |= env or {}
     with mock.patch.dict(os.environ, overrides):  # the settings these processes will load

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from mesh.apikey_store import ApiKeyStore
 from mesh.auth import Authenticator
 from mesh.interceptor import InterceptingServer
-from mesh.metrics import RPC, RpcMetrics
+from mesh.metrics import RPC, CircuitBreakers, RpcMetrics
 from mesh.server import unimplemented
 from mesh.settings import Settings
 
@@ -95,3 +95,19 @@ async def test_the_interceptor_counts_every_call_in_the_process_registry(
     assert sample(REGISTRY, "botmesh_rpc_latency_seconds_count", **labels) == sum(
         RPC.method("metrics", "GetBacktest").codes.values()
     )
+
+
+def test_every_kind_of_circuit_breaker_is_one_family_counted_at_scrape() -> None:
+    registry = CollectorRegistry()
+    breakers = CircuitBreakers()
+    registry.register(breakers)  # type: ignore[arg-type]
+    open_now = {"exchange_account": 2}
+    breakers.register("exchange_account", lambda: open_now["exchange_account"])
+    breakers.register("advisor_endpoint", lambda: 0)
+
+    def open_ones(breaker: str) -> float | None:
+        return sample(registry, "botmesh_circuit_breakers_open", breaker=breaker)
+
+    assert (open_ones("exchange_account"), open_ones("advisor_endpoint")) == (2, 0)
+    open_now["exchange_account"] = 0  # read at scrape, not when registered
+    assert open_ones("exchange_account") == 0

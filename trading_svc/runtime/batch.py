@@ -38,6 +38,7 @@ from trading_svc.orders.subscriptions import Subscription, SubscriptionReader
 from trading_svc.performance.ledger import LedgerState
 from trading_svc.runtime.decisions import FINISHED, MINE, Decided, DecisionStore, Key
 from trading_svc.runtime.events import decision_pb, risk_pb, status_pb
+from trading_svc.runtime.metrics import RUNTIME, entry_lag_s
 from trading_svc.runtime.queue import Tick
 from trading_svc.runtime.state import RuntimeState, RuntimeStore
 from trading_svc.runtime.tick import Books, Signals, Trading, decide
@@ -98,6 +99,9 @@ class TickRunner:
         outcomes = [_snapshot_due(o) for o in await self._decide_all(mine, subs, states, ledgers)]
         written = await self._decisions.complete_many([o.decided for o in outcomes], self.consumer)
         kept = [o for o in outcomes if _key(o.tick) in written]
+        for o in kept:
+            d = o.decided
+            RUNTIME.decided(d.outcome, d.risk_rule, d.risk_outcome, entry_lag_s(o.tick.entry_id))
         # One write per subscription: from what was read to what its last tick left.
         first: dict[str, RuntimeState] = {}
         last: dict[str, RuntimeState] = {}

@@ -16,6 +16,7 @@ import time
 
 from trading_svc.orders.subscriptions import SubscriptionReader
 from trading_svc.runtime.batch import TickRunner
+from trading_svc.runtime.metrics import RUNTIME
 from trading_svc.runtime.queue import Tick, TickQueue
 
 log = logging.getLogger("botmesh.trading.runtime")
@@ -68,4 +69,5 @@ class TickConsumer:
         result = await self._runner.run(ticks, subs)
         await self._queue.ack(result.acknowledge)
         self.processed += len(result.acknowledge)
+        RUNTIME.handled += len(result.acknowledge)
         self.decided += result.decided

@@ -42,6 +42,7 @@ from trading_svc.marketdata.keys import Pair
 from trading_svc.marketdata.service import MarketData
 from trading_svc.orders.projection import ProjectionStore
 from trading_svc.orders.subscriptions import SubscriptionReader
+from trading_svc.runtime.metrics import RUNTIME
 from trading_svc.runtime.queue import Tick, TickQueue, open_time
 from trading_svc.runtime.risk import Candle
 
@@ -103,6 +104,7 @@ class Scheduler:
         leading = await self._lock.hold()
         if leading != self.leading:
             self.leading = leading
+            RUNTIME.leading = int(leading)
             log.info("tick scheduler " + ("leads" if leading else "follows"))
         if not leading:
             return 0
@@ -120,6 +122,7 @@ class Scheduler:
         for group, rows in closing.items():
             total += await self._enqueue(group, rows, self._groups.get(group, []))
         self.enqueued += total
+        RUNTIME.enqueued += total
         return total
 
     async def _refresh(self, now: datetime) -> None:

@@ -49,6 +49,7 @@ from trading_svc.runtime import risk
 from trading_svc.runtime.analysis import AnalysisClient, Signal
 from trading_svc.runtime.backoff import AccountBackoff
 from trading_svc.runtime.decisions import Decided
+from trading_svc.runtime.metrics import RUNTIME
 from trading_svc.runtime.queue import Tick
 from trading_svc.runtime.state import MAX_FAILURES, RuntimeState
 
@@ -273,6 +274,7 @@ class _Decision:
             order = await self.r.orders.place_for_bot(self.sub, side, amount, tick_key)
         except DomainError as exc:
             return await self._failed(decided, exc)
+        RUNTIME.bot_order(side, order.state)
         self.state = replace(self.state, failures=0)
         await self.r.backoff.clear(self.sub.credential_id)
         return replace(decided, outcome=PLACED, order_id=order.order_id, side=side, quantity=amount)
