@@ -22,6 +22,7 @@ from cli.main import main
 from gateway import envoy
 from gateway.envoy_config import GatewayConfig
 from gateway.static_files import StaticFile
+from gateway.stats_listener import STATS_CLUSTER
 from mesh.settings import ROOT
 
 
@@ -78,7 +79,7 @@ def test_render_writes_a_bundle_envoy_accepts_with_dns_clusters(
     assert capsys.readouterr().out == f"wrote {bootstrap}\n"
     config = json.loads(bootstrap.read_text())
     clusters = {c["name"]: c for c in config["staticResources"]["clusters"]}
-    assert sorted(clusters) == sorted(s.name for s in topology.SERVICES)
+    assert sorted(clusters) == sorted([STATS_CLUSTER, *(s.name for s in topology.SERVICES)])
     for service in topology.SERVICES:
         cluster = clusters[service.name]
         assert cluster["type"] == "STRICT_DNS"

@@ -11,6 +11,7 @@ from typing import Any
 
 from cli.dev_ca import ensure_dev_certificates
 from gateway import envoy
+from gateway.stats_listener import STATS_CLUSTER
 from mesh.settings import Settings
 
 UPSTREAMS = {s: [("127.0.0.1", 1)] for s in ("credential_svc", "trading_svc", "analysis_svc")}
@@ -69,12 +70,18 @@ def test_the_public_listener_is_tls13_with_h2_and_http11(
     assert all("transportSocket" not in c for c in config["staticResources"]["clusters"])
 
 
-def test_internal_tls_makes_every_cluster_mutual_tls(settings: Settings, tmp_path: Path) -> None:
+def test_internal_tls_makes_every_service_cluster_mutual_tls(
+    settings: Settings, tmp_path: Path
+) -> None:
     tls = with_tls(settings, tmp_path / "state", internal=True)
     path, config = rendered(tls, tmp_path)
     result = envoy.validate(path)
     assert result.returncode == 0, result.stdout + result.stderr
-    for cluster in config["staticResources"]["clusters"]:
+    clusters = {c["name"]: c for c in config["staticResources"]["clusters"]}
+    # The admin's stats cluster is Envoy's own loopback, never a service: no TLS there.
+    assert "transportSocket" not in clusters.pop(STATS_CLUSTER)
+    assert len(clusters) == 3
+    for cluster in clusters.values():
         context = cluster["transportSocket"]["typedConfig"]
         assert context["sni"] == "localhost"
         common = context["commonTlsContext"]
