@@ -79,6 +79,21 @@ def measure(target: Target, duration: int) -> dict[str, float]:
     return result
 
 
+def alternate(
+    targets: list[Target], rounds: int, duration: int
+) -> list[dict[str, dict[str, float]]]:
+    """Every target measured `rounds` times for `duration` s, after a warm-up of each, the
+    order reversed every other round so that neither side always runs first."""
+    for target in targets:  # warm every cache and connection
+        measure(target, 2)
+    results: list[dict[str, dict[str, float]]] = []
+    for i in range(rounds):
+        order = targets if i % 2 == 0 else list(reversed(targets))
+        results.append({t.name: measure(t, duration) for t in order})
+        print(f"round {i + 1}: " + _brief(results[-1]), flush=True)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
@@ -109,13 +124,7 @@ def main() -> int:
         mesh.start_services()
         key, bot_id = asyncio.run(_prepare(settings))
         targets = _targets(args, mesh, state, key, bot_id, refs)
-        for target in targets:  # warm every cache and connection
-            measure(target, 2)
-        rounds: list[dict[str, dict[str, float]]] = []
-        for i in range(args.rounds):
-            order = targets if i % 2 == 0 else list(reversed(targets))
-            rounds.append({t.name: measure(t, args.duration) for t in order})
-            print(f"round {i + 1}: " + _brief(rounds[-1]), flush=True)
+        rounds = alternate(targets, args.rounds, args.duration)
         load.append(os.getloadavg())
     finally:
         for proc in refs:

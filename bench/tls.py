@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
-from bench.getbot import Target, _brief, _prepare, _summary, measure  # noqa: E402
+from bench.getbot import Target, _prepare, _summary, alternate  # noqa: E402
 from bench.loadgen import run_wrk  # noqa: E402
 from bench.world import bench_env, drop_database, fresh_database  # noqa: E402
 from cli.dev_ca import ensure_dev_certificates  # noqa: E402
@@ -78,13 +78,7 @@ def main() -> int:
         mesh.start_services()
         key, bot_id = asyncio.run(_prepare(settings))
         targets = _targets(args, mesh, key, bot_id)
-        for target in targets:  # warm every cache and connection
-            measure(target, 2)
-        rounds: list[dict[str, dict[str, float]]] = []
-        for i in range(args.rounds):
-            order = targets if i % 2 == 0 else list(reversed(targets))
-            rounds.append({t.name: measure(t, args.duration) for t in order})
-            print(f"round {i + 1}: " + _brief(rounds[-1]), flush=True)
+        rounds = alternate(targets, args.rounds, args.duration)
         load.append(os.getloadavg())
     finally:
         mesh.stop()

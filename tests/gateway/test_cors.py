@@ -18,7 +18,7 @@ import pytest
 from cli.launcher import Mesh
 from mesh.settings import Settings, load_settings
 from tests.e2e.vault_support import new_principal, ph, register
-from tests.gateway.cors_support import DEAD_UPSTREAMS, gateway, upstreams_of
+from tests.gateway.gateway_support import DEAD_UPSTREAMS, gateway
 
 CANISTER = "https://abcde-aaaaa-aaaaa-aaaaa-cai.icp0.io"
 LISTED = (CANISTER, "https://*.raw.icp0.io", "http://localhost:*")
@@ -36,7 +36,7 @@ def preflight(origin: str, method: str = "GET", headers: str = "x-api-key") -> d
 
 @pytest.fixture
 def cors_gateway(mesh: Mesh, tmp_path: Path) -> Iterator[str]:
-    with gateway(mesh.settings, tmp_path, upstreams_of(mesh), cors_origins=LISTED) as url:
+    with gateway(mesh.settings, tmp_path, mesh.upstreams(), cors_origins=LISTED) as url:
         yield url
 
 

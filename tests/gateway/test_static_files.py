@@ -5,18 +5,15 @@ so any answer can only have come from Envoy."""
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from cli.launcher import free_port, port_open
-from gateway import envoy
 from gateway.static_files import folder, max_body_bytes
 from mesh.settings import Settings
+from tests.gateway.gateway_support import DEAD_UPSTREAMS, gateway
 
 PAGE = "<!doctype html><title>botmesh</title>" + "x" * 10_000  # past Envoy's 4 KiB default
 
@@ -32,28 +29,9 @@ def site(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def gateway(settings: Settings, site: Path, tmp_path: Path) -> Iterator[str]:
-    upstreams = {s: [("127.0.0.1", 1)] for s in ("credential_svc", "trading_svc", "analysis_svc")}
-    config = dataclasses.replace(
-        envoy.gateway_config(settings, upstreams),
-        listen_port=free_port(),
-        admin_port=free_port(),
-        static_files=folder("/site", site),
-    )
-    path = envoy.write_bootstrap(config, tmp_path / "envoy.json")
-    checked = envoy.validate(path)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    proc = envoy.start(path, tmp_path / "envoy.log", concurrency=1)
-    try:
-        for _ in range(300):
-            if port_open("127.0.0.1", config.listen_port):
-                break
-            assert proc.poll() is None, (tmp_path / "envoy.log").read_text()
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{config.listen_port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def site_gateway(settings: Settings, site: Path, tmp_path: Path) -> Iterator[str]:
+    with gateway(settings, tmp_path, DEAD_UPSTREAMS, static_files=folder("/site", site)) as url:
+        yield url
 
 
 def test_a_folder_lists_each_visible_file_and_its_index_at_the_prefix(site: Path) -> None:
@@ -71,8 +49,8 @@ def test_a_missing_folder_serves_nothing(tmp_path: Path) -> None:
     assert folder("/site", tmp_path / "absent") == []
 
 
-async def test_envoy_serves_each_file_with_its_type(gateway: str) -> None:
-    async with httpx.AsyncClient(base_url=gateway, timeout=10) as http:
+async def test_envoy_serves_each_file_with_its_type(site_gateway: str) -> None:
+    async with httpx.AsyncClient(base_url=site_gateway, timeout=10) as http:
         page = await http.get("/site/")
         script = await http.get("/site/app.js")
         head = await http.head("/site/index.html")
@@ -85,15 +63,15 @@ async def test_envoy_serves_each_file_with_its_type(gateway: str) -> None:
 
 
 @pytest.mark.parametrize("path", ["/site/.secret", "/site/../etc/passwd", "/site/nope.js"])
-async def test_nothing_else_under_the_prefix_is_served(gateway: str, path: str) -> None:
-    async with httpx.AsyncClient(base_url=gateway, timeout=10) as http:
+async def test_nothing_else_under_the_prefix_is_served(site_gateway: str, path: str) -> None:
+    async with httpx.AsyncClient(base_url=site_gateway, timeout=10) as http:
         answer = await http.get(path)
     assert answer.status_code == 404
     assert answer.json()["details"][0]["reason"] == "UNKNOWN_ROUTE"
 
 
-async def test_only_get_and_head_match(gateway: str) -> None:
-    async with httpx.AsyncClient(base_url=gateway, timeout=10) as http:
+async def test_only_get_and_head_match(site_gateway: str) -> None:
+    async with httpx.AsyncClient(base_url=site_gateway, timeout=10) as http:
         answer = await http.post("/site/app.js", content=b"{}")
     assert answer.status_code == 404
     assert "console.log" not in answer.text

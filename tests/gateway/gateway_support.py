@@ -1,5 +1,6 @@
-"""A gateway of a test's own with a CORS list of its choosing: the same bootstrap as the
-mesh's (gateway/envoy.py), on free ports, forwarding to the given upstreams."""
+"""A gateway of a test's own: the same bootstrap as the mesh's (gateway/envoy.py), on free
+ports, forwarding to the given upstreams, with any GatewayConfig field changed (a CORS list,
+static files)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from cli.launcher import Mesh, free_port, port_open
-from cli.replicas import address_of
+from cli.launcher import free_port, port_open
 from gateway import envoy
 from mesh.settings import Settings
 
 DEAD_UPSTREAMS = {s: [("127.0.0.1", 1)] for s in ("credential_svc", "trading_svc", "analysis_svc")}
-
-
-def upstreams_of(mesh: Mesh) -> dict[str, list[tuple[str, int]]]:
-    return {
-        service: [(address_of(mesh.settings, service).host, r.port) for r in planned]
-        for service, planned in mesh.plan.items()
-    }
 
 
 @contextmanager
@@ -29,16 +23,13 @@ def gateway(
     settings: Settings,
     workdir: Path,
     upstreams: dict[str, list[tuple[str, int]]],
-    cors_origins: tuple[str, ...] | None = None,
+    **changes: Any,
 ) -> Iterator[str]:
-    """Envoy rendered from `settings` (its cors_origins unless given), until the block ends;
-    yields its base URL."""
+    """Envoy rendered from `settings` with `changes` to its GatewayConfig, until the block
+    ends; yields its base URL."""
     config = envoy.gateway_config(settings, upstreams)
     config = dataclasses.replace(
-        config,
-        listen_port=free_port(),
-        admin_port=free_port(),
-        cors_origins=settings.cors_origins if cors_origins is None else cors_origins,
+        config, listen_port=free_port(), admin_port=free_port(), stats_port=0, **changes
     )
     path = envoy.write_bootstrap(config, workdir / "envoy.json")
     checked = envoy.validate(path)
