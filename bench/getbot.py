@@ -259,19 +259,27 @@ def _print(args, summary, ratios, load) -> None:  # type: ignore[no-untyped-def]
         f"\nGetBot REST, c={args.connections}, {args.duration}s x {args.rounds} rounds, "
         f"{os.cpu_count()} cores, load average before {load[0][0]:.2f}, after {load[-1][0]:.2f}"
     )
+    print_table(summary, ratios)
+
+
+def print_table(
+    summary: dict[str, dict[str, float]], ratios: dict[str, list[float]], label_width: int = 22
+) -> None:
+    """Each target's medians, then each ratio's median and its value in every round."""
+    width = max(len(name) for name in summary) + 2
     print(
-        f"{'target':<18} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'target':<{width}} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'server CPU us/req':>18} {'client CPU us/req':>18} {'errors':>7}"
     )
     for name, r in summary.items():
         print(
-            f"{name:<18} {r['rps']:>8.0f} {r['p50_us'] / 1e3:>8.2f} {r['p99_us'] / 1e3:>8.2f} "
+            f"{name:<{width}} {r['rps']:>8.0f} {r['p50_us'] / 1e3:>8.2f} {r['p99_us'] / 1e3:>8.2f} "
             f"{r['server_cpu_us_per_req']:>18.0f} {r['client_cpu_us_per_req']:>18.0f} "
             f"{r['errors']:>7.0f}"
         )
     for label, values in ratios.items():
         text = ", ".join(f"{v:.2f}" for v in values)
-        print(f"{label:<22} median {statistics.median(values):.2f}  (rounds: {text})")
+        print(f"{label:<{label_width}} median {statistics.median(values):.2f}  (rounds: {text})")
 
 
 async def _prepare(settings) -> tuple[str, str]:  # type: ignore[no-untyped-def]

@@ -29,7 +29,6 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -37,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
 
-from bench.getbot import Target, _prepare, _summary, alternate  # noqa: E402
+from bench.getbot import Target, _prepare, _summary, alternate, print_table  # noqa: E402
 from bench.loadgen import run_wrk  # noqa: E402
 from bench.world import bench_env, drop_database, fresh_database  # noqa: E402
 from cli.dev_ca import ensure_dev_certificates  # noqa: E402
@@ -137,19 +136,7 @@ def _print(args, summary, ratios, load) -> None:  # type: ignore[no-untyped-def]
         f"{args.rounds} rounds, internal TLS {'on' if args.internal_tls else 'off'}, "
         f"{os.cpu_count()} cores, load average before {load[0][0]:.2f}, after {load[-1][0]:.2f}"
     )
-    print(
-        f"{'target':<16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'server CPU us/req':>18} {'client CPU us/req':>18} {'errors':>7}"
-    )
-    for name, r in summary.items():
-        print(
-            f"{name:<16} {r['rps']:>8.0f} {r['p50_us'] / 1e3:>8.2f} {r['p99_us'] / 1e3:>8.2f} "
-            f"{r['server_cpu_us_per_req']:>18.0f} {r['client_cpu_us_per_req']:>18.0f} "
-            f"{r['errors']:>7.0f}"
-        )
-    for label, values in ratios.items():
-        text = ", ".join(f"{v:.2f}" for v in values)
-        print(f"{label:<40} median {statistics.median(values):.2f}  (rounds: {text})")
+    print_table(summary, ratios, label_width=40)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -64,3 +66,23 @@ def count_rows(settings: Settings, table: str) -> int:
             return int(row[0])
     finally:
         conn.close()
+
+
+async def run_command(
+    argv: list[str], *, cwd: Path, env: dict[str, str], limit_s: float
+) -> tuple[int, str, str]:
+    """A program run to its end (killed past `limit_s` s): its exit code, stdout, stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=limit_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode or 0, out.decode(), err.decode()

@@ -4,7 +4,6 @@ on a fast market clock it shows the rented bot deciding by itself."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from pathlib import Path
@@ -17,25 +16,16 @@ from exchange_sim import SimServer
 from tests.e2e.degraded_support import issue
 from tests.e2e.private_mesh import PrivateMeshes
 from tests.e2e.runtime_support import start_runtime_mesh
+from tests.support import run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _botmesh_demo(api_key: str, *args: str) -> tuple[int, str, str]:
     env = {**os.environ, "BOTMESH_API_KEY": api_key}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli.main",
-        "demo",
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    return await run_command(
+        [sys.executable, "-m", "cli.main", "demo", *args], cwd=ROOT, env=env, limit_s=180
     )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=180)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def test_the_walk_through_runs_every_step_and_prints_no_secret(

@@ -4,13 +4,13 @@ StreamPrices and is refused UNAUTHENTICATED without a key, exiting non-zero on a
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from pathlib import Path
 
 from cli.launcher import Mesh
 from exchange_sim import SimServer
+from tests.support import run_command
 
 CLIENT = Path(__file__).resolve().parents[2] / "clients" / "node"
 NODE = shutil.which("node") or "node"  # make setup needs Node.js already (buf, npm ci)
@@ -21,19 +21,9 @@ async def _smoke(mesh: Mesh, api_key: str | None, *args: str) -> tuple[int, str,
     env = {k: v for k, v in os.environ.items() if k != "BOTMESH_API_KEY"}
     if api_key is not None:
         env["BOTMESH_API_KEY"] = api_key
-    proc = await asyncio.create_subprocess_exec(
-        NODE,
-        "smoke.mjs",
-        "--address",
-        f"127.0.0.1:{mesh.settings.envoy_port}",
-        *args,
-        cwd=CLIENT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    return proc.returncode or 0, out.decode(), err.decode()
+    address = f"127.0.0.1:{mesh.settings.envoy_port}"
+    argv = [NODE, "smoke.mjs", "--address", address, *args]
+    return await run_command(argv, cwd=CLIENT, env=env, limit_s=120)
 
 
 async def test_smoke_creates_lists_streams_and_is_refused_without_a_key(
