@@ -31,14 +31,15 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def other_origin(port: int) -> Iterator[str]:
-    """web/dashboard/ served at http://127.0.0.1:<port>/ until the block ends."""
+def other_origin() -> Iterator[str]:
+    """web/dashboard/ served at http://127.0.0.1:<a port of its own>/ until the block ends.
+    The port is bound here, before anything else can take it."""
     handler = functools.partial(_Quiet, directory=str(DASHBOARD))
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -21,7 +21,6 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from cli.launcher import free_port
 from tests.e2e import browser_support as browser
 from tests.e2e.private_mesh import PrivateMeshes
 from tests.e2e.runtime_support import RUNTIME_ENV, SIM_SPEED, keys_of, pay_for, rent_quick_bot
@@ -58,8 +57,13 @@ def _no_errors(result: dict[str, Any]) -> None:
 async def test_the_dashboard_shows_live_ticks_and_the_bots_trades_across_origins(
     private_meshes: PrivateMeshes,
 ) -> None:
-    listed, unlisted = free_port(), free_port()
-    env = {**RUNTIME_ENV, "BOTMESH_CORS_ORIGINS": f"http://127.0.0.1:{listed}"}
+    # Both origins are bound before the mesh starts, so no process of it can take their ports.
+    with browser.other_origin() as site, browser.other_origin() as stranger:
+        await _across_origins(private_meshes, site, stranger)
+
+
+async def _across_origins(private_meshes: PrivateMeshes, site: str, stranger: str) -> None:
+    env = {**RUNTIME_ENV, "BOTMESH_CORS_ORIGINS": site}
     mesh = private_meshes.start(sim_speed=SIM_SPEED, env=env)
     api = f"http://127.0.0.1:{mesh.settings.envoy_port}"
     browser.ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -71,74 +75,73 @@ async def test_the_dashboard_shows_live_ticks_and_the_bots_trades_across_origins
     token = made.json()["token"]
 
     query = urlencode({"token": token, "subscription": sid, "api": api})
-    with browser.other_origin(listed) as site, browser.other_origin(unlisted) as stranger:
-        shots = [browser.ARTIFACTS / f"dashboard-{n}.png" for n in ("live", "resumed")]
-        driver = await browser.Driver.start(
-            mode="dashboard",
-            url=f"{site}/index.html?{query}",
-            timeoutMs=TIMEOUT_MS,
-            phases=[
-                {"waitFor": ["firstTickMs"]},
-                {"waitFor": ["firstFillMs"], "screenshot": str(shots[0])},
-                {"more": MORE_EVENTS_AFTER_RESUME, "reopened": 2, "screenshot": str(shots[1])},
-            ],
+    shots = [browser.ARTIFACTS / f"dashboard-{n}.png" for n in ("live", "resumed")]
+    driver = await browser.Driver.start(
+        mode="dashboard",
+        url=f"{site}/index.html?{query}",
+        timeoutMs=TIMEOUT_MS,
+        phases=[
+            {"waitFor": ["firstTickMs"]},
+            {"waitFor": ["firstFillMs"], "screenshot": str(shots[0])},
+            {"more": MORE_EVENTS_AFTER_RESUME, "reopened": 2, "screenshot": str(shots[1])},
+        ],
+    )
+    try:
+        ticking = await driver.read()
+        _no_errors(ticking)
+        assert "token" not in ticking["address"], "the token leaves the address bar"
+        # The page is open and ticking; the renter pays, and the bot starts trading.
+        await pay_for(rest, renter, sid)
+        await driver.say("paid")
+        live = await driver.read()
+        _no_errors(live)
+        timings = live["timings"]
+        print(
+            f"\ndashboard (cross-origin): page open -> first tick {timings['firstTickMs']} ms,"
+            f" -> first order event {timings['firstOrderMs']} ms,"
+            f" -> first fill (trade) event {timings['firstFillMs']} ms"
+            f" (paid at about {ticking['timings']['firstTickMs']} ms and later);"
+            f" screenshots {shots[0]} {shots[1]}"
         )
-        try:
-            ticking = await driver.read()
-            _no_errors(ticking)
-            assert "token" not in ticking["address"], "the token leaves the address bar"
-            # The page is open and ticking; the renter pays, and the bot starts trading.
-            await pay_for(rest, renter, sid)
-            await driver.say("paid")
-            live = await driver.read()
-            _no_errors(live)
-            timings = live["timings"]
-            print(
-                f"\ndashboard (cross-origin): page open -> first tick {timings['firstTickMs']} ms,"
-                f" -> first order event {timings['firstOrderMs']} ms,"
-                f" -> first fill (trade) event {timings['firstFillMs']} ms"
-                f" (paid at about {ticking['timings']['firstTickMs']} ms and later);"
-                f" screenshots {shots[0]} {shots[1]}"
-            )
-            assert live["state"] == "running" and "equity" in live["performance"]
-            assert int(live["opened"]["performanceReads"]) >= 1, "GetPerformance read"
+        assert live["state"] == "running" and "equity" in live["performance"]
+        assert int(live["opened"]["performanceReads"]) >= 1, "GetPerformance read"
 
-            # Break both streams: the trading service dies, and comes back.
-            trading = mesh.plan["trading_svc"][0].name
-            mesh.kill(trading)
-            mesh.start_replica(trading)
-            await driver.say("broken")
-            resumed = await driver.read()
-        finally:
-            await driver.close()
-            await rest.aclose()
-        assert resumed["exceptions"] == []
-        shown = list(reversed(resumed["cursors"]))
-        assert len(shown) == len(set(shown)), "no event shown twice"
-        assert shown == await _stream_cursors(api, sid, token, len(shown)), "none lost"
+        # Break both streams: the trading service dies, and comes back.
+        trading = mesh.plan["trading_svc"][0].name
+        mesh.kill(trading)
+        mesh.start_replica(trading)
+        await driver.say("broken")
+        resumed = await driver.read()
+    finally:
+        await driver.close()
+        await rest.aclose()
+    assert resumed["exceptions"] == []
+    shown = list(reversed(resumed["cursors"]))
+    assert len(shown) == len(set(shown)), "no event shown twice"
+    assert shown == await _stream_cursors(api, sid, token, len(shown)), "none lost"
 
-        own = await browser.run(
-            mode="dashboard",
-            url=f"{api}/dashboard/?{urlencode({'token': token, 'subscription': sid})}",
-            timeoutMs=TIMEOUT_MS,
-            phases=[
-                {
-                    "waitFor": ["firstTickMs", "firstFillMs"],
-                    "screenshot": str(browser.ARTIFACTS / "dashboard-same-origin.png"),
-                }
-            ],
-        )
-        _no_errors(own)
-        print(f"dashboard (served by Envoy): first tick {own['timings']['firstTickMs']} ms")
+    own = await browser.run(
+        mode="dashboard",
+        url=f"{api}/dashboard/?{urlencode({'token': token, 'subscription': sid})}",
+        timeoutMs=TIMEOUT_MS,
+        phases=[
+            {
+                "waitFor": ["firstTickMs", "firstFillMs"],
+                "screenshot": str(browser.ARTIFACTS / "dashboard-same-origin.png"),
+            }
+        ],
+    )
+    _no_errors(own)
+    print(f"dashboard (served by Envoy): first tick {own['timings']['firstTickMs']} ms")
 
-        probe = {
-            "mode": "probe",
-            "ticker": f"{api}/v1/markets/BTC-USDT/ticker",
-            "stream": f"{api}/v1/markets/BTC-USDT/prices:stream?access_token={token}",
-            "timeoutMs": 20_000,
-        }
-        allowed = await browser.run(url=f"{site}/style.css", **probe)
-        refused = await browser.run(url=f"{stranger}/style.css", **probe)
+    probe = {
+        "mode": "probe",
+        "ticker": f"{api}/v1/markets/BTC-USDT/ticker",
+        "stream": f"{api}/v1/markets/BTC-USDT/prices:stream?access_token={token}",
+        "timeoutMs": 20_000,
+    }
+    allowed = await browser.run(url=f"{site}/style.css", **probe)
+    refused = await browser.run(url=f"{stranger}/style.css", **probe)
     # The listed origin reads the answers (a 401 without a key is still readable) ...
     assert allowed["fetched"] == {"status": 401}
     assert "data" in allowed["streamed"], allowed
