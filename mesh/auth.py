@@ -11,7 +11,8 @@ Identity metadata a client sends itself is never trusted: the internal identity 
 secret that Envoy strips from outside requests.
 
 Dashboard tokens (mesh/dashboard_tokens.py) replace the API key on methods whose access rule
-says `dashboard_token: true` (the streaming routes). They come from `x-access-token` or
+says `dashboard_token: true` (the streaming routes, and the reads the dashboard page makes:
+GetBotStatus, GetPerformance). They come from `x-access-token` or
 `authorization: Bearer` metadata, or, for browsers whose EventSource cannot set headers, in
 the request message's `access_token` field (Envoy's transcoder puts query parameters into the
 message, not into headers). The interceptor authenticates before the handler sees the

@@ -55,6 +55,8 @@ async def test_a_dashboard_token_places_and_lists_no_orders(
     bad = await rest.get(
         f"/v1/subscriptions/{sid}/performance", headers={"x-access-token": "bmd_forged.mac"}
     )
+    bare = await rest.get(f"/v1/subscriptions/{sid}/performance")
+    assert bare.status_code == 401, bare.text
     assert placed.status_code == 401, placed.text
     assert listed.status_code == 401, listed.text
     assert bad.status_code == 401, bad.text
