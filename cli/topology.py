@@ -15,7 +15,7 @@ from dataclasses import dataclass
 class ServiceSpec:
     """One gRPC service of the mesh."""
 
-    # The process name (`botmesh up`'s process, compose's service, k8s's app label "-"-joined).
+    # The process name (`botmesh up`'s process, the package, Envoy's cluster).
     name: str
     # Run as `python -m <module>`.
     module: str
@@ -35,8 +35,9 @@ class ServiceSpec:
         return f"BOTMESH_{self.env_key}_HOST"
 
     @property
-    def k8s_name(self) -> str:
-        """Kubernetes names allow no underscore: "trading-svc"."""
+    def dns_name(self) -> str:
+        """The host name the others dial: compose's service and the Kubernetes Service,
+        "trading-svc" (a host name holds no underscore, RFC 1123; neither do k8s names)."""
         return self.name.replace("_", "-")
 
 
@@ -65,4 +66,5 @@ ENVOY_PORT_SETTING, ENVOY_DEFAULT_PORT = "BOTMESH_ENVOY_PORT", 8080
 ENVOY_ADMIN_PORT_SETTING, ENVOY_ADMIN_DEFAULT_PORT = "BOTMESH_ENVOY_ADMIN_PORT", 9901
 # The exchange stand-in: `python -m exchange_sim`, where BOTMESH_EXCHANGE_SIM_URL points.
 EXCHANGE_SIM_MODULE = "exchange_sim"
+EXCHANGE_SIM_DNS_NAME = "exchange-sim"
 EXCHANGE_SIM_DEFAULT_PORT = 8090

@@ -65,7 +65,7 @@ def container_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Settings as compose and Kubernetes give them: services at host names."""
     monkeypatch.setenv("BOTMESH_STATE_DIR", str(tmp_path / "state"))
     for service in topology.SERVICES:
-        monkeypatch.setenv(service.host_setting, service.k8s_name)
+        monkeypatch.setenv(service.host_setting, service.dns_name)
         monkeypatch.setenv(service.port_setting, str(service.default_port))
         monkeypatch.setenv(f"BOTMESH_{service.env_key}_REPLICA_PORTS", "")
 
@@ -86,7 +86,7 @@ def test_render_writes_a_bundle_envoy_accepts_with_dns_clusters(
         (endpoint,) = cluster["loadAssignment"]["endpoints"][0]["lbEndpoints"]
         address = endpoint["endpoint"]["address"]["socketAddress"]
         assert (address["address"], address["portValue"]) == (
-            service.k8s_name,
+            service.dns_name,
             service.default_port,
         )
     # Every file the bootstrap reads is in the folder, so mounting it alone is enough.

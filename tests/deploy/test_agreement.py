@@ -87,7 +87,7 @@ def compose_env(service: dict[str, Any]) -> dict[str, str]:
 @pytest.mark.parametrize("service", topology.SERVICES, ids=lambda s: s.name)
 def test_compose_runs_each_service_as_the_launcher_does(service: topology.ServiceSpec) -> None:
     services = compose_services()
-    ours = services[service.name]
+    ours = services[service.dns_name]
     assert ours["command"] == ["python", "-m", service.module]
     env = compose_env(ours)
     assert env[service.port_setting] == str(service.default_port)
@@ -95,8 +95,8 @@ def test_compose_runs_each_service_as_the_launcher_does(service: topology.Servic
     assert ours["healthcheck"]["test"][3] == f"127.0.0.1:{service.default_port}"
     for other in topology.SERVICES:
         if other is not service:  # where it dials the others: their compose names
-            assert env[other.host_setting] == other.name
-            assert other.name in services
+            assert env[other.host_setting] == other.dns_name
+            assert other.dns_name in services
 
 
 @pytest.mark.parametrize("service", topology.SERVICES, ids=lambda s: s.name)
@@ -104,7 +104,7 @@ def test_kubernetes_runs_each_service_as_the_launcher_does(
     service: topology.ServiceSpec,
 ) -> None:
     objects = base_objects()
-    deployment = find(objects, "Deployment", service.k8s_name)
+    deployment = find(objects, "Deployment", service.dns_name)
     main = container(deployment)
     assert main["command"] == ["python", "-m", service.module]
     assert main["ports"][0]["containerPort"] == service.default_port
@@ -113,11 +113,11 @@ def test_kubernetes_runs_each_service_as_the_launcher_does(
     assert own["BOTMESH_REPLICA_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     config = find(objects, "ConfigMap", "botmesh-settings")["data"]
     assert config[service.port_setting] == str(service.default_port)
-    assert config[service.host_setting] == service.k8s_name
-    k8s_service = find(objects, "Service", service.k8s_name)
+    assert config[service.host_setting] == service.dns_name
+    k8s_service = find(objects, "Service", service.dns_name)
     assert k8s_service["spec"]["ports"][0]["port"] == service.default_port
     scaled = {o["metadata"]["name"] for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
-    assert (service.k8s_name in scaled) == service.scalable
+    assert (service.dns_name in scaled) == service.scalable
 
 
 def test_the_gateway_ports_and_commands_agree_everywhere() -> None:
@@ -145,17 +145,15 @@ def test_the_gateway_ports_and_commands_agree_everywhere() -> None:
 
 def test_exchange_sim_listens_where_the_settings_point(tmp_path: Path) -> None:
     port = topology.EXCHANGE_SIM_DEFAULT_PORT
-    sim = compose_services()["exchange_sim"]
+    host = topology.EXCHANGE_SIM_DNS_NAME
+    sim = compose_services()[host]
     assert sim["command"][:3] == ["python", "-m", topology.EXCHANGE_SIM_MODULE]
     assert sim["command"][-1] == str(port)
-    url = compose_env(compose_services()["trading_svc"])["BOTMESH_EXCHANGE_SIM_URL"]
-    assert url == f"http://exchange_sim:{port}"
+    url = compose_env(compose_services()["trading-svc"])["BOTMESH_EXCHANGE_SIM_URL"]
+    assert url == f"http://{host}:{port}"
     objects = dev_objects(tmp_path)
-    assert (
-        find(objects, "ConfigMap", "botmesh-settings")["data"]["BOTMESH_EXCHANGE_SIM_URL"]
-        == f"http://exchange-sim:{port}"
-    )
-    assert find(objects, "Service", "exchange-sim")["spec"]["ports"][0]["port"] == port
+    assert find(objects, "ConfigMap", "botmesh-settings")["data"]["BOTMESH_EXCHANGE_SIM_URL"] == url
+    assert find(objects, "Service", host)["spec"]["ports"][0]["port"] == port
 
 
 def deployment_setting_names(tmp_path: Path) -> dict[str, set[str]]:
@@ -199,14 +197,13 @@ def test_the_name_check_catches_a_name_no_setting_reads(
 
 
 def test_compose_and_kubernetes_set_the_same_shared_settings(tmp_path: Path) -> None:
-    """Values may differ only where the platforms differ: service host names (compose
-    names vs Kubernetes Service names) and the dev overlay's own choices."""
+    """Host names included (one DNS name per service on both platforms); only the venue is
+    spelled differently, compose letting the shell override it."""
     shared = compose_env(compose_services()["migrate"])
     config = find(base_objects(), "ConfigMap", "botmesh-settings")["data"]
     assert set(shared) == set(config)
-    hosts = {s.host_setting for s in topology.SERVICES} | {"BOTMESH_EXCHANGE_SIM_URL"}
     venue = "BOTMESH_EXCHANGE_VENUE"  # compose: ${BOTMESH_EXCHANGE_VENUE:-live}
-    for name in set(shared) - hosts - {venue}:
+    for name in set(shared) - {venue}:
         assert shared[name] == config[name], name
     assert shared[venue] == "${BOTMESH_EXCHANGE_VENUE:-live}" and config[venue] == "live"
 

@@ -17,7 +17,7 @@ from cli import topology
 from mesh.settings import ROOT
 from tests.deploy.manifests import compose, compose_services
 
-BOTMESH_SERVICES = [s.name for s in topology.SERVICES]
+BOTMESH_SERVICES = [s.dns_name for s in topology.SERVICES]
 SECRET_NAMES = re.compile(r"PASSWORD|PEPPER|TOKEN|KEYRING|DATABASE_URL|SECRET", re.I)
 
 
@@ -37,9 +37,9 @@ def test_the_file_is_valid_against_the_compose_specification() -> None:
     ("service", "field", "value", "says"),
     [
         ("envoy", "helthcheck", {}, "helthcheck"),
-        ("trading_svc", "deploy", {"replicas": "two"}, "expected u64"),
+        ("trading-svc", "deploy", {"replicas": "two"}, "expected u64"),
         (
-            "credential_svc",
+            "credential-svc",
             "depends_on",
             {"migrate": {"condition": "done"}},
             "unknown variant `done`",
@@ -73,13 +73,14 @@ def test_each_service_waits_for_the_migration_and_is_health_checked(name: str) -
     assert depends["migrate"]["condition"] == "service_completed_successfully"
     assert depends["mysql"]["condition"] == depends["redis"]["condition"] == "service_healthy"
     # exchange_sim only runs in the sim profile: wait for it only when it is there.
-    assert depends["exchange_sim"] == {"condition": "service_started", "required": False}
+    sim = depends[topology.EXCHANGE_SIM_DNS_NAME]
+    assert sim == {"condition": "service_started", "required": False}
     test = service["healthcheck"]["test"]
     assert test[:3] == ["CMD", "botmesh", "health"]
 
 
 def test_trading_runs_two_replicas() -> None:
-    assert compose_services()["trading_svc"]["deploy"]["replicas"] == 2
+    assert compose_services()["trading-svc"]["deploy"]["replicas"] == 2
 
 
 def test_envoy_is_the_official_image_of_the_wheels_version_on_the_rendered_config() -> None:
@@ -123,7 +124,7 @@ def test_exchange_sim_and_monitoring_run_only_in_their_profiles() -> None:
     services = compose_services()
     profiled = {name: s["profiles"] for name, s in services.items() if "profiles" in s}
     assert profiled == {
-        "exchange_sim": ["sim"],
+        topology.EXCHANGE_SIM_DNS_NAME: ["sim"],
         "prometheus": ["monitoring"],
         "grafana": ["monitoring"],
     }
@@ -182,7 +183,7 @@ def test_the_env_examples_hold_placeholders_for_every_secret() -> None:
 
 def test_the_botmesh_processes_share_one_image_and_run_as_its_non_root_user() -> None:
     services = compose_services()
-    ours = [*BOTMESH_SERVICES, "migrate", "gateway-config", "exchange_sim"]
+    ours = [*BOTMESH_SERVICES, "migrate", "gateway-config", topology.EXCHANGE_SIM_DNS_NAME]
     assert {services[name]["image"] for name in ours} == {"botmesh:latest"}
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "\nUSER 10001:10001\n" in dockerfile

@@ -18,6 +18,7 @@ import promql_parser
 import pytest
 import yaml
 
+from cli import topology
 from cli.launcher import Mesh
 from mesh.settings import ROOT, load_settings
 from tests.e2e.metrics_support import Scrape, scrape_all
@@ -77,8 +78,10 @@ def test_prometheus_scrapes_every_service_and_envoy_where_they_serve_by_default(
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == {*SERVICES, "envoy"}
     for service in SERVICES:
+        # The job keeps the process name (the alert rules' label); DNS finds compose's service.
         (sd,) = jobs[service]["dns_sd_configs"]
-        assert (sd["names"], sd["type"], sd["port"]) == ([service], "A", defaults.metrics_port)
+        host = topology.spec(service).dns_name
+        assert (sd["names"], sd["type"], sd["port"]) == ([host], "A", defaults.metrics_port)
     (static,) = jobs["envoy"]["static_configs"]
     assert static["targets"] == [f"envoy:{defaults.envoy_metrics_port}"]
     assert jobs["envoy"]["metrics_path"] == "/metrics"
