@@ -56,6 +56,8 @@ class Result:
     per_operation: Counter[str] = field(default_factory=Counter)
     ok_per_operation: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
+    # (operation, status) -> answers: which operations met a given answer.
+    answers: Counter[tuple[str, int]] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     streams_opened: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -66,10 +68,14 @@ class Result:
             self.per_operation[op] += 1
             self.ok_per_operation[op] += status == 200
             self.statuses[status] += 1
+            self.answers[(op, status)] += 1
             self.failures.extend(problems)
 
     def server_errors(self) -> int:
         return sum(n for status, n in self.statuses.items() if status >= 500)
+
+    def operations_answered(self, status: int) -> set[str]:
+        return {op for (op, answered), n in self.answers.items() if answered == status and n}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ scope (and the fuzzing principal), and every answer must be documented: no serve
 documented status and content type, a conforming body (for streams, the first event).
 
 Half of the path parameters name the fuzzing principal's real resources, so cases reach the
-handlers rather than stopping at "not found". Seeded: BOTMESH_FUZZ_SEED replays a run.
+handlers rather than stopping at "not found". The answers that key never meets, 403 (a scope
+it lacks) and 429 (past its rate), are met by keys made for them and checked the same way.
+Seeded: BOTMESH_FUZZ_SEED replays a run.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from typing import Any
 import httpx
 from schemathesis import APIOperation, Case, GenerationMode
 
+from mesh.apikey_admin import issue_key as issue_limited_key
+from mesh.apikey_store import ApiKeyStore
 from mesh.scopes import SCOPES
+from mesh.settings import Settings
 from tests.e2e.fuzz_world import SEED_ENV, build_world, fuzz_cases, fuzz_seed
 from tests.e2e.openapi_fuzz_support import Target, generate, operations, send_all, summary
 from tests.e2e.subscription_support import payment
+from tests.e2e.vault_support import new_principal
 from tools.openapi import OUTPUT
 
 CASES_PER_OPERATION = 30
@@ -108,6 +114,51 @@ def known_good(ops: dict[str, APIOperation], ids: dict[str, list[str]]) -> list[
         ops["ResumeSubscription"].Case(path_parameters={"subscription_id": sub}, body={}),
     ]
     return cases
+
+
+async def test_the_refusals_the_fuzz_never_meets_are_documented_answers_too(
+    rest: httpx.AsyncClient, settings: Settings, engine, issue_key
+) -> None:  # type: ignore[no-untyped-def]
+    """The fuzzing key has every scope and a high rate, so it never meets 403 or 429. Here
+    every operation is sent by a key lacking every scope it accepts (x-botmesh-scopes), and
+    by a key with every scope past its rate of 1 a second: each answer is one the document
+    describes, and every operation meets its 403 and its 429."""
+    ops = operations(OUTPUT)
+    every = {op.definition.raw["operationId"] for op in ops}
+    document = json.loads(OUTPUT.read_text())
+    run_seed = fuzz_seed()
+    cases = await asyncio.to_thread(generate, ops, 4, run_seed)
+    base_url = str(rest.base_url).rstrip("/")
+
+    # Each operation goes with a key of the first scope it does not accept.
+    outside: dict[str, list[Case]] = {}
+    for case in cases:
+        accepted = case.operation.definition.raw["x-botmesh-scopes"]
+        outside.setdefault(next(s for s in SCOPES if s not in accepted), []).append(case)
+    forbidden = []
+    for scope, chosen in outside.items():
+        target = Target(base_url, (await issue_key(scope))[1], new_principal(), {})
+        forbidden.append(
+            await asyncio.to_thread(send_all, chosen, target, document, run_seed, 4, 0.0, 0.0)
+        )
+    texts = [summary(r, 0, run_seed, SEED_ENV) for r in forbidden]
+    print(*texts, sep="\n")
+    assert all(not r.failures for r in forbidden), texts
+    assert set().union(*(r.operations_answered(403) for r in forbidden)) == every
+
+    _, slow = await issue_limited_key(
+        ApiKeyStore(engine),
+        pepper=settings.api_key_pepper,
+        name="openapi 429",
+        scopes=SCOPES,
+        rate_limit_per_s=1,
+    )
+    target = Target(base_url, slow, new_principal(), {})
+    limited = await asyncio.to_thread(send_all, cases, target, document, run_seed, 1, 0.0, 0.0)
+    text = summary(limited, 0, run_seed, SEED_ENV)
+    print(text)
+    assert not limited.failures, text
+    assert limited.operations_answered(429) == every, text
 
 
 async def test_a_document_that_lies_about_an_answer_is_caught(
