@@ -29,6 +29,7 @@ from envoy_data_plane.envoy.config.accesslog.v3 import (
     StatusCodeFilter,
 )
 from envoy_data_plane.envoy.config.core.v3 import (
+    DataSource,
     HeaderValue,
     HeaderValueOption,
     RuntimeUInt32,
@@ -41,6 +42,7 @@ from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v
     LocalReplyConfig,
     ResponseMapper,
 )
+from envoy_data_plane.envoy.type.matcher.v3 import StringMatcher
 from envoy_data_plane.google.protobuf import Any as AnyPb
 from google.rpc import error_details_pb2, status_pb2
 
@@ -80,7 +82,7 @@ def local_replies() -> LocalReplyConfig:
             ResponseMapper(
                 filter=_when(status, grpc=False),
                 body_format_override=SubstitutionFormatString(
-                    text_format=_rest_body(reason, message),
+                    text_format_source=DataSource(inline_string=_rest_body(reason, message)),
                     content_type="application/json",
                 ),
             )
@@ -103,7 +105,9 @@ def lua_constants() -> str:
 
 
 def _when(status: int, *, grpc: bool) -> AccessLogFilter:
-    is_grpc = HeaderMatcher(name="content-type", prefix_match="application/grpc")
+    is_grpc = HeaderMatcher(
+        name="content-type", string_match=StringMatcher(prefix="application/grpc")
+    )
     if not grpc:
         is_grpc.invert_match = True
     return AccessLogFilter(

@@ -56,6 +56,7 @@ def test_the_public_listener_is_tls13_with_h2_and_http11(
     path, config = rendered(tls, tmp_path)
     result = envoy.validate(path)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "Deprecated field" not in result.stdout + result.stderr
     socket = listener_socket(config)
     assert socket is not None and socket["name"] == "envoy.transport_sockets.tls"
     common = socket["typedConfig"]["commonTlsContext"]
@@ -77,6 +78,7 @@ def test_internal_tls_makes_every_service_cluster_mutual_tls(
     path, config = rendered(tls, tmp_path)
     result = envoy.validate(path)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "Deprecated field" not in result.stdout + result.stderr
     clusters = {c["name"]: c for c in config["staticResources"]["clusters"]}
     # The admin's stats cluster is Envoy's own loopback, never a service: no TLS there.
     assert "transportSocket" not in clusters.pop(STATS_CLUSTER)
