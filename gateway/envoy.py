@@ -49,6 +49,7 @@ def gateway_config(
     services = public_services(fds)
     return GatewayConfig(
         listen_port=settings.envoy_port,
+        listen_address=settings.envoy_address,
         admin_port=settings.envoy_admin_port,
         descriptor_set=DESCRIPTOR_SET,
         services=services,

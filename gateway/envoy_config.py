@@ -118,6 +118,7 @@ class GatewayConfig:
     upstreams: dict[str, list[tuple[str, int]]]
     # Lua source of the REST guard (schema tables + gateway/rest_guard.lua).
     rest_guard_lua: str = ""
+    # "::" with ipv4_compat takes IPv6 and IPv4 on one socket; an IPv4 address takes IPv4 only.
     listen_address: str = "::"
     request_timeout_s: int = 15
     max_request_body_bytes: int = 64 * 1024
@@ -292,7 +293,9 @@ def _listener(config: GatewayConfig) -> Listener:
     )
     return Listener(
         name="public",
-        address=_socket(config.listen_address, config.listen_port, dual_stack=True),
+        address=_socket(
+            config.listen_address, config.listen_port, dual_stack=":" in config.listen_address
+        ),
         filter_chains=[
             FilterChain(
                 transport_socket=downstream_socket(config.tls) if config.tls else None,

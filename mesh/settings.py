@@ -142,6 +142,10 @@ class Settings:
     analysis: ServiceAddress
     # Envoy's public listener: REST, gRPC and SSE.
     envoy_port: int
+    # The address Envoy's public listener binds (BOTMESH_ENVOY_ADDRESS, default "::": every
+    # interface, IPv6 and IPv4, since ICP HTTPS outcalls arrive over IPv6). A host or cluster
+    # without IPv6 cannot bind "::": set 0.0.0.0 there.
+    envoy_address: str
     # Envoy's admin interface (on 127.0.0.1).
     envoy_admin_port: int
     # Envoy's worker threads (BOTMESH_ENVOY_CONCURRENCY: a number, or "auto" for one per
@@ -239,6 +243,16 @@ def envoy_workers(text: str) -> int:
 AUTO_PORT = -1
 
 
+def listen_address(text: str) -> str:
+    """BOTMESH_ENVOY_ADDRESS as an IP address Envoy can bind ("::", "0.0.0.0", "::1")."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise ValueError(
+            f"BOTMESH_ENVOY_ADDRESS={text!r}: expected an IP address, e.g. :: or 0.0.0.0"
+        ) from None
+
+
 def metrics_port(text: str) -> int:
     """BOTMESH_METRICS_PORT as a port: "auto" is AUTO_PORT (a free port per process, picked by
     the launcher), 0 is off."""
@@ -267,6 +281,7 @@ def load_settings(service: str = "botmesh") -> Settings:
         trading=_address("TRADING", 50052),
         analysis=_address("ANALYSIS", 50053),
         envoy_port=int(_env("ENVOY_PORT", "8080")),
+        envoy_address=listen_address(_env("ENVOY_ADDRESS", "::")),
         envoy_admin_port=int(_env("ENVOY_ADMIN_PORT", "9901")),
         envoy_concurrency=envoy_workers(_env("ENVOY_CONCURRENCY", "")),
         gateway_rate_limit_per_address=int(_env("GATEWAY_RATE_LIMIT_PER_ADDRESS", "1000")),

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+
+import httpx
+import pytest
 
 from gateway import envoy
 from gateway.contract import load_descriptor_set, public_services
 from mesh.settings import Settings
+from tests.gateway.gateway_support import DEAD_UPSTREAMS, gateway
 
 
 def rendered(settings: Settings, tmp_path: Path) -> tuple[Path, dict]:  # type: ignore[type-arg]
@@ -65,6 +70,29 @@ def test_listener_is_dual_stack_and_admin_is_loopback(settings: Settings, tmp_pa
     listener = config["staticResources"]["listeners"][0]["address"]["socketAddress"]
     assert listener["address"] == "::" and listener["ipv4Compat"] is True
     assert config["admin"]["address"]["socketAddress"]["address"] == "127.0.0.1"
+
+
+def test_on_a_host_without_ipv6_the_listener_binds_ipv4_only(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """BOTMESH_ENVOY_ADDRESS=0.0.0.0: no "::" socket (which such a host cannot open) and no
+    IPv4 compatibility flag, which only an IPv6 socket has."""
+    ipv4 = dataclasses.replace(settings, envoy_address="0.0.0.0")
+    path, config = rendered(ipv4, tmp_path)
+    listener = config["staticResources"]["listeners"][0]["address"]["socketAddress"]
+    assert listener["address"] == "0.0.0.0" and not listener.get("ipv4Compat")
+    assert envoy.validate(path).returncode == 0
+
+
+def test_an_ipv4_listener_serves_ipv4_and_opens_no_ipv6_socket(
+    settings: Settings, tmp_path: Path
+) -> None:
+    ipv4 = dataclasses.replace(settings, envoy_address="127.0.0.1")
+    with gateway(ipv4, tmp_path, DEAD_UPSTREAMS) as url:
+        assert httpx.get(f"{url}/openapi.json").status_code == 200
+        port = int(url.rsplit(":", 1)[1])
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://[::1]:{port}/openapi.json")
 
 
 def test_transcoder_options(settings: Settings, tmp_path: Path) -> None:

@@ -39,3 +39,21 @@ def test_a_bad_envoy_worker_count_is_refused(monkeypatch: pytest.MonkeyPatch, va
     monkeypatch.setenv("BOTMESH_ENVOY_CONCURRENCY", value)
     with pytest.raises(ValueError, match="BOTMESH_ENVOY_CONCURRENCY"):
         load_settings()
+
+
+def test_envoy_listens_on_every_interface_dual_stack_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BOTMESH_ENVOY_ADDRESS", raising=False)
+    assert load_settings().envoy_address == "::"
+    monkeypatch.setenv("BOTMESH_ENVOY_ADDRESS", " 0.0.0.0 ")  # a host without IPv6
+    assert load_settings().envoy_address == "0.0.0.0"
+
+
+@pytest.mark.parametrize("value", ["", "localhost", "0.0.0.0:8080", "::g"])
+def test_an_envoy_address_that_is_not_an_ip_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("BOTMESH_ENVOY_ADDRESS", value)
+    with pytest.raises(ValueError, match="BOTMESH_ENVOY_ADDRESS"):
+        load_settings()
