@@ -13,6 +13,9 @@
 // {"mode": "probe", "chromium", "url", "ticker", "stream", "timeoutMs"}
 //   opens `url` (any page of an origin) and from it fetches `ticker` and opens an
 //   EventSource on `stream`; prints what the browser let the page see of each.
+// {"mode": "relink", "chromium", "urls", "settleMs"}
+//   opens each of `urls` in turn in the same tab (one session storage), waiting `settleMs`
+//   on each; prints the page's connection line and address after the last.
 import { chromium } from "playwright-core";
 
 const args = JSON.parse(process.argv[2]);
@@ -53,6 +56,15 @@ async function dashboard(page, errors, exceptions) {
   }
 }
 
+async function relink(page) {
+  for (const url of args.urls) {
+    await page.goto(url);
+    await page.waitForTimeout(args.settleMs);
+  }
+  const connection = await page.evaluate(() => document.getElementById("connection").textContent);
+  return { connection, address: page.url() };
+}
+
 async function probe(page) {
   await page.goto(args.url);
   return page.evaluate(
@@ -89,6 +101,8 @@ try {
   if (args.mode === "probe") {
     const result = await probe(page);
     await line({ ...result, errors, exceptions });
+  } else if (args.mode === "relink") {
+    await line({ ...(await relink(page)), errors, exceptions });
   } else {
     await dashboard(page, errors, exceptions);
   }

@@ -11,7 +11,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from gateway.envoy import DASHBOARD
@@ -40,6 +40,39 @@ def other_origin() -> Iterator[str]:
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Recording(BaseHTTPRequestHandler):
+    """Answers 404 to everything, after noting the request line and headers."""
+
+    seen: list[str]
+
+    def _note(self) -> None:
+        self.seen.append(f"{self.command} {self.path}\n{self.headers}")
+        self.send_response(404)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = do_OPTIONS = _note
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@contextmanager
+def recorder() -> Iterator[tuple[str, list[str]]]:
+    """Another host a page might be steered to: its origin, and every request it received
+    (request line and headers), until the block ends."""
+    seen: list[str] = []
+    handler = type("Recording", (_Recording,), {"seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
     finally:
         server.shutdown()
         server.server_close()

@@ -9,12 +9,15 @@ streams break (the trading service is killed and comes back) it reconnects by it
 resumes after its cursor: the events it shows are exactly the stream's, none lost, none
 twice. The same page served by Envoy itself works too. A page of an origin not on the list
 is refused by the browser: its fetch fails and its EventSource closes unopened, while the
-listed origin, in the same run, reads both. Screenshots are kept under .artifacts/browser/.
+listed origin, in the same run, reads both. A tab's token never follows a link that names
+another gateway. Screenshots are kept under .artifacts/browser/.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -149,3 +152,32 @@ async def _across_origins(private_meshes: PrivateMeshes, site: str, stranger: st
     assert "refused" in refused["fetched"], refused
     assert refused["streamed"] == {"error": True, "readyState": 2}, refused
     assert any("CORS" in e for e in refused["errors"]), refused["errors"]
+
+
+def _token_shaped(name: str) -> str:
+    """A string the page takes for a dashboard token, expiring in an hour."""
+    payload = json.dumps({"sub": name, "exp": int(time.time()) + 3600}).encode()
+    return f"bmd_{base64.urlsafe_b64encode(payload).decode().rstrip('=')}.{name}mac"
+
+
+async def test_a_link_naming_another_gateway_never_gets_the_tabs_token() -> None:
+    """A tab holding a dashboard token is sent (a crafted link, a redirect) to the page again,
+    naming another host as its gateway (api=): the page finds no token for that host, asks for
+    one, and sends the host nothing. Only a token given with the link itself goes there, as
+    the control shows. The page logic alone is under test: no mesh is needed."""
+    held, given = _token_shaped("held"), _token_shaped("given")
+    with browser.other_origin() as site, browser.recorder() as (elsewhere, seen):
+        own = urlencode({"token": held, "subscription": "s1", "api": site})
+        crafted = urlencode({"subscription": "s1", "api": elsewhere})
+        steered = await browser.run(
+            mode="relink",
+            urls=[f"{site}/index.html?{own}", f"{site}/index.html?{crafted}"],
+            settleMs=1500,
+        )
+        assert "open this page with ?token" in steered["connection"], steered
+        assert seen == [], "the other host was sent nothing"
+
+        control = urlencode({"token": given, "subscription": "s1", "api": elsewhere})
+        await browser.run(mode="relink", urls=[f"{site}/index.html?{control}"], settleMs=1500)
+    assert any(given in request for request in seen), "the control reached the other host"
+    assert not any(held in request for request in seen)

@@ -5,9 +5,10 @@
 // Opened as /dashboard/?token=<dashboard token>&subscription=<id>[&market=BTC-USDT]
 // [&exchange=<ccxt id>][&api=<gateway base URL, when the page is served from another origin>].
 // The rules it keeps: the token leaves the address bar at once (kept in this tab's session
-// storage, so a reload still works); the events stream starts from the first event (after=0)
-// and, after any break, resumes after the last event shown, so no event is lost; an event at
-// or before that cursor is dropped, so none is shown twice; an expired token stops the
+// storage for the gateway it came with, so a reload still works, and only that gateway ever
+// gets it); the events stream starts from the first event (after=0) and, after any break,
+// resumes after the last event shown, so no event is lost; an event at or before that
+// cursor is dropped, so none is shown twice; an expired token stops the
 // streams with a message instead of retrying forever. Status and performance are read whole
 // (GetBotStatus, GetPerformance, with the same token) at start and after each fill; the events
 // stream updates them in between.
@@ -16,14 +17,16 @@ import { addRow, plain, showPerformance, showStatus } from "./render.js";
 import { LiveStream, compareCursors } from "./stream.js";
 
 const params = new URLSearchParams(location.search);
-const STORE = "botmesh.dashboard.token";
-const token = params.get("token") || sessionStorage.getItem(STORE) || "";
 const subscription = params.get("subscription") || "";
 let market = params.get("market") || "BTC-USDT";
 const exchange = params.get("exchange") || "";
 const timings = document.getElementById("timings");
 const connection = document.getElementById("connection");
 const api = gatewayBase(params.get("api"));
+// The kept token is the one this tab was given for this gateway: a later link naming another
+// gateway (api=) finds none, so a crafted link cannot send the tab's token elsewhere.
+const STORE = `botmesh.dashboard.token ${api}`;
+const token = params.get("token") || sessionStorage.getItem(STORE) || "";
 
 if (params.has("token")) {
   sessionStorage.setItem(STORE, token);
