@@ -1,7 +1,8 @@
 """Enforces the (botmesh.rules.v1.field) rules declared in the protos.
 
 Each message type's rules are compiled once into a list of small checks, so validating a
-request costs a few attribute reads. Checks recurse into set sub-messages that have rules.
+request costs a few attribute reads. Checks recurse into set sub-messages that have rules,
+and into every item of a repeated one.
 
 No handler sees an unbounded value: every decimal string is plain (no sign, exponent, NaN or
 infinity) and fits its declared digits and magnitude, never more than the money columns hold
@@ -52,7 +53,11 @@ def _checks(descriptor: Descriptor) -> tuple[Check, ...]:
         options = field.GetOptions()
         if options.HasExtension(rules_pb2.field):
             checks.extend(_field_checks(field, options.Extensions[rules_pb2.field]))
-        if field.type != FieldDescriptor.TYPE_MESSAGE or _is_repeated(field):
+        if field.type != FieldDescriptor.TYPE_MESSAGE:
+            continue
+        if _is_repeated(field):
+            if not _message_type(field).GetOptions().map_entry and _checks(_message_type(field)):
+                checks.append(_each(field))
             continue
         if _message_type(field).full_name == "google.protobuf.Timestamp":
             checks.append(_timestamp_check(field.name))
@@ -81,6 +86,19 @@ def _nested(field: FieldDescriptor) -> Check:
             sub = getattr(msg, name)
             for c in sub_checks:
                 c(sub, f"{prefix}{name}.")
+
+    return check
+
+
+def _each(field: FieldDescriptor) -> Check:
+    """A repeated message field: every item checked, named by its index ("asks[2].principal")."""
+    name = field.name
+    sub_checks = _checks(field.message_type)
+
+    def check(msg: Message, prefix: str) -> None:
+        for i, sub in enumerate(getattr(msg, name)):
+            for c in sub_checks:
+                c(sub, f"{prefix}{name}[{i}].")
 
     return check
 

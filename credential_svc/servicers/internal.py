@@ -1,8 +1,8 @@
 """InternalCredentialService, for trading_svc only: the access rule in the proto admits only
-callers with the internal service identity. GetTradingSubscription, its batch form and its
-list form are the answers about subscriptions that trading_svc gets, all with one verdict
-(subscriptions/trading_view.py); PauseForRisk is the runtime's pause, answered with that same
-view (subscriptions/risk_pause.py). ReleaseCredential's response holds plaintext secrets; it
+callers with the internal service identity. GetTradingSubscription, its batch forms (by id;
+by (id, principal) asks) and its list form are the answers about subscriptions that
+trading_svc gets, all with one verdict (subscriptions/trading_view.py); PauseForRisk is
+the runtime's pause, answered with that same view (subscriptions/risk_pause.py). ReleaseCredential's response holds plaintext secrets; it
 is built here and serialised by gRPC, and nothing logs it."""
 
 from __future__ import annotations
@@ -53,6 +53,21 @@ class InternalServicer(rpc.InternalCredentialServiceServicer):
         views = await self._subscriptions.batch_get(list(request.subscription_ids))
         return api.BatchGetTradingSubscriptionsResponse(
             subscriptions=[trading_subscription_to_pb(v) for v in views]
+        )
+
+    async def BatchGetOwnedSubscriptions(
+        self, request: api.BatchGetOwnedSubscriptionsRequest, context: grpc.aio.ServicerContext
+    ) -> api.BatchGetOwnedSubscriptionsResponse:
+        for i, ask in enumerate(request.asks):  # the checksums too, beyond the proto's pattern
+            parse_principal(ask.principal, field=f"asks[{i}].principal")
+        answers = await self._subscriptions.batch_owned(
+            [(a.subscription_id, a.principal) for a in request.asks]
+        )
+        return api.BatchGetOwnedSubscriptionsResponse(
+            answers=[
+                api.OwnedSubscription(principal=who, subscription=trading_subscription_to_pb(v))
+                for who, v in answers
+            ]
         )
 
     async def ListTradingSubscriptions(

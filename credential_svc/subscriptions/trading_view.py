@@ -1,6 +1,7 @@
 """Subscriptions as trading_svc sees them, with this service's verdict on whether each may
 trade now: GetTradingSubscription (one), BatchGetTradingSubscriptions (a batch of ticks'
-subscriptions) and ListTradingSubscriptions (every one not CANCELED, oldest first, for
+subscriptions), BatchGetOwnedSubscriptions (many callers' GetTradingSubscription at once)
+and ListTradingSubscriptions (every one not CANCELED, oldest first, for
 rebuilding a projection). The only answers trading_svc gets about subscriptions.
 
 One function (`_view`) turns a row into an answer for all three, so the verdict is the same
@@ -16,7 +17,8 @@ Scoping: with a principal, the subscription must belong to that principal's acti
 it does not own is NOT_FOUND with the same message and reason as one that does not exist.
 Without one (background work: reconciliation, winding down, the runtime), any subscription
 is answered, whatever its state, since winding down needs the credential of a stopped one.
-A batch leaves unknown ids out rather than failing the whole batch.
+A batch leaves unknown ids out rather than failing the whole batch; an owned batch leaves out
+each ask its principal could not see, scoped exactly as `get` is.
 """
 
 from __future__ import annotations
@@ -130,6 +132,18 @@ class TradingSubscriptions:
             for r in await self._store.get_many(subscription_ids)
         }
         return [found[i] for i in dict.fromkeys(subscription_ids) if i in found]
+
+    async def batch_owned(self, asks: Sequence[tuple[str, str]]) -> list[tuple[str, TradingView]]:
+        """(principal, view) for each distinct ask (subscription id, principal) that `get`
+        with that principal would answer, in the order asked; the others are left out."""
+        now = utcnow()
+        rows = await self._store.get_owned(asks)
+        found = {(row["subscription_id"], who): row for who, row in rows}
+        return [
+            (who, _view(found[(sid, who)], now))
+            for sid, who in dict.fromkeys(asks)
+            if (sid, who) in found
+        ]
 
     async def list_live(self, requested_size: int, token: str) -> tuple[list[TradingView], str]:
         """A page of the subscriptions not CANCELED, oldest first (a newer one lands on a

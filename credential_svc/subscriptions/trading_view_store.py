@@ -1,12 +1,13 @@
 """SQL for the trading view: a subscription joined to its credential and its bot, read by
-one id, by a batch of ids (one IN query), or page by page oldest first. Rows only; the
+one id, by a batch of ids (one IN query), by a batch of (id, principal) asks (one IN query
+on both, the owner's user joined), or page by page oldest first. Rows only; the
 verdict on them is the use case's (trading_view.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -58,12 +59,12 @@ class TradingViewStore:
         self._engine = engine
 
     async def get(self, subscription_id: str, principal: str = "") -> Row | None:
-        """The row; with a principal, only if it belongs to that principal's active user."""
-        query = _select().where(subscriptions.c.subscription_id == subscription_id)
+        """The row; with a principal, only if it belongs to that principal's active user
+        (the one ownership rule: get_owned's)."""
         if principal:
-            query = query.join(users, users.c.user_id == subscriptions.c.user_id).where(
-                users.c.principal == principal, users.c.state == USER_ACTIVE
-            )
+            owned = await self.get_owned([(subscription_id, principal)])
+            return owned[0][1] if owned else None
+        query = _select().where(subscriptions.c.subscription_id == subscription_id)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else row._mapping
@@ -77,6 +78,30 @@ class TradingViewStore:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [r._mapping for r in rows]
+
+    async def get_owned(self, asks: Sequence[tuple[str, str]]) -> list[tuple[str, Row]]:
+        """(principal, row) for each distinct ask (subscription id, principal) whose
+        principal's active user owns the subscription, in one query."""
+        wanted = set(asks)
+        if not wanted:
+            return []
+        query = (
+            _select()
+            .add_columns(users.c.principal)
+            .join(users, users.c.user_id == subscriptions.c.user_id)
+            .where(
+                subscriptions.c.subscription_id.in_(sorted({sid for sid, _ in wanted})),
+                users.c.principal.in_(sorted({who for _, who in wanted})),
+                users.c.state == USER_ACTIVE,
+            )
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        owned: list[tuple[str, Row]] = []
+        for r in rows:
+            if (r.subscription_id, r.principal) in wanted:  # not another asker's principal
+                owned.append((str(r.principal), cast(Row, r._mapping)))
+        return owned
 
     async def page_live(self, *, limit: int, after: tuple[datetime, str] | None) -> list[Row]:
         """Up to `limit` rows not CANCELED, oldest first by (create_time, id), after `after`."""

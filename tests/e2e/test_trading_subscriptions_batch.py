@@ -1,8 +1,9 @@
 """The runtime's reads of subscriptions, over gRPC to credential_svc with the internal
 identity: the rented bot and the limits in force in every answer, BatchGetTradingSubscriptions
-(unknown ids left out, the same verdict as a single read) and ListTradingSubscriptions
-(every subscription not CANCELED, oldest first, page by page). Both are internal only and
-checked by the proto's rules like any RPC."""
+(unknown ids left out, the same verdict as a single read), BatchGetOwnedSubscriptions (many
+callers' reads, each scoped to its own principal) and ListTradingSubscriptions (every
+subscription not CANCELED, oldest first, page by page). All are internal only and checked
+by the proto's rules like any RPC."""
 
 from __future__ import annotations
 
@@ -86,6 +87,56 @@ async def test_a_batch_answers_the_known_ids_as_single_reads_do(
     ]
 
 
+async def test_an_owned_batch_answers_each_ask_as_a_single_read_with_its_principal_would(
+    rest: httpx.AsyncClient,
+    keys: dict[str, str],
+    settings: Settings,
+    exchange_sim: Any,
+    stub: internal_rpc.InternalCredentialServiceStub,
+) -> None:
+    """Many callers' asks in one call: each is scoped to its own principal. The stranger
+    asking in the same batch for the owner's subscription is left out, as are an unknown id
+    and a deleted user's subscription; the owner's answers are the single reads'."""
+    owner = await staked_renter(rest, keys, exchange_sim)
+    stranger = await make_renter(rest, keys, exchange_sim)
+    leaver = await make_renter(rest, keys, exchange_sim)
+    mine = (await subscribe(rest, owner))["subscription_id"]
+    other = (await subscribe(rest, owner, market="ETH-USDT"))["subscription_id"]
+    theirs = (await subscribe(rest, stranger))["subscription_id"]
+    left = (await subscribe(rest, leaver))["subscription_id"]
+    gone = await rest.delete("/v1/users/me", headers=leaver.headers)
+    assert gone.status_code == 200, gone.text
+
+    asks = [
+        (mine, owner.principal),
+        (mine, stranger.principal),  # another principal's: as if it did not exist
+        (theirs, stranger.principal),
+        ("sub_unknown", owner.principal),
+        (left, leaver.principal),  # a deleted user's
+        (other, owner.principal),
+        (mine, owner.principal),  # asked twice, answered once
+    ]
+    reply = await stub.BatchGetOwnedSubscriptions(
+        internal.BatchGetOwnedSubscriptionsRequest(
+            asks=[internal.OwnedSubscriptionAsk(subscription_id=s, principal=p) for s, p in asks]
+        ),
+        metadata=md(settings),
+        timeout=10,
+    )
+    answered = [(a.subscription.subscription_id, a.principal) for a in reply.answers]
+    assert answered == [
+        (mine, owner.principal),
+        (theirs, stranger.principal),
+        (other, owner.principal),
+    ]
+    single = await stub.GetTradingSubscription(
+        internal.GetTradingSubscriptionRequest(subscription_id=mine, principal=owner.principal),
+        metadata=md(settings),
+        timeout=10,
+    )
+    assert reply.answers[0].subscription == single.subscription
+
+
 async def test_the_list_pages_through_the_live_subscriptions_oldest_first(
     rest: httpx.AsyncClient,
     keys: dict[str, str],
@@ -132,9 +183,13 @@ async def test_only_the_internal_identity_may_ask_and_the_rules_hold(
 ) -> None:
     batch = internal.BatchGetTradingSubscriptionsRequest(subscription_ids=["sub_x"])
     listing = internal.ListTradingSubscriptionsRequest()
+    owned = internal.BatchGetOwnedSubscriptionsRequest(
+        asks=[internal.OwnedSubscriptionAsk(subscription_id="sub_x", principal="2vxsx-fae")]
+    )
     for method, request in (
         ("BatchGetTradingSubscriptions", batch),
         ("ListTradingSubscriptions", listing),
+        ("BatchGetOwnedSubscriptions", owned),
     ):
         outside = await call(stub, method, request, ())
         assert outside.code() == grpc.StatusCode.PERMISSION_DENIED, method
@@ -149,6 +204,23 @@ async def test_only_the_internal_identity_may_ask_and_the_rules_hold(
         (
             "BatchGetTradingSubscriptions",
             internal.BatchGetTradingSubscriptionsRequest(subscription_ids=["bad id!"]),
+        ),
+        ("BatchGetOwnedSubscriptions", internal.BatchGetOwnedSubscriptionsRequest()),
+        (
+            "BatchGetOwnedSubscriptions",
+            internal.BatchGetOwnedSubscriptionsRequest(asks=[owned.asks[0]] * 501),
+        ),
+        (
+            "BatchGetOwnedSubscriptions",
+            internal.BatchGetOwnedSubscriptionsRequest(
+                asks=[internal.OwnedSubscriptionAsk(subscription_id="sub_x")]
+            ),
+        ),
+        (  # the pattern passes; the checksum does not
+            "BatchGetOwnedSubscriptions",
+            internal.BatchGetOwnedSubscriptionsRequest(
+                asks=[internal.OwnedSubscriptionAsk(subscription_id="sub_x", principal="2vxsx-faa")]
+            ),
         ),
         ("ListTradingSubscriptions", internal.ListTradingSubscriptionsRequest(page_size=501)),
         ("ListTradingSubscriptions", internal.ListTradingSubscriptionsRequest(page_size=-1)),

@@ -88,6 +88,23 @@ def test_nested_messages_are_checked_only_when_set() -> None:
     assert field == "bot.name"
 
 
+def test_each_item_of_a_repeated_message_is_checked_and_named_by_its_index() -> None:
+    def ask(sid: str = "sub_1", principal: str = "2vxsx-fae") -> admin.OwnedSubscriptionAsk:
+        return admin.OwnedSubscriptionAsk(subscription_id=sid, principal=principal)
+
+    validate(admin.BatchGetOwnedSubscriptionsRequest(asks=[ask(), ask("sub_2")]))
+    for wrong, field in (
+        (ask("bad id!"), "asks[1].subscription_id"),
+        (ask(principal=""), "asks[1].principal"),
+        (ask(principal="NOT-A-PRINCIPAL"), "asks[1].principal"),
+    ):
+        request = admin.BatchGetOwnedSubscriptionsRequest(asks=[ask(), wrong])
+        assert violation(request)[0] == field
+    assert violation(admin.BatchGetOwnedSubscriptionsRequest())[0] == "asks"
+    too_many = admin.BatchGetOwnedSubscriptionsRequest(asks=[ask()] * 501)
+    assert violation(too_many)[0] == "asks"
+
+
 def order(**changes: object) -> trading_service_pb2.PlaceOrderRequest:
     fields: dict[str, object] = {
         "subscription_id": "sub_1",

@@ -9,7 +9,10 @@ in every process, whether or not the change stream has been read yet.
 
 A user-scoped read names the acting principal: another principal's subscription is
 NOT_FOUND, exactly like one that does not exist (the credential service answers both alike). A
-caller with no principal (an admin key) finds nothing. Background work (reconciliation,
+caller with no principal (an admin key) finds nothing. Callers' reads go through a gatherer
+(mesh/gather.py): alone and at once when few are in flight, together in one
+BatchGetOwnedSubscriptions when many arrive at once (a storm of dashboards reconnecting), each
+answered by a read that started after it was asked. Background work (reconciliation,
 winding down) asks without a principal. The credential service unreachable is UNAVAILABLE
 (SUBSCRIPTIONS_UNAVAILABLE), never a 500 and never a guess.
 """
@@ -29,16 +32,21 @@ from botmesh.credential.v1 import resources_pb2 as pb
 
 from mesh.auth import INTERNAL_HEADER
 from mesh.decimals import dec
-from mesh.errors import FailedPrecondition, NotFound, Unavailable
+from mesh.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from mesh.gather import Gatherer
+from mesh.principal import parse_principal
 from mesh.timestamps import from_ts
 from mesh.tls import InternalTls, aio_channel
+from mesh.validation import validate
 from quant.sizing import Stake
 from trading_svc.orders.projection import Projected
 from trading_svc.runtime.terms import BotTerms, Limits
 
 ACTIVE = "ACTIVE"
 ASK_TIMEOUT_S = 5.0
-BATCH_MAX = 500  # BatchGetTradingSubscriptions' bound
+BATCH_MAX = 500  # BatchGetTradingSubscriptions' and BatchGetOwnedSubscriptions' bound
+# Callers' reads in flight at once before more wait to go together (mesh/gather.py).
+OWNED_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,21 @@ def _terms(m: internal.TradingSubscription) -> BotTerms:
     )
 
 
+def _askable(subscription_id: str, principal: str | None) -> bool:
+    """Whether the ask passes the rules the credential service checks (the proto's, and a
+    principal's checksum)."""
+    if not principal:
+        return False
+    try:
+        validate(
+            internal.OwnedSubscriptionAsk(subscription_id=subscription_id, principal=principal)
+        )
+        parse_principal(principal, field="principal")
+    except InvalidArgument:
+        return False
+    return True
+
+
 def _unavailable() -> Unavailable:
     return Unavailable(
         "the credential service could not be reached",
@@ -178,11 +201,17 @@ class SubscriptionReader:
         self._channel = aio_channel(target, options, tls)
         self._stub = internal_rpc.InternalCredentialServiceStub(self._channel)
         self._metadata = ((INTERNAL_HEADER, internal_token),)
+        # Callers' reads that arrive together (a storm of streams opening) go as one call.
+        self._owned: Gatherer[tuple[str, str], Subscription] = Gatherer(
+            self._ask_owned, max_batch=BATCH_MAX, max_in_flight=OWNED_IN_FLIGHT
+        )
 
     async def for_principal(self, principal: str | None, subscription_id: str) -> Subscription:
-        if not principal:
+        # An id or principal the credential service could not match is no one's: it is not
+        # sent, so it cannot fail a batch it would share with other callers' asks.
+        if not _askable(subscription_id, principal):
             raise _not_found(subscription_id)
-        found = await self._ask(subscription_id, principal)
+        found = await self._owned.get((subscription_id, principal or ""))
         if found is None:
             raise _not_found(subscription_id)
         return found
@@ -238,6 +267,16 @@ class SubscriptionReader:
         unmatched = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
         reply = await self._call(self._stub.GetTradingSubscription, request, absent=unmatched)
         return None if reply is None else _subscription(reply.subscription)
+
+    async def _ask_owned(self, asks: list[tuple[str, str]]) -> dict[tuple[str, str], Subscription]:
+        request = internal.BatchGetOwnedSubscriptionsRequest(
+            asks=[internal.OwnedSubscriptionAsk(subscription_id=s, principal=p) for s, p in asks]
+        )
+        reply = await self._call(self._stub.BatchGetOwnedSubscriptions, request)
+        return {
+            (a.subscription.subscription_id, a.principal): _subscription(a.subscription)
+            for a in reply.answers
+        }
 
     async def _call(
         self, method: Any, request: Any, *, absent: tuple[grpc.StatusCode, ...] = ()
