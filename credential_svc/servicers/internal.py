@@ -2,8 +2,9 @@
 callers with the internal service identity. GetTradingSubscription, its batch forms (by id;
 by (id, principal) asks) and its list form are the answers about subscriptions that
 trading_svc gets, all with one verdict (subscriptions/trading_view.py); PauseForRisk is
-the runtime's pause, answered with that same view (subscriptions/risk_pause.py). ReleaseCredential's response holds plaintext secrets; it
-is built here and serialised by gRPC, and nothing logs it."""
+the runtime's pause, answered with that same view (subscriptions/risk_pause.py).
+ReleaseCredential's response holds plaintext secrets; it is built here and serialised by
+gRPC, and nothing logs it."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Subscriptions as trading_svc sees them, with this service's verdict on whether each may
 trade now: GetTradingSubscription (one), BatchGetTradingSubscriptions (a batch of ticks'
 subscriptions), BatchGetOwnedSubscriptions (many callers' GetTradingSubscription at once)
-and ListTradingSubscriptions (every one not CANCELED, oldest first, for
-rebuilding a projection). The only answers trading_svc gets about subscriptions.
+and ListTradingSubscriptions (every one not CANCELED, oldest first, for rebuilding a
+projection). The only answers trading_svc gets about subscriptions.
 
-One function (`_view`) turns a row into an answer for all three, so the verdict is the same
+One function (`_view`) turns a row into an answer for all four, so the verdict is the same
 whichever way it is asked:
 - `may_trade` is the entitlement rule (entitlement.py), at the moment of asking, and
   `effective_state` follows from it; trading_svc never re-derives either;
