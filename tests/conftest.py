@@ -112,14 +112,23 @@ async def engine(settings: Settings) -> AsyncIterator[object]:
 
 @pytest.fixture(scope="session")
 async def issue_key(settings: Settings, engine):  # type: ignore[no-untyped-def]
-    """Issues a real API key in the run's database: issue_key("read", "bots:write")."""
+    """Issues a real API key in the run's database: issue_key("read", "bots:write"), or with a
+    rate of its own: issue_key("read", rate_limit_per_s=2)."""
     from mesh.apikey_admin import issue_key as issue
     from mesh.apikey_store import ApiKeyStore
 
     store = ApiKeyStore(engine)
 
-    async def make(*scopes: str, name: str = "test") -> tuple[str, str]:
-        record, key = await issue(store, pepper=settings.api_key_pepper, name=name, scopes=scopes)
+    async def make(
+        *scopes: str, name: str = "test", rate_limit_per_s: int | None = None
+    ) -> tuple[str, str]:
+        record, key = await issue(
+            store,
+            pepper=settings.api_key_pepper,
+            name=name,
+            scopes=scopes,
+            rate_limit_per_s=rate_limit_per_s,
+        )
         return record.key_id, key
 
     return make

@@ -31,10 +31,9 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def other_origin() -> Iterator[str]:
-    """web/dashboard/ served at http://127.0.0.1:<a port of its own>/ until the block ends.
-    The port is bound here, before anything else can take it."""
-    handler = functools.partial(_Quiet, directory=str(DASHBOARD))
+def _serving(handler: Any) -> Iterator[str]:
+    """`handler` served on 127.0.0.1 at a port of its own (bound here, before anything else
+    can take it), in a thread, until the block ends; yields its origin."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -43,6 +42,13 @@ def other_origin() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def other_origin() -> Iterator[str]:
+    """web/dashboard/ served at http://127.0.0.1:<a port of its own>/ until the block ends."""
+    with _serving(functools.partial(_Quiet, directory=str(DASHBOARD))) as origin:
+        yield origin
 
 
 class _Recording(BaseHTTPRequestHandler):
@@ -67,15 +73,8 @@ def recorder() -> Iterator[tuple[str, list[str]]]:
     """Another host a page might be steered to: its origin, and every request it received
     (request line and headers), until the block ends."""
     seen: list[str] = []
-    handler = type("Recording", (_Recording,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(type("Recording", (_Recording,), {"seen": seen})) as origin:
+        yield origin, seen
 
 
 class Driver:

@@ -255,18 +255,9 @@ async def test_rest_answers_over_ipv6_loopback(mesh: Mesh, keys: dict[str, str])
 
 
 async def test_a_rate_limited_key_gets_429_with_a_retry_delay(
-    rest: httpx.AsyncClient, settings: Settings, engine
+    rest: httpx.AsyncClient, issue_key
 ) -> None:  # type: ignore[no-untyped-def]
-    from mesh.apikey_admin import issue_key
-    from mesh.apikey_store import ApiKeyStore
-
-    _, key = await issue_key(
-        ApiKeyStore(engine),
-        pepper=settings.api_key_pepper,
-        name="slow",
-        scopes=["read"],
-        rate_limit_per_s=2,
-    )
+    _, key = await issue_key("read", name="slow", rate_limit_per_s=2)
     statuses = [
         (await rest.get("/v1/bots", params={"page_size": 1}, headers=h(key))) for _ in range(8)
     ]

@@ -19,10 +19,7 @@ from typing import Any
 import httpx
 from schemathesis import APIOperation, Case, GenerationMode
 
-from mesh.apikey_admin import issue_key as issue_limited_key
-from mesh.apikey_store import ApiKeyStore
 from mesh.scopes import SCOPES
-from mesh.settings import Settings
 from tests.e2e.fuzz_world import SEED_ENV, build_world, fuzz_cases, fuzz_seed
 from tests.e2e.openapi_fuzz_support import Target, generate, operations, send_all, summary
 from tests.e2e.subscription_support import payment
@@ -117,7 +114,7 @@ def known_good(ops: dict[str, APIOperation], ids: dict[str, list[str]]) -> list[
 
 
 async def test_the_refusals_the_fuzz_never_meets_are_documented_answers_too(
-    rest: httpx.AsyncClient, settings: Settings, engine, issue_key
+    rest: httpx.AsyncClient, issue_key
 ) -> None:  # type: ignore[no-untyped-def]
     """The fuzzing key has every scope and a high rate, so it never meets 403 or 429. Here
     every operation is sent by a key lacking every scope it accepts (x-botmesh-scopes), and
@@ -146,13 +143,7 @@ async def test_the_refusals_the_fuzz_never_meets_are_documented_answers_too(
     assert all(not r.failures for r in forbidden), texts
     assert set().union(*(r.operations_answered(403) for r in forbidden)) == every
 
-    _, slow = await issue_limited_key(
-        ApiKeyStore(engine),
-        pepper=settings.api_key_pepper,
-        name="openapi 429",
-        scopes=SCOPES,
-        rate_limit_per_s=1,
-    )
+    _, slow = await issue_key(*SCOPES, name="openapi 429", rate_limit_per_s=1)
     target = Target(base_url, slow, new_principal(), {})
     limited = await asyncio.to_thread(send_all, cases, target, document, run_seed, 1, 0.0, 0.0)
     text = summary(limited, 0, run_seed, SEED_ENV)

@@ -129,12 +129,7 @@ async def test_an_owned_batch_answers_each_ask_as_a_single_read_with_its_princip
         (theirs, stranger.principal),
         (other, owner.principal),
     ]
-    single = await stub.GetTradingSubscription(
-        internal.GetTradingSubscriptionRequest(subscription_id=mine, principal=owner.principal),
-        metadata=md(settings),
-        timeout=10,
-    )
-    assert reply.answers[0].subscription == single.subscription
+    assert reply.answers[0].subscription == await trading_view(settings, mine, owner.principal)
 
 
 async def test_the_list_pages_through_the_live_subscriptions_oldest_first(

@@ -4,6 +4,7 @@ never answered by a call that started before the ask."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -14,10 +15,11 @@ class Source:
     """A batch read whose calls the test holds open and releases: each answers every key it
     was asked with (key, the call's number), and refuses keys starting with "none"."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, held: bool = False) -> None:
         self.batches: list[list[str]] = []
         self.release = asyncio.Event()
-        self.release.set()
+        if not held:
+            self.release.set()
         self.fail: Exception | None = None
 
     async def fetch(self, keys: list[str]) -> dict[str, tuple[str, int]]:
@@ -34,6 +36,13 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def asked(gatherer: Gatherer[str, tuple[str, int]], *keys: str) -> list[asyncio.Task[Any]]:
+    """Each key asked in a task of its own, once the event loop has run them to their wait."""
+    tasks = [asyncio.create_task(gatherer.get(k)) for k in keys]
+    await settle()
+    return tasks
+
+
 async def test_a_lone_ask_goes_at_once_and_alone() -> None:
     source = Source()
     gatherer = Gatherer(source.fetch, max_batch=10)
@@ -43,13 +52,10 @@ async def test_a_lone_ask_goes_at_once_and_alone() -> None:
 
 
 async def test_asks_made_while_calls_are_in_flight_go_together_in_the_next() -> None:
-    source = Source()
-    source.release.clear()
+    source = Source(held=True)
     gatherer = Gatherer(source.fetch, max_batch=10, max_in_flight=2)
-    first = [asyncio.create_task(gatherer.get(k)) for k in ("a", "b")]
-    await settle()
-    later = [asyncio.create_task(gatherer.get(k)) for k in ("c", "d", "e")]
-    await settle()
+    first = await asked(gatherer, "a", "b")
+    later = await asked(gatherer, "c", "d", "e")
     assert source.batches == [["a"], ["b"]]  # two in flight; c, d, e wait
     source.release.set()
     answers = await asyncio.gather(*first, *later)
@@ -59,26 +65,20 @@ async def test_asks_made_while_calls_are_in_flight_go_together_in_the_next() -> 
 
 
 async def test_an_ask_is_never_answered_by_a_call_that_started_before_it() -> None:
-    source = Source()
-    source.release.clear()
+    source = Source(held=True)
     gatherer = Gatherer(source.fetch, max_batch=10)
-    early = asyncio.create_task(gatherer.get("a"))
-    await settle()
-    again = asyncio.create_task(gatherer.get("a"))  # the same key, asked during that call
-    await settle()
+    (early,) = await asked(gatherer, "a")
+    (again,) = await asked(gatherer, "a")  # the same key, asked during that call
     source.release.set()
     assert await early == ("a", 1)
     assert await again == ("a", 2)
 
 
 async def test_the_same_key_asked_twice_before_its_call_shares_the_answer() -> None:
-    source = Source()
-    source.release.clear()
+    source = Source(held=True)
     gatherer = Gatherer(source.fetch, max_batch=10)
-    busy = asyncio.create_task(gatherer.get("x"))
-    await settle()
-    twins = [asyncio.create_task(gatherer.get("a")) for _ in range(3)]
-    await settle()
+    (busy,) = await asked(gatherer, "x")
+    twins = await asked(gatherer, "a", "a", "a")
     source.release.set()
     await busy
     assert await asyncio.gather(*twins) == [("a", 2)] * 3
@@ -86,24 +86,19 @@ async def test_the_same_key_asked_twice_before_its_call_shares_the_answer() -> N
 
 
 async def test_a_call_carries_at_most_max_batch_keys() -> None:
-    source = Source()
-    source.release.clear()
+    source = Source(held=True)
     gatherer = Gatherer(source.fetch, max_batch=2)
-    asks = [asyncio.create_task(gatherer.get(k)) for k in "abcde"]
-    await settle()
+    asks = await asked(gatherer, *"abcde")
     source.release.set()
     await asyncio.gather(*asks)
     assert source.batches == [["a"], ["b", "c"], ["d", "e"]]
 
 
 async def test_a_failed_call_fails_every_ask_it_carried_and_the_next_call_is_new() -> None:
-    source = Source()
-    source.release.clear()
+    source = Source(held=True)
     gatherer = Gatherer(source.fetch, max_batch=10)
-    busy = asyncio.create_task(gatherer.get("x"))
-    await settle()
-    carried = [asyncio.create_task(gatherer.get(k)) for k in ("a", "b")]
-    await settle()
+    (busy,) = await asked(gatherer, "x")
+    carried = await asked(gatherer, "a", "b")
     source.fail = ConnectionError("the callee is down")
     source.release.set()
     for task in (busy, *carried):
@@ -114,14 +109,10 @@ async def test_a_failed_call_fails_every_ask_it_carried_and_the_next_call_is_new
 
 
 async def test_a_caller_that_gives_up_leaves_the_others_their_answer() -> None:
-    source = Source()
-    source.release.clear()
+    source = Source(held=True)
     gatherer = Gatherer(source.fetch, max_batch=10)
-    busy = asyncio.create_task(gatherer.get("x"))
-    await settle()
-    quitter = asyncio.create_task(gatherer.get("a"))
-    stayer = asyncio.create_task(gatherer.get("a"))
-    await settle()
+    (busy,) = await asked(gatherer, "x")
+    quitter, stayer = await asked(gatherer, "a", "a")
     quitter.cancel()
     source.release.set()
     assert await stayer == ("a", 2)
