@@ -197,8 +197,13 @@ async def cancel_order(w: World) -> tuple[Call, Party, Party, Check]:
 
 async def analyze(w: World) -> tuple[Call, Party, Party, Check]:
     a, b = await w.two_principals(registered=False)
-    # Parameters of this case only, so A's analysis is fresh and B's comes from the cache.
-    params = {"period": str(5 + secrets.randbelow(60))}
+    # Parameters of this case only, so A's analysis is fresh and B's comes from the cache. A
+    # period alone could be the default (14) another test's analysis just cached; an
+    # oversold level to the hundredth is this case's own.
+    params = {
+        "period": str(5 + secrets.randbelow(60)),
+        "oversold": f"{10 + secrets.randbelow(3000) / 100:.2f}",
+    }
     body = {
         "market": "BTC-USDT",
         "timeframe": "1m",
